@@ -1,0 +1,410 @@
+//! Click URLs (SPEC §3): parsing, signature checks, the landing URL, and
+//! the `Location` the user is sent to.
+//!
+//! Owns: turning the raw query of `/c` or `/b` into a [`Click`] or a
+//! [`ClickError`] that says which 4xx to answer and why.
+//!
+//! Invariants:
+//! - A `Click` exists only if its signature verified (or signing is off and
+//!   its landing host is allowed), and its landing URL is an absolute `http`
+//!   or `https` URL with a host and no credentials. Nothing else can reach a
+//!   `Location` header.
+//! - The landing URL is re-serialised by a WHATWG URL parser before it is
+//!   used, so the `Location` we send is exactly what a browser would make of
+//!   it, and can never hold a control character (CR/LF).
+//! - Parsing borrows from the query; ids are copied only if they were
+//!   percent-encoded.
+//! - Every input gives `Ok` or `Err`; nothing panics (property-tested).
+//!
+//! Does not: decide whether the click is valid traffic (that is `ivt`), or
+//! write anything.
+
+mod sign;
+
+pub use sign::{Keys, SigError};
+
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use std::borrow::Cow;
+use url::Url;
+
+/// Bytes of a query component that `sign` leaves as they are: RFC 3986's
+/// unreserved characters. Everything else is percent-encoded.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Longest campaign, impression and publisher id (SPEC §3).
+pub const MAX_ID: usize = 128;
+
+/// What the click path needs to know to accept a click. Built once from the
+/// config and shared read-only.
+#[derive(Debug, Clone)]
+pub struct ClickPolicy {
+    pub keys: Keys,
+    pub signing_required: bool,
+    pub allowed_hosts: Vec<HostPattern>,
+    pub max_query_bytes: usize,
+}
+
+/// A click that may be redirected.
+#[derive(Debug, Clone)]
+pub struct Click<'a> {
+    pub landing: Url,
+    pub campaign: Cow<'a, str>,
+    pub impression: Cow<'a, str>,
+    /// Empty when the URL has none.
+    pub publisher: Cow<'a, str>,
+    pub test: bool,
+}
+
+impl Click<'_> {
+    pub fn landing_host(&self) -> &str {
+        self.landing.host_str().unwrap_or("")
+    }
+}
+
+/// Why a click was refused: the status to answer, the short reason sent on
+/// the wire (`Display`), and the label of its counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ClickError {
+    #[error("query too long")]
+    QueryTooLong,
+    #[error("bad percent-encoding in {0}")]
+    BadEncoding(&'static str),
+    #[error("parameter {0} given twice")]
+    Duplicate(&'static str),
+    #[error("missing parameter {0}")]
+    Missing(&'static str),
+    #[error("{0} must be 1 to 128 characters of A-Z a-z 0-9 . _ ~ -")]
+    BadId(&'static str),
+    #[error("test must be 1 or 0")]
+    BadTest,
+    #[error("landing URL must be an absolute http or https URL")]
+    BadLanding,
+    #[error("landing URL must not carry a user name or password")]
+    LandingCredentials,
+    #[error("missing signature (kid and sig)")]
+    MissingSignature,
+    #[error("sig must be the last parameter")]
+    SigNotLast,
+    #[error("unknown key id")]
+    UnknownKey,
+    #[error("bad signature")]
+    BadSignature,
+    #[error("landing host not allowed")]
+    HostNotAllowed,
+}
+
+impl ClickError {
+    /// Every variant's label, for pre-registering counters.
+    pub const LABELS: [&'static str; 13] = [
+        "query_too_long",
+        "bad_encoding",
+        "duplicate_param",
+        "missing_param",
+        "bad_id",
+        "bad_test_flag",
+        "bad_landing",
+        "landing_credentials",
+        "missing_signature",
+        "sig_not_last",
+        "unknown_key",
+        "bad_signature",
+        "host_not_allowed",
+    ];
+
+    /// Index into [`Self::LABELS`].
+    pub fn index(&self) -> usize {
+        use ClickError::*;
+        match self {
+            QueryTooLong => 0,
+            BadEncoding(_) => 1,
+            Duplicate(_) => 2,
+            Missing(_) => 3,
+            BadId(_) => 4,
+            BadTest => 5,
+            BadLanding => 6,
+            LandingCredentials => 7,
+            MissingSignature => 8,
+            SigNotLast => 9,
+            UnknownKey => 10,
+            BadSignature => 11,
+            HostNotAllowed => 12,
+        }
+    }
+
+    pub fn label(&self) -> &'static str {
+        Self::LABELS[self.index()]
+    }
+
+    /// 403 for anything about trust (signature, key, allowed host), 400 for
+    /// anything malformed (SPEC §4).
+    pub fn status(&self) -> u16 {
+        use ClickError::*;
+        match self {
+            MissingSignature | SigNotLast | UnknownKey | BadSignature | HostNotAllowed => 403,
+            _ => 400,
+        }
+    }
+}
+
+/// An allowed landing host: `example.com` matches that host only,
+/// `*.example.com` any host below it (not `example.com` itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostPattern {
+    Exact(String),
+    /// Stored with its leading dot: `.example.com`.
+    Subdomains(String),
+}
+
+impl HostPattern {
+    pub fn parse(s: &str) -> Option<HostPattern> {
+        let s = s.trim().to_ascii_lowercase();
+        let (wild, host) = match s.strip_prefix("*.") {
+            Some(h) => (true, h),
+            None => (false, s.as_str()),
+        };
+        let ok = !host.is_empty()
+            && host.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        if !ok {
+            return None;
+        }
+        Some(if wild {
+            HostPattern::Subdomains(format!(".{host}"))
+        } else {
+            HostPattern::Exact(host.to_string())
+        })
+    }
+
+    /// `host` as the URL parser gives it: lowercase, punycode.
+    pub fn matches(&self, host: &str) -> bool {
+        match self {
+            HostPattern::Exact(h) => host == h,
+            HostPattern::Subdomains(suffix) => host.len() > suffix.len() && host.ends_with(suffix),
+        }
+    }
+}
+
+/// The known parameters, as they appear in the raw query.
+#[derive(Default)]
+struct RawParams<'a> {
+    u: Option<&'a str>,
+    cmp: Option<&'a str>,
+    imp: Option<&'a str>,
+    publisher: Option<&'a str>,
+    test: Option<&'a str>,
+    kid: Option<&'a str>,
+    sig: Option<&'a str>,
+}
+
+/// Parses and checks the raw query string (without `?`) of a click.
+pub fn parse<'a>(query: &'a str, policy: &ClickPolicy) -> Result<Click<'a>, ClickError> {
+    if query.len() > policy.max_query_bytes {
+        return Err(ClickError::QueryTooLong);
+    }
+    let mut raw = RawParams::default();
+    // Byte offset where the `sig=` segment starts, once seen.
+    let mut sig_at: Option<usize> = None;
+    let mut offset = 0;
+    for seg in query.split('&') {
+        let start = offset;
+        offset += seg.len() + 1;
+        if seg.is_empty() {
+            continue;
+        }
+        if sig_at.is_some() {
+            return Err(ClickError::SigNotLast);
+        }
+        let (name, value) = seg.split_once('=').unwrap_or((seg, ""));
+        let (label, slot) = match name {
+            "u" => ("u", &mut raw.u),
+            "cmp" => ("cmp", &mut raw.cmp),
+            "imp" => ("imp", &mut raw.imp),
+            "pub" => ("pub", &mut raw.publisher),
+            "test" => ("test", &mut raw.test),
+            "kid" => ("kid", &mut raw.kid),
+            "sig" => {
+                sig_at = Some(start);
+                ("sig", &mut raw.sig)
+            }
+            _ => {
+                // Unknown parameters are covered by the signature and ignored,
+                // but must still be well-formed.
+                if !valid_percent(name) || !valid_percent(value) {
+                    return Err(ClickError::BadEncoding("query"));
+                }
+                continue;
+            }
+        };
+        if !valid_percent(value) {
+            return Err(ClickError::BadEncoding(label));
+        }
+        if slot.replace(value).is_some() {
+            return Err(ClickError::Duplicate(label));
+        }
+    }
+
+    if policy.signing_required {
+        let (Some(kid), Some(sig), Some(at)) = (raw.kid, raw.sig, sig_at) else {
+            return Err(ClickError::MissingSignature);
+        };
+        let signed = &query[..at.saturating_sub(1)];
+        policy
+            .keys
+            .verify(kid, signed.as_bytes(), sig)
+            .map_err(|e| match e {
+                SigError::UnknownKey => ClickError::UnknownKey,
+                SigError::Malformed | SigError::Mismatch => ClickError::BadSignature,
+            })?;
+    }
+
+    let landing = parse_landing(raw.u.ok_or(ClickError::Missing("u"))?)?;
+    let campaign = id_param(raw.cmp, "cmp")?;
+    let impression = id_param(raw.imp, "imp")?;
+    let publisher = match raw.publisher {
+        None | Some("") => Cow::Borrowed(""),
+        some => id_param(some, "pub")?,
+    };
+    let test = match raw.test {
+        None | Some("0") => false,
+        Some("1") => true,
+        Some(_) => return Err(ClickError::BadTest),
+    };
+    let click = Click {
+        landing,
+        campaign,
+        impression,
+        publisher,
+        test,
+    };
+    if !policy.allowed_hosts.is_empty() {
+        let host = click.landing_host();
+        if !policy.allowed_hosts.iter().any(|p| p.matches(host)) {
+            return Err(ClickError::HostNotAllowed);
+        }
+    }
+    Ok(click)
+}
+
+/// Every `%` is followed by two hex digits.
+fn valid_percent(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while let Some(p) = b[i..].iter().position(|&c| c == b'%') {
+        let at = i + p;
+        match b.get(at + 1..at + 3) {
+            Some([h, l]) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => i = at + 3,
+            _ => return false,
+        }
+    }
+    true
+}
+
+fn decode<'a>(raw: &'a str, label: &'static str) -> Result<Cow<'a, str>, ClickError> {
+    percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| ClickError::BadEncoding(label))
+}
+
+fn id_param<'a>(raw: Option<&'a str>, label: &'static str) -> Result<Cow<'a, str>, ClickError> {
+    let v = decode(raw.ok_or(ClickError::Missing(label))?, label)?;
+    if crate::config::is_id(&v, MAX_ID) {
+        Ok(v)
+    } else {
+        Err(ClickError::BadId(label))
+    }
+}
+
+fn parse_landing(raw: &str) -> Result<Url, ClickError> {
+    let text = decode(raw, "u")?;
+    let url = Url::parse(&text).map_err(|_| ClickError::BadLanding)?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(ClickError::BadLanding);
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ClickError::LandingCredentials);
+    }
+    Ok(url)
+}
+
+/// The `Location` for a click: the landing URL with `param=click_id` added
+/// to its query, before any fragment. A parameter of the same name already
+/// in the landing URL is removed, so the landing page sees one click id.
+/// `param` and `click_id` are of the id alphabet and need no encoding.
+pub fn location(landing: &Url, param: &str, click_id: &str) -> String {
+    let base = &landing[..url::Position::AfterPath];
+    let fragment = landing.fragment();
+    let query = landing.query().unwrap_or("");
+    let mut out = String::with_capacity(
+        base.len() + query.len() + param.len() + click_id.len() + 3 + fragment.map_or(0, |f| f.len() + 1),
+    );
+    out.push_str(base);
+    out.push('?');
+    for seg in query.split('&') {
+        let name = seg.split_once('=').map_or(seg, |(n, _)| n);
+        if seg.is_empty() || name == param {
+            continue;
+        }
+        out.push_str(seg);
+        out.push('&');
+    }
+    out.push_str(param);
+    out.push('=');
+    out.push_str(click_id);
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
+}
+
+/// What `clickedge sign` mints.
+#[derive(Debug, Clone)]
+pub struct SignRequest<'a> {
+    pub landing: &'a str,
+    pub campaign: &'a str,
+    pub impression: &'a str,
+    pub publisher: Option<&'a str>,
+    pub test: bool,
+}
+
+/// Mints a signed click path and query, `/c?...&kid=..&sig=..`, and checks
+/// it the way the edge will, so a URL that `sign` prints is one the edge
+/// accepts (with the same keys).
+pub fn sign(keys: &Keys, kid: &str, req: &SignRequest<'_>) -> Result<String, ClickError> {
+    let mut q = format!(
+        "u={}&cmp={}&imp={}",
+        utf8_percent_encode(req.landing, COMPONENT),
+        utf8_percent_encode(req.campaign, COMPONENT),
+        utf8_percent_encode(req.impression, COMPONENT),
+    );
+    if let Some(p) = req.publisher {
+        q.push_str("&pub=");
+        q.extend(utf8_percent_encode(p, COMPONENT));
+    }
+    if req.test {
+        q.push_str("&test=1");
+    }
+    q.push_str("&kid=");
+    q.extend(utf8_percent_encode(kid, COMPONENT));
+    let sig = keys.sign(kid, q.as_bytes()).ok_or(ClickError::UnknownKey)?;
+    q.push_str("&sig=");
+    q.push_str(&sig);
+    let policy = ClickPolicy {
+        keys: keys.clone(),
+        signing_required: true,
+        allowed_hosts: Vec::new(),
+        max_query_bytes: usize::MAX,
+    };
+    parse(&q, &policy)?;
+    Ok(format!("/c?{q}"))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,302 @@
+use super::*;
+use proptest::prelude::*;
+
+const SECRET: &[u8] = b"test-secret-0123456789abcdef";
+
+fn keys() -> Keys {
+    Keys::new([("k1", SECRET), ("k2", &b"second-secret-0123456789"[..])])
+}
+
+fn policy() -> ClickPolicy {
+    ClickPolicy {
+        keys: keys(),
+        signing_required: true,
+        allowed_hosts: Vec::new(),
+        max_query_bytes: 4096,
+    }
+}
+
+fn signed(landing: &str, cmp: &str, imp: &str) -> String {
+    let req = SignRequest {
+        landing,
+        campaign: cmp,
+        impression: imp,
+        publisher: None,
+        test: false,
+    };
+    sign(&keys(), "k1", &req).unwrap()[3..].to_string()
+}
+
+/// Signs an arbitrary raw query (for malformed-but-signed cases).
+fn sign_raw(q: &str) -> String {
+    format!("{q}&sig={}", keys().sign("k1", q.as_bytes()).unwrap())
+}
+
+#[test]
+fn accepts_a_signed_click() {
+    let q = signed("https://shop.example/p?a=1#top", "c1", "i1");
+    let c = parse(&q, &policy()).unwrap();
+    assert_eq!(c.landing.as_str(), "https://shop.example/p?a=1#top");
+    assert_eq!(c.campaign, "c1");
+    assert_eq!(c.impression, "i1");
+    assert_eq!(c.publisher, "");
+    assert!(!c.test);
+    assert_eq!(c.landing_host(), "shop.example");
+}
+
+#[test]
+fn publisher_and_test_flag() {
+    let req = SignRequest {
+        landing: "http://a.example/",
+        campaign: "c",
+        impression: "i",
+        publisher: Some("pub-9"),
+        test: true,
+    };
+    let q = sign(&keys(), "k2", &req).unwrap();
+    assert!(q.starts_with("/c?u=http%3A%2F%2Fa.example%2F&cmp=c&imp=i&pub=pub-9&test=1&kid=k2&sig="));
+    let c = parse(&q[3..], &policy()).unwrap();
+    assert_eq!(c.publisher, "pub-9");
+    assert!(c.test);
+}
+
+#[test]
+fn refusals_have_their_status() {
+    let p = policy();
+    let good = signed("https://x.example/", "c", "i");
+    let cases: Vec<(String, ClickError)> = vec![
+        ("a".repeat(5000), ClickError::QueryTooLong),
+        (good.replace("cmp=c", "cmp=d"), ClickError::BadSignature),
+        (good.replace("kid=k1", "kid=k9"), ClickError::UnknownKey),
+        (good[..good.find("&sig=").unwrap()].to_string(), ClickError::MissingSignature),
+        (format!("{good}&x=1"), ClickError::SigNotLast),
+        (format!("{good}0"), ClickError::BadSignature),
+        (sign_raw("u=https%3A%2F%2Fx.example%2F&cmp=c&imp=i&kid=k1&cmp=c"), ClickError::Duplicate("cmp")),
+        (sign_raw("u=https%3A%2F%2Fx.example%2F&cmp=c%2&imp=i&kid=k1"), ClickError::BadEncoding("cmp")),
+        (sign_raw("u=https%3A%2F%2Fx.example%2F&cmp=c&imp=i&z=%zz&kid=k1"), ClickError::BadEncoding("query")),
+        (sign_raw("u=%FF%FE&cmp=c&imp=i&kid=k1"), ClickError::BadEncoding("u")),
+        (sign_raw("cmp=c&imp=i&kid=k1"), ClickError::Missing("u")),
+        (sign_raw("u=https%3A%2F%2Fx.example%2F&imp=i&kid=k1"), ClickError::Missing("cmp")),
+        (sign_raw("u=https%3A%2F%2Fx.example%2F&cmp=c&kid=k1"), ClickError::Missing("imp")),
+        (sign_raw("u=https%3A%2F%2Fx.example%2F&cmp=&imp=i&kid=k1"), ClickError::BadId("cmp")),
+        (sign_raw(&format!("u=https%3A%2F%2Fx.example%2F&cmp=c&imp={}&kid=k1", "i".repeat(129))), ClickError::BadId("imp")),
+        (sign_raw("u=https%3A%2F%2Fx.example%2F&cmp=c%20d&imp=i&kid=k1"), ClickError::BadId("cmp")),
+        (sign_raw("u=https%3A%2F%2Fx.example%2F&cmp=c&imp=i&pub=a/b&kid=k1"), ClickError::BadId("pub")),
+        (sign_raw("u=https%3A%2F%2Fx.example%2F&cmp=c&imp=i&test=yes&kid=k1"), ClickError::BadTest),
+        (sign_raw("u=javascript%3Aalert(1)&cmp=c&imp=i&kid=k1"), ClickError::BadLanding),
+        (sign_raw("u=data%3Atext%2Fhtml%2Chi&cmp=c&imp=i&kid=k1"), ClickError::BadLanding),
+        (sign_raw("u=file%3A%2F%2F%2Fetc%2Fpasswd&cmp=c&imp=i&kid=k1"), ClickError::BadLanding),
+        (sign_raw("u=%2F%2Fevil.example%2F&cmp=c&imp=i&kid=k1"), ClickError::BadLanding),
+        (sign_raw("u=%2Fpath&cmp=c&imp=i&kid=k1"), ClickError::BadLanding),
+        (sign_raw("u=ftp%3A%2F%2Fx.example%2F&cmp=c&imp=i&kid=k1"), ClickError::BadLanding),
+        (sign_raw("u=https%3A%2F%2Fuser%3Apw%40x.example%2F&cmp=c&imp=i&kid=k1"), ClickError::LandingCredentials),
+    ];
+    for (q, want) in cases {
+        let got = parse(&q, &p).map(|_| ()).unwrap_err();
+        assert_eq!(got, want, "query {q:?}");
+        assert!(got.status() == 400 || got.status() == 403);
+        assert!(!got.to_string().is_empty());
+    }
+    assert_eq!(ClickError::BadSignature.status(), 403);
+    assert_eq!(ClickError::BadLanding.status(), 400);
+}
+
+#[test]
+fn labels_cover_every_variant_once() {
+    let mut seen = std::collections::HashSet::new();
+    for e in [
+        ClickError::QueryTooLong,
+        ClickError::BadEncoding("u"),
+        ClickError::Duplicate("u"),
+        ClickError::Missing("u"),
+        ClickError::BadId("u"),
+        ClickError::BadTest,
+        ClickError::BadLanding,
+        ClickError::LandingCredentials,
+        ClickError::MissingSignature,
+        ClickError::SigNotLast,
+        ClickError::UnknownKey,
+        ClickError::BadSignature,
+        ClickError::HostNotAllowed,
+    ] {
+        assert!(seen.insert(e.label()));
+    }
+    assert_eq!(seen.len(), ClickError::LABELS.len());
+}
+
+#[test]
+fn unsigned_mode_only_redirects_to_allowed_hosts() {
+    let p = ClickPolicy {
+        keys: Keys::default(),
+        signing_required: false,
+        allowed_hosts: vec![
+            HostPattern::parse("shop.example").unwrap(),
+            HostPattern::parse("*.cdn.example").unwrap(),
+        ],
+        max_query_bytes: 4096,
+    };
+    let q = |u: &str| format!("u={}&cmp=c&imp=i", utf8_percent_encode(u, COMPONENT));
+    assert!(parse(&q("https://shop.example/x"), &p).is_ok());
+    assert!(parse(&q("https://SHOP.example./x"), &p).is_err());
+    assert!(parse(&q("https://a.cdn.example/x"), &p).is_ok());
+    assert_eq!(parse(&q("https://cdn.example/x"), &p).unwrap_err(), ClickError::HostNotAllowed);
+    assert_eq!(parse(&q("https://evil.example/x"), &p).unwrap_err(), ClickError::HostNotAllowed);
+    assert_eq!(parse(&q("https://shop.example.evil.example/"), &p).unwrap_err(), ClickError::HostNotAllowed);
+    assert_eq!(parse(&q("https://evilshop.example/"), &p).unwrap_err(), ClickError::HostNotAllowed);
+    // A backslash or a tab does not fool the check: the host is what a browser would see.
+    assert_eq!(parse(&q("https://evil.example\\@shop.example/"), &p).unwrap_err(), ClickError::HostNotAllowed);
+}
+
+#[test]
+fn allowed_hosts_apply_to_signed_clicks_too() {
+    let mut p = policy();
+    p.allowed_hosts = vec![HostPattern::parse("ok.example").unwrap()];
+    assert!(parse(&signed("https://ok.example/", "c", "i"), &p).is_ok());
+    assert_eq!(
+        parse(&signed("https://no.example/", "c", "i"), &p).unwrap_err(),
+        ClickError::HostNotAllowed
+    );
+}
+
+#[test]
+fn location_adds_clickid_before_the_fragment() {
+    let cases = [
+        ("https://a.example/", "https://a.example/?clickid=ID"),
+        ("https://a.example", "https://a.example/?clickid=ID"),
+        ("https://a.example/p?x=1", "https://a.example/p?x=1&clickid=ID"),
+        ("https://a.example/p?x=1#frag", "https://a.example/p?x=1&clickid=ID#frag"),
+        ("https://a.example/p#frag?no", "https://a.example/p?clickid=ID#frag?no"),
+        ("https://a.example/p?", "https://a.example/p?clickid=ID"),
+        ("https://a.example/p?clickid=old&y=2", "https://a.example/p?y=2&clickid=ID"),
+        ("https://a.example/p?x=1&&clickid", "https://a.example/p?x=1&clickid=ID"),
+        ("https://a.example/p?clickidx=1", "https://a.example/p?clickidx=1&clickid=ID"),
+        ("http://a.example:8080/a b?q=a b", "http://a.example:8080/a%20b?q=a%20b&clickid=ID"),
+    ];
+    for (landing, want) in cases {
+        let u = Url::parse(landing).unwrap();
+        assert_eq!(location(&u, "clickid", "ID"), want, "{landing}");
+    }
+}
+
+#[test]
+fn host_patterns() {
+    assert_eq!(HostPattern::parse("Example.COM"), Some(HostPattern::Exact("example.com".into())));
+    assert_eq!(HostPattern::parse("*.example.com"), Some(HostPattern::Subdomains(".example.com".into())));
+    for bad in ["", "*.", "a..b", "ex ample.com", "http://x.com", "x.com/", "*x.com"] {
+        assert_eq!(HostPattern::parse(bad), None, "{bad}");
+    }
+}
+
+#[test]
+fn sign_refuses_what_the_edge_would_refuse() {
+    let mut req = SignRequest {
+        landing: "javascript:alert(1)",
+        campaign: "c",
+        impression: "i",
+        publisher: None,
+        test: false,
+    };
+    assert_eq!(sign(&keys(), "k1", &req).unwrap_err(), ClickError::BadLanding);
+    req.landing = "https://x.example/";
+    req.campaign = "has space";
+    assert_eq!(sign(&keys(), "k1", &req).unwrap_err(), ClickError::BadId("cmp"));
+    req.campaign = "c";
+    assert_eq!(sign(&keys(), "nokey", &req).unwrap_err(), ClickError::UnknownKey);
+}
+
+fn id_strategy() -> impl Strategy<Value = String> {
+    "[A-Za-z0-9._~-]{1,128}"
+}
+
+fn landing_strategy() -> impl Strategy<Value = String> {
+    (
+        prop_oneof!["http", "https"],
+        "[a-z][a-z0-9-]{0,20}(\\.[a-z]{2,6}){1,2}",
+        "(/[A-Za-z0-9._~%!$'()*+,;=:@-]{0,12}){0,3}",
+        proptest::option::of("[A-Za-z0-9=&._~-]{0,30}"),
+        proptest::option::of("[A-Za-z0-9=&?/._~-]{0,20}"),
+    )
+        .prop_map(|(s, h, p, q, f)| {
+            let mut u = format!("{s}://{h}{p}");
+            if let Some(q) = q {
+                u.push('?');
+                u.push_str(&q);
+            }
+            if let Some(f) = f {
+                u.push('#');
+                u.push_str(&f);
+            }
+            u
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// No input panics, and whatever is accepted is safe to redirect to.
+    #[test]
+    fn arbitrary_queries_never_panic(q in ".{0,300}") {
+        for required in [true, false] {
+            let mut p = policy();
+            p.signing_required = required;
+            if !required { p.allowed_hosts = vec![HostPattern::parse("*.example").unwrap()]; }
+            if let Ok(c) = parse(&q, &p) {
+                prop_assert!(matches!(c.landing.scheme(), "http" | "https"));
+                let loc = location(&c.landing, "clickid", "id");
+                prop_assert!(!loc.bytes().any(|b| b < 0x20 || b == 0x7f));
+            }
+        }
+    }
+
+    /// Queries built from the URL alphabet and the known names: never a panic,
+    /// and never accepted without a valid signature.
+    #[test]
+    fn structured_garbage_is_refused(parts in proptest::collection::vec(
+        (prop_oneof!["u", "cmp", "imp", "pub", "test", "kid", "sig", "x", ""],
+         "[A-Za-z0-9%=&+/:._~-]{0,40}"), 0..8)) {
+        let q: Vec<String> = parts.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        let q = q.join("&");
+        prop_assert!(parse(&q, &policy()).is_err());
+    }
+
+    /// What `sign` mints, the edge accepts, and gets the same fields back.
+    #[test]
+    fn sign_parse_round_trip(landing in landing_strategy(), cmp in id_strategy(), imp in id_strategy(),
+                             publisher in proptest::option::of(id_strategy()), test: bool) {
+        let req = SignRequest { landing: &landing, campaign: &cmp, impression: &imp,
+                                publisher: publisher.as_deref(), test };
+        let path = sign(&keys(), "k2", &req).unwrap();
+        let c = parse(&path[3..], &ClickPolicy { max_query_bytes: usize::MAX, ..policy() }).unwrap();
+        prop_assert_eq!(c.landing, Url::parse(&landing).unwrap());
+        prop_assert_eq!(&c.campaign, &cmp);
+        prop_assert_eq!(&c.impression, &imp);
+        prop_assert_eq!(c.publisher.as_ref(), publisher.as_deref().unwrap_or(""));
+        prop_assert_eq!(c.test, test);
+    }
+
+    /// Changing any one byte of a signed query makes it refused (or, when the
+    /// change is in an unsigned tail that cannot matter, still the same click).
+    #[test]
+    fn tampering_is_refused(landing in landing_strategy(), pos in any::<prop::sample::Index>(), byte in 0x21u8..0x7f) {
+        let q = signed(&landing, "c", "i");
+        let i = pos.index(q.len());
+        prop_assume!(q.as_bytes()[i] != byte);
+        let mut t = q.clone().into_bytes();
+        t[i] = byte;
+        let t = String::from_utf8(t).unwrap();
+        prop_assert!(parse(&t, &policy()).is_err(), "accepted tampered {:?}", t);
+    }
+
+    /// The Location keeps the landing URL and adds exactly one click id.
+    #[test]
+    fn location_keeps_the_landing(landing in landing_strategy()) {
+        let u = Url::parse(&landing).unwrap();
+        let loc = location(&u, "clickid", "ID-1");
+        let l = Url::parse(&loc).unwrap();
+        prop_assert_eq!(l.host_str(), u.host_str());
+        prop_assert_eq!(l.path(), u.path());
+        prop_assert_eq!(l.fragment(), u.fragment());
+        let ids: Vec<_> = l.query_pairs().filter(|(k, _)| k == "clickid").map(|(_, v)| v.into_owned()).collect();
+        prop_assert_eq!(ids, vec!["ID-1".to_string()]);
+    }
+}

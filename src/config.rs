@@ -1,0 +1,458 @@
+//! The YAML configuration file: its types, their defaults, and `check`.
+//!
+//! Owns: every key an operator can set, the default of each (the shipped
+//! `conf/clickedge.yaml` documents the same defaults with a comment per key),
+//! and [`Config::problems`], which lists *every* problem in a file at once,
+//! each phrased as what to fix.
+//!
+//! Invariants: unknown keys are an error (a typo must not silently fall back to
+//! a default); a `Config` that `problems()` accepts can be turned into a
+//! running edge without any further validation failing.
+//!
+//! Does not: read the lists or keys it names at request time, or reload them
+//! (that is `proxy.rs`'s swap of a whole [`crate::proxy::Policy`]).
+
+use serde::Deserialize;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+
+/// The development signing secret shipped in `conf/clickedge.yaml`. `serve`
+/// warns whenever a configured key uses it: anyone can mint clicks with it.
+pub const DEV_SECRET: &str = "clickedge-development-key-DO-NOT-USE-IN-PRODUCTION";
+
+/// Errors loading the file; validation problems come from [`Config::problems`].
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+}
+
+/// The whole file. Every field has a default that works on a fresh checkout.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Id of this edge node, written in every event. Empty: the host name.
+    pub edge_id: String,
+    /// Addresses the proxy listens on, `IP:PORT`.
+    pub listen: Vec<String>,
+    /// `HOST:PORT` every non-click request is proxied to; none answers 404.
+    pub origin: Option<String>,
+    /// Where the spool lives; events are under `<data_dir>/clicks/`.
+    pub data_dir: PathBuf,
+    pub signing: SigningConfig,
+    pub click: ClickConfig,
+    pub events: EventsConfig,
+    pub metrics: MetricsConfig,
+    pub server: ServerConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            edge_id: String::new(),
+            listen: vec!["127.0.0.1:8080".to_string()],
+            origin: None,
+            data_dir: PathBuf::from("data"),
+            signing: SigningConfig::default(),
+            click: ClickConfig::default(),
+            events: EventsConfig::default(),
+            metrics: MetricsConfig::default(),
+            server: ServerConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SigningConfig {
+    /// Refuse clicks without a valid signature (403). When false, signatures
+    /// are not checked and only `allowed_landing_hosts` are redirected to.
+    pub required: bool,
+    /// Keys in force; several at once for rotation.
+    pub keys: Vec<KeyConfig>,
+    /// Key that `clickedge sign` uses; default: the first key.
+    pub sign_with: Option<String>,
+    /// Landing hosts that may be redirected to: `example.com` (exact) or
+    /// `*.example.com` (any subdomain, not the apex). Required when signing is
+    /// off; when signing is on and the list is not empty it is enforced too.
+    pub allowed_landing_hosts: Vec<String>,
+}
+
+impl Default for SigningConfig {
+    fn default() -> Self {
+        SigningConfig {
+            required: true,
+            keys: Vec::new(),
+            sign_with: None,
+            allowed_landing_hosts: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    /// The `kid` value in click URLs.
+    pub id: String,
+    /// The HMAC-SHA256 secret, used as raw bytes; at least 16, better 32.
+    pub secret: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClickConfig {
+    /// Name of the query parameter that carries the click id to the landing page.
+    pub clickid_param: String,
+    /// Longest query string accepted on `/c` and `/b`; longer is a 400.
+    pub max_query_bytes: usize,
+    /// Most bytes of a beacon POST body read (and ignored); past it the
+    /// connection is closed after the answer.
+    pub beacon_max_body_bytes: usize,
+    /// Serve `/robots.txt` disallowing the click paths.
+    pub robots_txt: bool,
+}
+
+impl Default for ClickConfig {
+    fn default() -> Self {
+        ClickConfig {
+            clickid_param: "clickid".to_string(),
+            max_query_bytes: 4096,
+            beacon_max_body_bytes: 16 * 1024,
+            robots_txt: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Events the in-memory queue holds between the request path and the
+    /// spool writer. A full queue drops (and counts) events, never delays clicks.
+    pub queue_capacity: usize,
+    /// Most events the writer takes off the queue per write.
+    pub batch_max: usize,
+    /// Longest time an event waits before it is written to the spool file
+    /// (readable by other processes), in milliseconds.
+    pub flush_interval_ms: u64,
+    /// Longest time written events wait for fsync, in milliseconds: what a
+    /// machine crash can lose at most.
+    pub fsync_interval_ms: u64,
+    /// A spool file is closed and a new one begun past this size.
+    pub segment_max_bytes: u64,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            queue_capacity: 65_536,
+            batch_max: 4096,
+            flush_interval_ms: 100,
+            fsync_interval_ms: 1000,
+            segment_max_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Address of the Prometheus listener (`GET /metrics`); none turns it off.
+    pub listen: Option<String>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: Some("127.0.0.1:9108".to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Worker threads of the proxy; 0 means one per CPU core.
+    pub threads: usize,
+    /// After SIGTERM or SIGQUIT: seconds the old process keeps serving the
+    /// requests it already has before its runtimes stop.
+    pub grace_period_seconds: u64,
+    /// Then: seconds to let the runtimes finish before they are stopped.
+    pub graceful_shutdown_timeout_seconds: u64,
+    /// Unix socket the listening sockets are handed over on in a graceful upgrade.
+    pub upgrade_sock: String,
+    /// Where the pid is written.
+    pub pid_file: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            threads: 0,
+            grace_period_seconds: 5,
+            graceful_shutdown_timeout_seconds: 2,
+            upgrade_sock: "/tmp/clickedge_upgrade.sock".to_string(),
+            pid_file: "/tmp/clickedge.pid".to_string(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and parses a file. Only syntax and types are checked here.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    /// Parses YAML text; an empty document is the default config.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        serde_saphyr::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// The edge id to write in events: the configured one, else the host name.
+    pub fn edge_id(&self) -> String {
+        if !self.edge_id.is_empty() {
+            return self.edge_id.clone();
+        }
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "edge".to_string())
+    }
+
+    /// The key `sign` uses.
+    pub fn signing_key(&self) -> Option<&KeyConfig> {
+        match &self.signing.sign_with {
+            Some(id) => self.signing.keys.iter().find(|k| &k.id == id),
+            None => self.signing.keys.first(),
+        }
+    }
+
+    /// Whether any configured key is the shipped development key.
+    pub fn uses_dev_key(&self) -> bool {
+        self.signing.keys.iter().any(|k| k.secret == DEV_SECRET)
+    }
+
+    /// Resolves `origin` to one socket address.
+    pub fn origin_addr(&self) -> Result<Option<SocketAddr>, String> {
+        let Some(origin) = &self.origin else {
+            return Ok(None);
+        };
+        match origin.to_socket_addrs() {
+            Ok(mut addrs) => match addrs.next() {
+                Some(a) => Ok(Some(a)),
+                None => Err(format!("origin {origin:?} resolves to no address")),
+            },
+            Err(e) => Err(format!(
+                "origin {origin:?} is not a reachable HOST:PORT ({e}); write it like 127.0.0.1:8000"
+            )),
+        }
+    }
+
+    /// Every problem with this config, each saying what to fix. Empty: good to serve.
+    /// `touch_disk` also checks that the data directory can be created and written.
+    pub fn problems(&self, touch_disk: bool) -> Vec<String> {
+        let mut p = Vec::new();
+        if self.listen.is_empty() {
+            p.push("listen: give at least one address, like 127.0.0.1:8080".to_string());
+        }
+        for l in &self.listen {
+            if l.parse::<SocketAddr>().is_err() {
+                p.push(format!(
+                    "listen: {l:?} is not an IP:PORT address (like 0.0.0.0:8080 or [::]:8080)"
+                ));
+            }
+        }
+        if let Some(m) = &self.metrics.listen {
+            if m.parse::<SocketAddr>().is_err() {
+                p.push(format!("metrics.listen: {m:?} is not an IP:PORT address"));
+            }
+            if self.listen.contains(m) {
+                p.push(format!(
+                    "metrics.listen: {m} is also a proxy listen address; use another port"
+                ));
+            }
+        }
+        if let Err(e) = self.origin_addr() {
+            p.push(e);
+        }
+        if !self.edge_id.is_empty() && !is_id(&self.edge_id, 128) {
+            p.push(format!(
+                "edge_id: {:?} must be 1 to 128 characters of A-Z a-z 0-9 . _ ~ -",
+                self.edge_id
+            ));
+        }
+        self.signing_problems(&mut p);
+        let c = &self.click;
+        if !is_id(&c.clickid_param, 64) {
+            p.push(format!(
+                "click.clickid_param: {:?} must be 1 to 64 characters of A-Z a-z 0-9 . _ ~ -",
+                c.clickid_param
+            ));
+        }
+        if c.max_query_bytes < 256 || c.max_query_bytes > 65_536 {
+            p.push(format!(
+                "click.max_query_bytes: {} is out of range; use 256 to 65536 (default 4096)",
+                c.max_query_bytes
+            ));
+        }
+        if c.beacon_max_body_bytes > 1024 * 1024 {
+            p.push("click.beacon_max_body_bytes: at most 1048576".to_string());
+        }
+        let e = &self.events;
+        for (name, v) in [
+            ("events.queue_capacity", e.queue_capacity as u64),
+            ("events.batch_max", e.batch_max as u64),
+            ("events.flush_interval_ms", e.flush_interval_ms),
+            ("events.fsync_interval_ms", e.fsync_interval_ms),
+        ] {
+            if v == 0 {
+                p.push(format!("{name}: must be greater than 0"));
+            }
+        }
+        if e.flush_interval_ms > 1000 {
+            p.push(format!(
+                "events.flush_interval_ms: {} is over 1000; events must be readable within one second",
+                e.flush_interval_ms
+            ));
+        }
+        if e.segment_max_bytes < 64 * 1024 {
+            p.push("events.segment_max_bytes: use at least 65536".to_string());
+        }
+        if touch_disk {
+            if let Err(e) = check_writable_dir(&self.data_dir.join("clicks")) {
+                p.push(format!(
+                    "data_dir: {} cannot be written: {e}",
+                    self.data_dir.display()
+                ));
+            }
+        }
+        p
+    }
+
+    fn signing_problems(&self, p: &mut Vec<String>) {
+        let s = &self.signing;
+        if s.required && s.keys.is_empty() {
+            p.push(
+                "signing.keys: signing is required but no key is configured; add one \
+                 (id and secret) or set signing.required: false with allowed_landing_hosts"
+                    .to_string(),
+            );
+        }
+        if !s.required && s.allowed_landing_hosts.is_empty() {
+            p.push(
+                "signing.allowed_landing_hosts: signing is off, so list the landing hosts \
+                 that may be redirected to (an open redirect otherwise)"
+                    .to_string(),
+            );
+        }
+        for (i, k) in s.keys.iter().enumerate() {
+            if !is_id(&k.id, 64) {
+                p.push(format!(
+                    "signing.keys[{i}].id: {:?} must be 1 to 64 characters of A-Z a-z 0-9 . _ ~ -",
+                    k.id
+                ));
+            }
+            if k.secret.len() < 16 {
+                p.push(format!(
+                    "signing.keys[{i}].secret: {} bytes is too short; use at least 16 random bytes (32 recommended)",
+                    k.secret.len()
+                ));
+            }
+            if s.keys[..i].iter().any(|o| o.id == k.id) {
+                p.push(format!("signing.keys[{i}].id: {:?} is listed twice", k.id));
+            }
+        }
+        if let Some(id) = &s.sign_with {
+            if !s.keys.iter().any(|k| &k.id == id) {
+                p.push(format!("signing.sign_with: no key has id {id:?}"));
+            }
+        }
+        for h in &s.allowed_landing_hosts {
+            if crate::click::HostPattern::parse(h).is_none() {
+                p.push(format!(
+                    "signing.allowed_landing_hosts: {h:?} is not a host name; write example.com or *.example.com"
+                ));
+            }
+        }
+    }
+}
+
+/// The id alphabet of click URLs: 1 to `max` bytes of `[A-Za-z0-9._~-]`.
+pub fn is_id(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'))
+}
+
+fn check_writable_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(format!(".check-{}", std::process::id()));
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(&probe)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_config_parses_and_has_no_problems() {
+        let text = include_str!("../conf/clickedge.yaml");
+        let c = Config::parse(text).expect("shipped config parses");
+        assert_eq!(c.problems(false), Vec::<String>::new());
+        assert!(c.uses_dev_key(), "shipped config carries the marked dev key");
+        assert_eq!(c.listen, Config::default().listen);
+        assert_eq!(c.click.clickid_param, "clickid");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let err = Config::parse("listen: ['127.0.0.1:1']\nlisten_typo: 3\n").unwrap_err();
+        assert!(err.contains("listen_typo"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_listed_at_once() {
+        let c = Config::parse(
+            "listen: ['nope']\norigin: 'bad origin'\nsigning:\n  required: false\n  keys: [{id: 'a b', secret: short}]\nclick:\n  clickid_param: ''\n",
+        )
+        .unwrap();
+        let p = c.problems(false);
+        let all = p.join("\n");
+        for needle in [
+            "listen: \"nope\"",
+            "origin",
+            "allowed_landing_hosts",
+            "keys[0].id",
+            "keys[0].secret",
+            "clickid_param",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in\n{all}");
+        }
+    }
+
+    #[test]
+    fn ids() {
+        assert!(is_id("abc-1.2_3~", 128));
+        assert!(!is_id("", 128));
+        assert!(!is_id("a b", 128));
+        assert!(!is_id(&"a".repeat(129), 128));
+        assert!(is_id(&"a".repeat(128), 128));
+    }
+}

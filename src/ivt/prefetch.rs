@@ -1,0 +1,86 @@
+//! Prefetch and prerender requests (SPEC §4).
+//!
+//! A browser that prefetches a click URL and gets a redirect follows it into
+//! the landing page and later serves the user's real click from that
+//! prefetch, so the edge never sees the click. Such requests are answered
+//! 503 and never redirected. Header forms recognised, case-insensitively:
+//! `Sec-Purpose` or `Purpose` containing `prefetch` (Chromium's speculation
+//! rules and `<link rel=prefetch>`, including `prefetch;prerender`),
+//! `X-Purpose: preview` or `prefetch` (Safari's and older WebKit's), and
+//! `X-Moz: prefetch` (Firefox's).
+
+use pingora::http::RequestHeader;
+
+fn header_bytes<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a [u8]> {
+    req.headers.get(name).map(|v| v.as_bytes())
+}
+
+fn contains_ci(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.len() >= needle.len()
+        && haystack
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+fn trimmed_eq_ci(value: &[u8], want: &[u8]) -> bool {
+    value.trim_ascii().eq_ignore_ascii_case(want)
+}
+
+pub fn is_prefetch(req: &RequestHeader) -> bool {
+    if let Some(v) = header_bytes(req, "sec-purpose") {
+        if contains_ci(v, b"prefetch") {
+            return true;
+        }
+    }
+    if let Some(v) = header_bytes(req, "purpose") {
+        if contains_ci(v, b"prefetch") {
+            return true;
+        }
+    }
+    if let Some(v) = header_bytes(req, "x-purpose") {
+        if trimmed_eq_ci(v, b"preview") || trimmed_eq_ci(v, b"prefetch") {
+            return true;
+        }
+    }
+    matches!(header_bytes(req, "x-moz"), Some(v) if trimmed_eq_ci(v, b"prefetch"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(name: &str, value: &str) -> RequestHeader {
+        let mut r = RequestHeader::build("GET", b"/c", None).unwrap();
+        r.insert_header(name.to_string(), value).unwrap();
+        r
+    }
+
+    #[test]
+    fn every_header_form() {
+        for (n, v) in [
+            ("Sec-Purpose", "prefetch"),
+            ("Sec-Purpose", "prefetch;prerender"),
+            ("sec-purpose", "Prefetch; anonymous-client-ip"),
+            ("Purpose", "prefetch"),
+            ("X-Purpose", "preview"),
+            ("X-Purpose", " Prefetch "),
+            ("X-Moz", "prefetch"),
+        ] {
+            assert!(is_prefetch(&with(n, v)), "{n}: {v}");
+        }
+    }
+
+    #[test]
+    fn ordinary_requests_are_not_prefetch() {
+        let plain = RequestHeader::build("GET", b"/c", None).unwrap();
+        assert!(!is_prefetch(&plain));
+        for (n, v) in [
+            ("X-Purpose", "instant"),
+            ("X-Moz", "other"),
+            ("Purpose", ""),
+            ("Sec-Fetch-Mode", "navigate"),
+        ] {
+            assert!(!is_prefetch(&with(n, v)), "{n}: {v}");
+        }
+    }
+}

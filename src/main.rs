@@ -1,0 +1,164 @@
+//! `clickedge`: the command line. Every behaviour lives in the library;
+//! this file parses flags and calls it.
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use clickedge::click::{self, Keys, SignRequest};
+use clickedge::server::{serve, ServeOptions};
+use clickedge::Config;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "clickedge", version, about = "Edge proxy for ad-click redirection")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the proxy.
+    Serve {
+        #[arg(long, default_value = "conf/clickedge.yaml")]
+        config: PathBuf,
+        /// Listen address (repeatable); replaces the config's list.
+        #[arg(long)]
+        listen: Vec<String>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// HOST:PORT every non-click request is proxied to.
+        #[arg(long)]
+        origin: Option<String>,
+        /// Take the listening sockets over from the running process (graceful upgrade).
+        #[arg(long)]
+        upgrade: bool,
+    },
+    /// Validate the config and the files it names; exit non-zero on any problem.
+    Check {
+        #[arg(long, default_value = "conf/clickedge.yaml")]
+        config: PathBuf,
+    },
+    /// Print one signed click URL (path and query).
+    Sign {
+        #[arg(long, default_value = "conf/clickedge.yaml")]
+        config: PathBuf,
+        /// Landing page, an absolute http or https URL.
+        #[arg(long)]
+        landing: String,
+        #[arg(long)]
+        campaign: String,
+        /// Default: a new unique id.
+        #[arg(long)]
+        impression: Option<String>,
+        #[arg(long)]
+        publisher: Option<String>,
+        /// Mark as a test click (never billable).
+        #[arg(long)]
+        test: bool,
+    },
+}
+
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("clickedge: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve {
+            config,
+            listen,
+            data_dir,
+            origin,
+            upgrade,
+        } => {
+            init_logs();
+            let mut cfg = Config::load(&config)?;
+            if !listen.is_empty() {
+                cfg.listen = listen;
+            }
+            if let Some(d) = data_dir {
+                cfg.data_dir = d;
+            }
+            if origin.is_some() {
+                cfg.origin = origin;
+            }
+            let problems = cfg.problems(true);
+            if !problems.is_empty() {
+                bail!(
+                    "{} has problems (run `clickedge check`):\n  {}",
+                    config.display(),
+                    problems.join("\n  ")
+                );
+            }
+            if cfg.uses_dev_key() {
+                tracing::warn!(
+                    "serving with the DEVELOPMENT signing key shipped in conf/clickedge.yaml: \
+                     anyone can mint clicks for it. Replace signing.keys before production."
+                );
+            }
+            serve(&cfg, &ServeOptions { upgrade })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { config } => {
+            let cfg = Config::load(&config)?;
+            let problems = cfg.problems(true);
+            if problems.is_empty() {
+                println!("{}: ok", config.display());
+                if cfg.uses_dev_key() {
+                    println!("warning: signing.keys uses the shipped development key; replace it before production");
+                }
+                Ok(ExitCode::SUCCESS)
+            } else {
+                for p in &problems {
+                    println!("{}: {p}", config.display());
+                }
+                println!("{} problem(s)", problems.len());
+                Ok(ExitCode::from(1))
+            }
+        }
+        Command::Sign {
+            config,
+            landing,
+            campaign,
+            impression,
+            publisher,
+            test,
+        } => {
+            let cfg = Config::load(&config)?;
+            let key = cfg
+                .signing_key()
+                .with_context(|| format!("{} has no signing key to sign with", config.display()))?;
+            let keys = Keys::new([(key.id.as_str(), key.secret.as_bytes())]);
+            let impression =
+                impression.unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
+            let req = SignRequest {
+                landing: &landing,
+                campaign: &campaign,
+                impression: &impression,
+                publisher: publisher.as_deref(),
+                test,
+            };
+            let url = click::sign(&keys, &key.id, &req).map_err(|e| anyhow::anyhow!("cannot sign: {e}"))?;
+            println!("{url}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

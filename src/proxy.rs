@@ -1,0 +1,414 @@
+//! The Pingora glue: the click plugin any `ProxyHttp` can call from its
+//! `request_filter`, the standalone proxy the binary runs, and the metrics
+//! listener.
+//!
+//! Owns: which paths are the edge's (`/c`, `/b`, `/robots.txt`,
+//! `/healthz`), the bytes of every answer on them (SPEC §4), and the order
+//! of the click path:
+//!
+//! ```text
+//! parse + verify ─► classify ─► answer written ─► event queued (try_send)
+//! ```
+//!
+//! Invariants: nothing on the click path waits for disk, network or a lock;
+//! the only `.await`s are reading a beacon's body and writing the answer.
+//! An event is queued once its answer was written, so every logged click is
+//! one a client was answered for. Answers keep the connection alive
+//! (explicit `Content-Length`, never `respond_error`).
+//!
+//! Does not: parse URLs (`click`), classify (`ivt`), or touch files (`spool`).
+
+use crate::click::{self, ClickError, ClickPolicy, HostPattern, Keys};
+use crate::config::Config;
+use crate::event::{self, Event};
+use crate::ivt::{self, Action, Reason, Signals};
+use crate::metrics::Metrics;
+use crate::spool::{EventQueue, Spool, SpoolConfig};
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::http::{Method, RequestHeader, ResponseHeader};
+use pingora::prelude::{HttpPeer, ProxyHttp, Session};
+use pingora::Result;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+/// `Cache-Control` of a redirect (SPEC §4): no cache anywhere may keep it,
+/// or the next user's click would never reach the edge.
+pub const REDIRECT_CACHE_CONTROL: &str = "no-store, no-cache, must-revalidate, private, max-age=0";
+
+/// Disallows the click paths, and nothing else of the origin's site.
+/// `Disallow` is a prefix match, so `/c?` rather than `/c` (which would
+/// also hide `/cars`); `$` anchors the bare paths for crawlers that
+/// support it.
+pub const ROBOTS_TXT: &str = "User-agent: *\nDisallow: /c?\nDisallow: /c$\nDisallow: /b?\nDisallow: /b$\n";
+
+/// What reload swaps whole: everything read from the config or the files
+/// it names that decides whether a click is accepted.
+#[derive(Debug)]
+pub struct Policy {
+    pub click: ClickPolicy,
+}
+
+impl Policy {
+    pub fn from_config(cfg: &Config) -> Policy {
+        let s = &cfg.signing;
+        Policy {
+            click: ClickPolicy {
+                keys: Keys::new(s.keys.iter().map(|k| (k.id.as_str(), k.secret.as_bytes()))),
+                signing_required: s.required,
+                allowed_hosts: s
+                    .allowed_landing_hosts
+                    .iter()
+                    .filter_map(|h| HostPattern::parse(h))
+                    .collect(),
+                max_query_bytes: cfg.click.max_query_bytes,
+            },
+        }
+    }
+}
+
+/// Errors starting the edge.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("config problems:\n  {}", .0.join("\n  "))]
+    Config(Vec<String>),
+    #[error("cannot start the spool under {dir}: {source}")]
+    Spool {
+        dir: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Click,
+    Beacon,
+}
+
+/// The click plugin. Call [`ClickEdge::handle`] first thing in your
+/// `request_filter`; when it returns `Ok(true)` the request was answered.
+pub struct ClickEdge {
+    policy: ArcSwap<Policy>,
+    clickid_param: String,
+    beacon_max_body: usize,
+    robots_txt: bool,
+    edge_id: String,
+    events: EventQueue,
+    metrics: Arc<Metrics>,
+}
+
+/// How a click is answered, decided before anything is written.
+struct Answer {
+    status: u16,
+    /// For a redirect.
+    location: Option<String>,
+    event: Vec<u8>,
+    reason: Option<Reason>,
+    action: Action,
+}
+
+impl ClickEdge {
+    /// Checks the config, starts the spool writer, and builds the plugin.
+    /// Call [`Spool::shutdown`] once your server has stopped, so that every
+    /// queued event reaches the disk.
+    pub fn start(cfg: &Config) -> std::result::Result<(ClickEdge, Spool), StartError> {
+        let problems = cfg.problems(false);
+        if !problems.is_empty() {
+            return Err(StartError::Config(problems));
+        }
+        let metrics = Arc::new(Metrics::new());
+        let spool_cfg = SpoolConfig::from_config(cfg);
+        let dir = spool_cfg.dir.clone();
+        let spool = Spool::start(spool_cfg, metrics.clone())
+            .map_err(|source| StartError::Spool { dir, source })?;
+        let edge = ClickEdge::new(cfg, spool.queue(), metrics);
+        Ok((edge, spool))
+    }
+
+    /// Builds the plugin around a queue you started yourself.
+    pub fn new(cfg: &Config, events: EventQueue, metrics: Arc<Metrics>) -> ClickEdge {
+        ClickEdge {
+            policy: ArcSwap::from_pointee(Policy::from_config(cfg)),
+            clickid_param: cfg.click.clickid_param.clone(),
+            beacon_max_body: cfg.click.beacon_max_body_bytes,
+            robots_txt: cfg.click.robots_txt,
+            edge_id: cfg.edge_id(),
+            events,
+            metrics,
+        }
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Replaces the policy in force; requests in flight finish with the old one.
+    pub fn set_policy(&self, policy: Policy) {
+        self.policy.store(Arc::new(policy));
+    }
+
+    /// Answers the edge's own paths. `Ok(false)`: not ours, carry on.
+    pub async fn handle(&self, session: &mut Session) -> Result<bool> {
+        let endpoint = match session.req_header().uri.path() {
+            "/c" => Endpoint::Click,
+            "/b" => Endpoint::Beacon,
+            "/robots.txt" if self.robots_txt => {
+                respond_text(session, 200, ROBOTS_TXT).await?;
+                return Ok(true);
+            }
+            "/healthz" => {
+                respond_text(session, 200, "ok\n").await?;
+                return Ok(true);
+            }
+            _ => return Ok(false),
+        };
+        self.click(session, endpoint).await?;
+        Ok(true)
+    }
+
+    async fn click(&self, session: &mut Session, endpoint: Endpoint) -> Result<()> {
+        let started = Instant::now();
+        let method = &session.req_header().method;
+        let allowed = match endpoint {
+            Endpoint::Click => method == Method::GET || method == Method::HEAD,
+            Endpoint::Beacon => method == Method::GET || method == Method::POST,
+        };
+        if !allowed {
+            self.metrics.bad_method.inc();
+            let allow = match endpoint {
+                Endpoint::Click => "GET, HEAD",
+                Endpoint::Beacon => "GET, POST",
+            };
+            let mut h = text_header(405, "method not allowed\n")?;
+            h.insert_header("Allow", allow)?;
+            return write_text(session, h, "method not allowed\n").await;
+        }
+        if endpoint == Endpoint::Beacon && method == Method::POST {
+            self.skip_body(session).await?;
+        }
+
+        let client_ip = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        let decided = self
+            .decide(session.req_header(), client_ip, endpoint)
+            .and_then(|a| match answer_header(a.status, a.location.as_deref()) {
+                Ok(h) => Ok((a, h)),
+                // Only a Location that is not a valid header value can fail.
+                Err(_) => Err(ClickError::BadLanding),
+            });
+        match decided {
+            Err(e) => {
+                self.metrics.refused(e);
+                let body = format!("{e}\n");
+                write_text(session, text_header(e.status(), &body)?, &body).await?;
+            }
+            Ok((answer, header)) => {
+                if let Err(e) = session.write_response_header(header, true).await {
+                    self.metrics.unanswered.inc();
+                    return Err(e);
+                }
+                self.metrics.click(answer.reason, answer.action);
+                self.events.push(answer.event);
+            }
+        }
+        self.metrics
+            .latency
+            .observe(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// Everything about a click that needs no I/O: verify, classify, build
+    /// the answer and encode the event.
+    fn decide(
+        &self,
+        req: &RequestHeader,
+        client_ip: Option<IpAddr>,
+        endpoint: Endpoint,
+    ) -> std::result::Result<Answer, ClickError> {
+        let policy = self.policy.load();
+        let click = click::parse(req.uri.query().unwrap_or(""), &policy.click)?;
+        let reason = ivt::classify(&Signals {
+            req,
+            test: click.test,
+        });
+        let blocked = reason.is_some_and(ivt::blocks);
+        let action = match (blocked, endpoint) {
+            (true, _) => Action::Blocked,
+            (false, Endpoint::Click) => Action::Redirected,
+            (false, Endpoint::Beacon) => Action::Beacon,
+        };
+
+        let mut id_buf = uuid::Uuid::encode_buffer();
+        let click_id: &str = uuid::Uuid::now_v7()
+            .hyphenated()
+            .encode_lower(&mut id_buf);
+
+        let (status, location) = match action {
+            Action::Redirected => (
+                302,
+                Some(click::location(&click.landing, &self.clickid_param, click_id)),
+            ),
+            Action::Beacon => (204, None),
+            Action::Blocked if reason == Some(Reason::Prefetch) => (503, None),
+            Action::Blocked => (403, None),
+        };
+
+        let header_str = |name: &str| {
+            req.headers
+                .get(name)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()))
+                .unwrap_or_default()
+        };
+        let user_agent = header_str("user-agent");
+        let referer = header_str("referer");
+        let device = if reason == Some(Reason::KnownBot) {
+            crate::device::Device::Bot
+        } else {
+            crate::device::classify(
+                &user_agent,
+                req.headers.get("sec-ch-ua-mobile").map(|v| v.as_bytes()),
+            )
+        };
+        let event = Event {
+            ts: SystemTime::now(),
+            click_id,
+            campaign: &click.campaign,
+            impression: &click.impression,
+            publisher: &click.publisher,
+            landing_host: click.landing_host(),
+            verdict: ivt::Verdict::of(reason),
+            reason,
+            action,
+            method: req.method.as_str(),
+            ip: client_ip.map(event::truncate_ip),
+            user_agent: &user_agent,
+            device,
+            country: "",
+            referrer_host: &event::referrer_host(&referer).to_ascii_lowercase(),
+            edge: &self.edge_id,
+        }
+        .to_line();
+        Ok(Answer {
+            status,
+            location,
+            event,
+            reason,
+            action,
+        })
+    }
+
+    /// Reads a beacon's body up to the limit and throws it away; past the
+    /// limit the connection is not reused.
+    async fn skip_body(&self, session: &mut Session) -> Result<()> {
+        let mut read = 0usize;
+        while let Some(chunk) = session.read_request_body().await? {
+            read += chunk.len();
+            if read > self.beacon_max_body {
+                session.set_keepalive(None);
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The header of a click's answer (SPEC §4). A redirect and a block carry
+/// `Content-Length: 0` so the connection stays alive; a 204 has no body by
+/// definition.
+fn answer_header(status: u16, location: Option<&str>) -> Result<Box<ResponseHeader>> {
+    let mut h = ResponseHeader::build(status, Some(5))?;
+    match location {
+        Some(location) => {
+            h.insert_header("Location", location)?;
+            h.insert_header("Cache-Control", REDIRECT_CACHE_CONTROL)?;
+            h.insert_header("Pragma", "no-cache")?;
+            h.insert_header("Expires", "0")?;
+        }
+        None => h.insert_header("Cache-Control", "no-store")?,
+    }
+    if status != 204 {
+        h.insert_header("Content-Length", "0")?;
+    }
+    Ok(Box::new(h))
+}
+
+fn text_header(status: u16, body: &str) -> Result<Box<ResponseHeader>> {
+    let mut h = ResponseHeader::build(status, Some(4))?;
+    h.insert_header("Content-Type", "text/plain; charset=utf-8")?;
+    h.insert_header("Cache-Control", "no-store")?;
+    h.insert_header("Content-Length", body.len())?;
+    Ok(Box::new(h))
+}
+
+async fn write_text(session: &mut Session, header: Box<ResponseHeader>, body: &str) -> Result<()> {
+    let head_only = session.req_header().method == Method::HEAD;
+    session.write_response_header(header, head_only).await?;
+    if !head_only {
+        session
+            .write_response_body(Some(Bytes::copy_from_slice(body.as_bytes())), true)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A short plain-text answer that keeps the connection alive.
+pub async fn respond_text(session: &mut Session, status: u16, body: &str) -> Result<()> {
+    write_text(session, text_header(status, body)?, body).await
+}
+
+/// The standalone proxy of `clickedge serve`: the click plugin, then the
+/// operator's origin for everything else (404 when none is configured).
+pub struct EdgeProxy {
+    pub edge: ClickEdge,
+    pub origin: Option<SocketAddr>,
+}
+
+#[async_trait]
+impl ProxyHttp for EdgeProxy {
+    type CTX = ();
+
+    fn new_ctx(&self) {}
+
+    async fn request_filter(&self, session: &mut Session, _ctx: &mut ()) -> Result<bool> {
+        if self.edge.handle(session).await? {
+            return Ok(true);
+        }
+        if self.origin.is_none() {
+            respond_text(session, 404, "not found\n").await?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut ()) -> Result<Box<HttpPeer>> {
+        match self.origin {
+            Some(addr) => Ok(Box::new(HttpPeer::new(addr, false, String::new()))),
+            None => Err(pingora::Error::new_str("no origin configured")),
+        }
+    }
+}
+
+/// `GET /metrics` (any path, in fact) on the metrics listener.
+pub struct MetricsApp {
+    pub metrics: Arc<Metrics>,
+}
+
+#[async_trait]
+impl pingora::apps::http_app::ServeHttp for MetricsApp {
+    async fn response(
+        &self,
+        _session: &mut pingora::protocols::http::ServerSession,
+    ) -> http::Response<Vec<u8>> {
+        let body = self.metrics.render();
+        http::Response::builder()
+            .status(200)
+            .header("Content-Type", "text/plain; version=0.0.4")
+            .header("Content-Length", body.len())
+            .body(body)
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,80 @@
+//! The process: a Pingora server with the edge proxy, the metrics listener,
+//! and the spool writer, from start to a drained exit.
+//!
+//! Owns: the order of shutdown. Pingora stops accepting on SIGTERM (or
+//! SIGQUIT after handing its sockets to a new process), serves the requests
+//! it has for `grace_period_seconds`, stops its runtimes, and returns from
+//! `run`; only then is the spool shut down, so every event of every answered
+//! request is written before the process exits.
+
+use crate::config::Config;
+use crate::proxy::{ClickEdge, EdgeProxy, MetricsApp, StartError};
+use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::{RunArgs, Server};
+
+/// Options of `clickedge serve` that are not in the config file.
+#[derive(Debug, Default, Clone)]
+pub struct ServeOptions {
+    /// Take the listening sockets over from a running old process.
+    pub upgrade: bool,
+}
+
+fn server_conf(cfg: &Config) -> ServerConf {
+    let s = &cfg.server;
+    let threads = match s.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    ServerConf {
+        threads,
+        grace_period_seconds: Some(s.grace_period_seconds),
+        graceful_shutdown_timeout_seconds: Some(s.graceful_shutdown_timeout_seconds),
+        upgrade_sock: s.upgrade_sock.clone(),
+        pid_file: s.pid_file.clone(),
+        ..ServerConf::default()
+    }
+}
+
+/// Runs until SIGTERM, SIGINT or SIGQUIT, then drains and returns.
+pub fn serve(cfg: &Config, opts: &ServeOptions) -> Result<(), StartError> {
+    let origin = cfg
+        .origin_addr()
+        .map_err(|e| StartError::Config(vec![e]))?;
+    let (edge, spool) = ClickEdge::start(cfg)?;
+    let metrics = edge.metrics().clone();
+
+    let opt = Opt {
+        upgrade: opts.upgrade,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, server_conf(cfg));
+    server.bootstrap();
+
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(
+        &server.configuration,
+        EdgeProxy { edge, origin },
+        "clickedge",
+    );
+    for addr in &cfg.listen {
+        proxy.add_tcp(addr);
+    }
+    server.add_service(proxy);
+
+    if let Some(addr) = &cfg.metrics.listen {
+        let mut svc = pingora::services::listening::Service::new(
+            "clickedge metrics".to_string(),
+            MetricsApp { metrics },
+        );
+        svc.add_tcp(addr);
+        svc.threads = Some(1);
+        server.add_service(svc);
+    }
+
+    tracing::info!(listen = ?cfg.listen, metrics = ?cfg.metrics.listen, origin = ?origin,
+        data_dir = %cfg.data_dir.display(), "clickedge serving");
+    server.run(RunArgs::default());
+    tracing::info!("server stopped; writing queued events");
+    spool.shutdown();
+    tracing::info!("spool drained; exiting");
+    Ok(())
+}

@@ -1,0 +1,442 @@
+//! The local spool: events leave the request path through a bounded queue
+//! and are written, in batches, to NDJSON files under `<data_dir>/clicks/`.
+//!
+//! ```text
+//! request path ──try_send──► queue (bounded, events_queue_capacity)
+//!                                 │ one writer thread
+//!                                 ▼
+//!            clicks/<unix-ms>-<pid>-<seq>.ndjson   (one event a line)
+//! ```
+//!
+//! Owns: the queue, the writer thread, and the files it creates.
+//!
+//! Invariants:
+//! - [`EventQueue::push`] never blocks and never fails the request: a full
+//!   queue drops the event and counts it (`clickedge_events_dropped_total`).
+//! - An event is written whole, as the line `event.rs` encoded, in the
+//!   order it was queued. The writer hands written bytes to the OS at least
+//!   every `flush_interval` (so other processes can read them within that
+//!   time) and fsyncs at least every `fsync_interval`: a machine crash loses
+//!   at most the events of that interval, a process crash only what was
+//!   still in the queue or the writer's buffer.
+//! - Files are never appended to after a restart: each run, and each
+//!   rotation past `segment_max_bytes`, starts a new file; names sort in
+//!   creation order. The directory is fsynced after a file is created.
+//! - [`Spool::shutdown`] writes every event still queued, fsyncs, and only
+//!   then returns: call it after the server has stopped taking requests.
+//!
+//! Does not: read, ship or delete files (the shipper and `report` do), or
+//! checksum records (the NDJSON line is the record for now).
+
+use crate::metrics::Metrics;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, Clone)]
+pub struct SpoolConfig {
+    /// `<data_dir>/clicks`
+    pub dir: PathBuf,
+    pub queue_capacity: usize,
+    pub batch_max: usize,
+    pub flush_interval: Duration,
+    pub fsync_interval: Duration,
+    pub segment_max_bytes: u64,
+}
+
+impl SpoolConfig {
+    pub fn from_config(cfg: &crate::config::Config) -> SpoolConfig {
+        let e = &cfg.events;
+        SpoolConfig {
+            dir: cfg.data_dir.join("clicks"),
+            queue_capacity: e.queue_capacity,
+            batch_max: e.batch_max,
+            flush_interval: Duration::from_millis(e.flush_interval_ms),
+            fsync_interval: Duration::from_millis(e.fsync_interval_ms),
+            segment_max_bytes: e.segment_max_bytes,
+        }
+    }
+}
+
+enum Msg {
+    Event(Vec<u8>),
+    /// Write and fsync everything queued before this, then answer.
+    Sync(SyncSender<()>),
+    Shutdown,
+}
+
+/// The producers' end: cheap to clone, one per request path.
+#[derive(Clone)]
+pub struct EventQueue {
+    tx: SyncSender<Msg>,
+    metrics: Arc<Metrics>,
+}
+
+impl EventQueue {
+    /// Hands one encoded event to the writer without waiting. Returns false
+    /// (and counts a drop) when the queue is full or the writer is gone.
+    pub fn push(&self, line: Vec<u8>) -> bool {
+        match self.tx.try_send(Msg::Event(line)) {
+            Ok(()) => {
+                self.metrics.events_queued.inc();
+                true
+            }
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.metrics.events_dropped.inc();
+                false
+            }
+        }
+    }
+}
+
+/// The running writer. Dropping it without [`Spool::shutdown`] leaves the
+/// thread to finish when every [`EventQueue`] is gone.
+pub struct Spool {
+    tx: SyncSender<Msg>,
+    metrics: Arc<Metrics>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Spool {
+    /// Creates the directory and starts the writer thread.
+    pub fn start(cfg: SpoolConfig, metrics: Arc<Metrics>) -> io::Result<Spool> {
+        std::fs::create_dir_all(&cfg.dir)?;
+        let (tx, rx) = mpsc::sync_channel(cfg.queue_capacity);
+        let writer = Writer::new(cfg, metrics.clone());
+        let thread = std::thread::Builder::new()
+            .name("clickedge-spool".into())
+            .spawn(move || writer.run(rx))?;
+        Ok(Spool {
+            tx,
+            metrics,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn queue(&self) -> EventQueue {
+        EventQueue {
+            tx: self.tx.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
+
+    /// Blocks until every event queued before the call is written and
+    /// fsynced. Not for the request path.
+    pub fn sync(&self) {
+        let (ack, done) = mpsc::sync_channel(1);
+        if self.tx.send(Msg::Sync(ack)).is_ok() {
+            let _ = done.recv();
+        }
+    }
+
+    /// Writes every queued event, fsyncs, and stops the writer.
+    pub fn shutdown(mut self) {
+        let _ = self.tx.send(Msg::Shutdown);
+        if let Some(t) = self.thread.take() {
+            if t.join().is_err() {
+                tracing::error!("spool writer thread panicked");
+            }
+        }
+    }
+}
+
+/// What one turn of the writer loop took off the queue.
+struct Inbox {
+    batch: Vec<Vec<u8>>,
+    acks: Vec<SyncSender<()>>,
+    stopping: bool,
+}
+
+impl Inbox {
+    fn take(&mut self, msg: Msg) {
+        match msg {
+            Msg::Event(line) => self.batch.push(line),
+            Msg::Sync(ack) => self.acks.push(ack),
+            Msg::Shutdown => self.stopping = true,
+        }
+    }
+}
+
+/// Numbers the files of this process: unique even when two writers start
+/// in the same millisecond.
+static FILE_SEQ: AtomicU32 = AtomicU32::new(0);
+
+struct Segment {
+    out: BufWriter<File>,
+    path: PathBuf,
+    bytes: u64,
+}
+
+struct Writer {
+    cfg: SpoolConfig,
+    metrics: Arc<Metrics>,
+    segment: Option<Segment>,
+    /// Bytes in the BufWriter not yet handed to the OS.
+    dirty: bool,
+    /// Bytes handed to the OS not yet fsynced.
+    unsynced: bool,
+    last_flush: Instant,
+    last_sync: Instant,
+}
+
+impl Writer {
+    fn new(cfg: SpoolConfig, metrics: Arc<Metrics>) -> Writer {
+        Writer {
+            cfg,
+            metrics,
+            segment: None,
+            dirty: false,
+            unsynced: false,
+            last_flush: Instant::now(),
+            last_sync: Instant::now(),
+        }
+    }
+
+    fn run(mut self, rx: Receiver<Msg>) {
+        let mut inbox = Inbox {
+            batch: Vec::with_capacity(self.cfg.batch_max),
+            acks: Vec::new(),
+            stopping: false,
+        };
+        loop {
+            match rx.recv_timeout(self.cfg.flush_interval) {
+                Ok(msg) => inbox.take(msg),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => inbox.stopping = true,
+            }
+            // Take what else is waiting, up to a batch. When stopping, take
+            // everything: no producer is left to add more.
+            let mut drained = false;
+            while inbox.stopping || inbox.batch.len() < self.cfg.batch_max {
+                match rx.try_recv() {
+                    Ok(msg) => inbox.take(msg),
+                    Err(_) => {
+                        drained = true;
+                        break;
+                    }
+                }
+            }
+            if !inbox.batch.is_empty() {
+                self.write_batch(&mut inbox.batch);
+            }
+            let must_sync = !inbox.acks.is_empty() || inbox.stopping;
+            if self.dirty
+                && (drained || must_sync || self.last_flush.elapsed() >= self.cfg.flush_interval)
+            {
+                self.flush();
+            }
+            if self.unsynced && (must_sync || self.last_sync.elapsed() >= self.cfg.fsync_interval) {
+                self.sync();
+            }
+            for ack in inbox.acks.drain(..) {
+                let _ = ack.send(());
+            }
+            if inbox.stopping {
+                return;
+            }
+        }
+    }
+
+    fn write_batch(&mut self, batch: &mut Vec<Vec<u8>>) {
+        let n = batch.len() as u64;
+        let result = self.append(batch);
+        batch.clear();
+        match result {
+            Ok(()) => self.metrics.events_spooled.inc_by(n),
+            Err(e) => {
+                // The disk refused; the batch is counted as dropped and the
+                // next one goes to a new file.
+                tracing::error!(error = %e, events = n, dir = %self.cfg.dir.display(), "spool write failed; events dropped");
+                self.metrics.spool_write_errors.inc();
+                self.metrics.events_dropped.inc_by(n);
+                self.segment = None;
+                self.dirty = false;
+            }
+        }
+    }
+
+    fn append(&mut self, batch: &[Vec<u8>]) -> io::Result<()> {
+        if self
+            .segment
+            .as_ref()
+            .is_some_and(|s| s.bytes >= self.cfg.segment_max_bytes)
+        {
+            self.close_segment();
+        }
+        if self.segment.is_none() {
+            self.segment = Some(self.open_segment()?);
+        }
+        let Some(seg) = &mut self.segment else {
+            unreachable!("opened above")
+        };
+        for line in batch {
+            seg.out.write_all(line)?;
+            seg.bytes += line.len() as u64;
+        }
+        self.dirty = true;
+        Ok(())
+    }
+
+    fn open_segment(&mut self) -> io::Result<Segment> {
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let seq = FILE_SEQ.fetch_add(1, Ordering::Relaxed) + 1;
+        let path = self.cfg.dir.join(format!(
+            "{ms:013}-{}-{seq:04}.ndjson",
+            std::process::id()
+        ));
+        let file = OpenOptions::new().create_new(true).append(true).open(&path)?;
+        sync_dir(&self.cfg.dir)?;
+        self.metrics.spool_files.inc();
+        Ok(Segment {
+            out: BufWriter::with_capacity(256 * 1024, file),
+            path,
+            bytes: 0,
+        })
+    }
+
+    fn close_segment(&mut self) {
+        self.flush();
+        self.sync();
+        self.segment = None;
+    }
+
+    fn flush(&mut self) {
+        if let Some(seg) = &mut self.segment {
+            if let Err(e) = seg.out.flush() {
+                tracing::error!(error = %e, file = %seg.path.display(), "spool flush failed");
+                self.metrics.spool_write_errors.inc();
+            }
+        }
+        self.dirty = false;
+        self.unsynced = true;
+        self.last_flush = Instant::now();
+    }
+
+    fn sync(&mut self) {
+        if let Some(seg) = &self.segment {
+            if let Err(e) = seg.out.get_ref().sync_data() {
+                tracing::error!(error = %e, file = %seg.path.display(), "spool fsync failed");
+                self.metrics.spool_write_errors.inc();
+            }
+        }
+        self.unsynced = false;
+        self.last_sync = Instant::now();
+    }
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(dir: &Path, capacity: usize, segment_max_bytes: u64) -> SpoolConfig {
+        SpoolConfig {
+            dir: dir.join("clicks"),
+            queue_capacity: capacity,
+            batch_max: 64,
+            flush_interval: Duration::from_millis(20),
+            fsync_interval: Duration::from_millis(50),
+            segment_max_bytes,
+        }
+    }
+
+    fn lines(dir: &Path) -> Vec<String> {
+        let mut files: Vec<_> = std::fs::read_dir(dir.join("clicks"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .flat_map(|f| {
+                std::fs::read_to_string(f)
+                    .unwrap()
+                    .lines()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn writes_every_event_in_order_across_rotations() {
+        let tmp = tempfile::tempdir().unwrap();
+        let m = Arc::new(Metrics::new());
+        let spool = Spool::start(cfg(tmp.path(), 10_000, 64 * 1024), m.clone()).unwrap();
+        let q = spool.queue();
+        for i in 0..5000 {
+            assert!(q.push(format!("{{\"n\":{i},\"pad\":\"{}\"}}\n", "x".repeat(40)).into_bytes()));
+        }
+        spool.shutdown();
+        let got = lines(tmp.path());
+        assert_eq!(got.len(), 5000);
+        for (i, l) in got.iter().enumerate() {
+            assert!(l.starts_with(&format!("{{\"n\":{i},")), "line {i}: {l}");
+        }
+        let files = std::fs::read_dir(tmp.path().join("clicks")).unwrap().count();
+        assert!(files > 1, "rotated past segment_max_bytes: {files} files");
+        assert_eq!(m.events_spooled.get(), 5000);
+        assert_eq!(m.events_dropped.get(), 0);
+    }
+
+    #[test]
+    fn sync_makes_events_readable_while_running() {
+        let tmp = tempfile::tempdir().unwrap();
+        let spool = Spool::start(cfg(tmp.path(), 100, 1 << 20), Arc::new(Metrics::new())).unwrap();
+        spool.queue().push(b"{\"a\":1}\n".to_vec());
+        spool.sync();
+        assert_eq!(lines(tmp.path()), vec!["{\"a\":1}"]);
+        spool.shutdown();
+    }
+
+    #[test]
+    fn flush_interval_makes_events_readable_without_a_sync() {
+        let tmp = tempfile::tempdir().unwrap();
+        let spool = Spool::start(cfg(tmp.path(), 100, 1 << 20), Arc::new(Metrics::new())).unwrap();
+        spool.queue().push(b"{\"a\":2}\n".to_vec());
+        // Behaviour, not timing: poll until visible, failing after a generous bound.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while lines(tmp.path()).is_empty() {
+            assert!(Instant::now() < deadline, "event never became readable");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        spool.shutdown();
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_without_blocking() {
+        let tmp = tempfile::tempdir().unwrap();
+        let m = Arc::new(Metrics::new());
+        // A queue that is never drained: no writer thread.
+        let (tx, _rx) = mpsc::sync_channel(2);
+        let q = EventQueue { tx, metrics: m.clone() };
+        assert!(q.push(b"1\n".to_vec()));
+        assert!(q.push(b"2\n".to_vec()));
+        assert!(!q.push(b"3\n".to_vec()));
+        assert_eq!(m.events_queued.get(), 2);
+        assert_eq!(m.events_dropped.get(), 1);
+        drop(tmp);
+    }
+
+    #[test]
+    fn restart_starts_a_new_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        for i in 0..2 {
+            let spool = Spool::start(cfg(tmp.path(), 100, 1 << 20), Arc::new(Metrics::new())).unwrap();
+            spool.queue().push(format!("{{\"run\":{i}}}\n").into_bytes());
+            spool.shutdown();
+        }
+        assert_eq!(lines(tmp.path()), vec!["{\"run\":0}", "{\"run\":1}"]);
+        assert_eq!(std::fs::read_dir(tmp.path().join("clicks")).unwrap().count(), 2);
+    }
+}
