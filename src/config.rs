@@ -416,7 +416,10 @@ mod tests {
         let text = include_str!("../conf/clickedge.yaml");
         let c = Config::parse(text).expect("shipped config parses");
         assert_eq!(c.problems(false), Vec::<String>::new());
-        assert!(c.uses_dev_key(), "shipped config carries the marked dev key");
+        assert!(
+            c.uses_dev_key(),
+            "shipped config carries the marked dev key"
+        );
         assert_eq!(c.listen, Config::default().listen);
         assert_eq!(c.click.clickid_param, "clickid");
     }

@@ -31,13 +31,47 @@ impl Device {
 }
 
 const TV: &[&str] = &[
-    "SmartTV", "SMART-TV", "Smart-TV", "GoogleTV", "AppleTV", "HbbTV", "CrKey", "Roku",
-    "BRAVIA", "Web0S", "WebOS TV", "NetCast", "Tizen 2", "Tizen 3", "Tizen 4", "Tizen 5",
-    "Tizen 6", "Tizen 7", "Tizen 8", "AFTS", "AFTM", "AFTT", "AFTB", "AFTKA", "PlayStation",
-    "Xbox", "Nintendo",
+    "SmartTV",
+    "SMART-TV",
+    "Smart-TV",
+    "GoogleTV",
+    "AppleTV",
+    "HbbTV",
+    "CrKey",
+    "Roku",
+    "BRAVIA",
+    "Web0S",
+    "WebOS TV",
+    "NetCast",
+    "Tizen 2",
+    "Tizen 3",
+    "Tizen 4",
+    "Tizen 5",
+    "Tizen 6",
+    "Tizen 7",
+    "Tizen 8",
+    "AFTS",
+    "AFTM",
+    "AFTT",
+    "AFTB",
+    "AFTKA",
+    "PlayStation",
+    "Xbox",
+    "Nintendo",
 ];
-const TABLET: &[&str] = &["iPad", "Tablet", "Kindle", "Silk/", "PlayBook", "SM-T", "Nexus 7", "Nexus 9"];
-const MOBILE: &[&str] = &["Mobi", "iPhone", "iPod", "Windows Phone", "BlackBerry", "BB10", "Opera Mini", "IEMobile"];
+const TABLET: &[&str] = &[
+    "iPad", "Tablet", "Kindle", "Silk/", "PlayBook", "SM-T", "Nexus 7", "Nexus 9",
+];
+const MOBILE: &[&str] = &[
+    "Mobi",
+    "iPhone",
+    "iPod",
+    "Windows Phone",
+    "BlackBerry",
+    "BB10",
+    "Opera Mini",
+    "IEMobile",
+];
 const DESKTOP: &[&str] = &["Windows NT", "Macintosh", "X11", "CrOS", "Linux x86_64"];
 
 fn any(ua: &str, tokens: &[&str]) -> bool {

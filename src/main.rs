@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "clickedge", version, about = "Edge proxy for ad-click redirection")]
+#[command(
+    name = "clickedge",
+    version,
+    about = "Edge proxy for ad-click redirection"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -156,7 +160,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 publisher: publisher.as_deref(),
                 test,
             };
-            let url = click::sign(&keys, &key.id, &req).map_err(|e| anyhow::anyhow!("cannot sign: {e}"))?;
+            let url = click::sign(&keys, &key.id, &req)
+                .map_err(|e| anyhow::anyhow!("cannot sign: {e}"))?;
             println!("{url}");
             Ok(ExitCode::SUCCESS)
         }

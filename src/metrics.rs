@@ -106,13 +106,37 @@ impl Metrics {
         Metrics {
             clicks,
             refused,
-            bad_method: counter(&registry, "clickedge_bad_method_total", "Requests on /c or /b with a method they do not take (405)."),
-            unanswered: counter(&registry, "clickedge_clicks_unanswered_total", "Clicks whose answer could not be written (client gone); not logged."),
+            bad_method: counter(
+                &registry,
+                "clickedge_bad_method_total",
+                "Requests on /c or /b with a method they do not take (405).",
+            ),
+            unanswered: counter(
+                &registry,
+                "clickedge_clicks_unanswered_total",
+                "Clicks whose answer could not be written (client gone); not logged.",
+            ),
             latency,
-            events_queued: counter(&registry, "clickedge_events_queued_total", "Click events handed to the spool writer's queue."),
-            events_dropped: counter(&registry, "clickedge_events_dropped_total", "Click events dropped because the queue was full or closed."),
-            events_spooled: counter(&registry, "clickedge_events_spooled_total", "Click events written to the spool."),
-            spool_write_errors: counter(&registry, "clickedge_spool_write_errors_total", "Failed writes or syncs of spool files."),
+            events_queued: counter(
+                &registry,
+                "clickedge_events_queued_total",
+                "Click events handed to the spool writer's queue.",
+            ),
+            events_dropped: counter(
+                &registry,
+                "clickedge_events_dropped_total",
+                "Click events dropped because the queue was full or closed.",
+            ),
+            events_spooled: counter(
+                &registry,
+                "clickedge_events_spooled_total",
+                "Click events written to the spool.",
+            ),
+            spool_write_errors: counter(
+                &registry,
+                "clickedge_spool_write_errors_total",
+                "Failed writes or syncs of spool files.",
+            ),
             spool_files,
             registry,
         }

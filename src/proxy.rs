@@ -42,7 +42,8 @@ pub const REDIRECT_CACHE_CONTROL: &str = "no-store, no-cache, must-revalidate, p
 /// `Disallow` is a prefix match, so `/c?` rather than `/c` (which would
 /// also hide `/cars`); `$` anchors the bare paths for crawlers that
 /// support it.
-pub const ROBOTS_TXT: &str = "User-agent: *\nDisallow: /c?\nDisallow: /c$\nDisallow: /b?\nDisallow: /b$\n";
+pub const ROBOTS_TXT: &str =
+    "User-agent: *\nDisallow: /c?\nDisallow: /c$\nDisallow: /b?\nDisallow: /b$\n";
 
 /// What reload swaps whole: everything read from the config or the files
 /// it names that decides whether a click is accepted.
@@ -243,14 +244,16 @@ impl ClickEdge {
         };
 
         let mut id_buf = uuid::Uuid::encode_buffer();
-        let click_id: &str = uuid::Uuid::now_v7()
-            .hyphenated()
-            .encode_lower(&mut id_buf);
+        let click_id: &str = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut id_buf);
 
         let (status, location) = match action {
             Action::Redirected => (
                 302,
-                Some(click::location(&click.landing, &self.clickid_param, click_id)),
+                Some(click::location(
+                    &click.landing,
+                    &self.clickid_param,
+                    click_id,
+                )),
             ),
             Action::Beacon => (204, None),
             Action::Blocked if reason == Some(Reason::Prefetch) => (503, None),

@@ -37,9 +37,7 @@ fn server_conf(cfg: &Config) -> ServerConf {
 
 /// Runs until SIGTERM, SIGINT or SIGQUIT, then drains and returns.
 pub fn serve(cfg: &Config, opts: &ServeOptions) -> Result<(), StartError> {
-    let origin = cfg
-        .origin_addr()
-        .map_err(|e| StartError::Config(vec![e]))?;
+    let origin = cfg.origin_addr().map_err(|e| StartError::Config(vec![e]))?;
     let (edge, spool) = ClickEdge::start(cfg)?;
     let metrics = edge.metrics().clone();
 

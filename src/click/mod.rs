@@ -170,7 +170,9 @@ impl HostPattern {
             && host.split('.').all(|label| {
                 !label.is_empty()
                     && label.len() <= 63
-                    && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
             });
         if !ok {
             return None;
@@ -342,7 +344,12 @@ pub fn location(landing: &Url, param: &str, click_id: &str) -> String {
     let fragment = landing.fragment();
     let query = landing.query().unwrap_or("");
     let mut out = String::with_capacity(
-        base.len() + query.len() + param.len() + click_id.len() + 3 + fragment.map_or(0, |f| f.len() + 1),
+        base.len()
+            + query.len()
+            + param.len()
+            + click_id.len()
+            + 3
+            + fragment.map_or(0, |f| f.len() + 1),
     );
     out.push_str(base);
     out.push('?');

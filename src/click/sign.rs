@@ -91,7 +91,10 @@ mod tests {
     use super::*;
 
     fn keys() -> Keys {
-        Keys::new([("k1", &b"0123456789abcdef-one"[..]), ("k2", b"0123456789abcdef-two")])
+        Keys::new([
+            ("k1", &b"0123456789abcdef-one"[..]),
+            ("k2", b"0123456789abcdef-two"),
+        ])
     }
 
     #[test]
@@ -131,7 +134,10 @@ mod tests {
         let good = k.sign("k1", b"q").unwrap();
         assert_eq!(k.verify("k1", b"q", ""), Err(SigError::Malformed));
         assert_eq!(k.verify("k1", b"q", &good[..42]), Err(SigError::Malformed));
-        assert_eq!(k.verify("k1", b"q", &format!("{good}A")), Err(SigError::Malformed));
+        assert_eq!(
+            k.verify("k1", b"q", &format!("{good}A")),
+            Err(SigError::Malformed)
+        );
         let mut bad = good.clone().into_bytes();
         bad[5] = b'*';
         assert_eq!(

@@ -54,7 +54,9 @@ fn publisher_and_test_flag() {
         test: true,
     };
     let q = sign(&keys(), "k2", &req).unwrap();
-    assert!(q.starts_with("/c?u=http%3A%2F%2Fa.example%2F&cmp=c&imp=i&pub=pub-9&test=1&kid=k2&sig="));
+    assert!(
+        q.starts_with("/c?u=http%3A%2F%2Fa.example%2F&cmp=c&imp=i&pub=pub-9&test=1&kid=k2&sig=")
+    );
     let c = parse(&q[3..], &policy()).unwrap();
     assert_eq!(c.publisher, "pub-9");
     assert!(c.test);
@@ -68,28 +70,88 @@ fn refusals_have_their_status() {
         ("a".repeat(5000), ClickError::QueryTooLong),
         (good.replace("cmp=c", "cmp=d"), ClickError::BadSignature),
         (good.replace("kid=k1", "kid=k9"), ClickError::UnknownKey),
-        (good[..good.find("&sig=").unwrap()].to_string(), ClickError::MissingSignature),
+        (
+            good[..good.find("&sig=").unwrap()].to_string(),
+            ClickError::MissingSignature,
+        ),
         (format!("{good}&x=1"), ClickError::SigNotLast),
         (format!("{good}0"), ClickError::BadSignature),
-        (sign_raw("u=https%3A%2F%2Fx.example%2F&cmp=c&imp=i&kid=k1&cmp=c"), ClickError::Duplicate("cmp")),
-        (sign_raw("u=https%3A%2F%2Fx.example%2F&cmp=c%2&imp=i&kid=k1"), ClickError::BadEncoding("cmp")),
-        (sign_raw("u=https%3A%2F%2Fx.example%2F&cmp=c&imp=i&z=%zz&kid=k1"), ClickError::BadEncoding("query")),
-        (sign_raw("u=%FF%FE&cmp=c&imp=i&kid=k1"), ClickError::BadEncoding("u")),
+        (
+            sign_raw("u=https%3A%2F%2Fx.example%2F&cmp=c&imp=i&kid=k1&cmp=c"),
+            ClickError::Duplicate("cmp"),
+        ),
+        (
+            sign_raw("u=https%3A%2F%2Fx.example%2F&cmp=c%2&imp=i&kid=k1"),
+            ClickError::BadEncoding("cmp"),
+        ),
+        (
+            sign_raw("u=https%3A%2F%2Fx.example%2F&cmp=c&imp=i&z=%zz&kid=k1"),
+            ClickError::BadEncoding("query"),
+        ),
+        (
+            sign_raw("u=%FF%FE&cmp=c&imp=i&kid=k1"),
+            ClickError::BadEncoding("u"),
+        ),
         (sign_raw("cmp=c&imp=i&kid=k1"), ClickError::Missing("u")),
-        (sign_raw("u=https%3A%2F%2Fx.example%2F&imp=i&kid=k1"), ClickError::Missing("cmp")),
-        (sign_raw("u=https%3A%2F%2Fx.example%2F&cmp=c&kid=k1"), ClickError::Missing("imp")),
-        (sign_raw("u=https%3A%2F%2Fx.example%2F&cmp=&imp=i&kid=k1"), ClickError::BadId("cmp")),
-        (sign_raw(&format!("u=https%3A%2F%2Fx.example%2F&cmp=c&imp={}&kid=k1", "i".repeat(129))), ClickError::BadId("imp")),
-        (sign_raw("u=https%3A%2F%2Fx.example%2F&cmp=c%20d&imp=i&kid=k1"), ClickError::BadId("cmp")),
-        (sign_raw("u=https%3A%2F%2Fx.example%2F&cmp=c&imp=i&pub=a/b&kid=k1"), ClickError::BadId("pub")),
-        (sign_raw("u=https%3A%2F%2Fx.example%2F&cmp=c&imp=i&test=yes&kid=k1"), ClickError::BadTest),
-        (sign_raw("u=javascript%3Aalert(1)&cmp=c&imp=i&kid=k1"), ClickError::BadLanding),
-        (sign_raw("u=data%3Atext%2Fhtml%2Chi&cmp=c&imp=i&kid=k1"), ClickError::BadLanding),
-        (sign_raw("u=file%3A%2F%2F%2Fetc%2Fpasswd&cmp=c&imp=i&kid=k1"), ClickError::BadLanding),
-        (sign_raw("u=%2F%2Fevil.example%2F&cmp=c&imp=i&kid=k1"), ClickError::BadLanding),
-        (sign_raw("u=%2Fpath&cmp=c&imp=i&kid=k1"), ClickError::BadLanding),
-        (sign_raw("u=ftp%3A%2F%2Fx.example%2F&cmp=c&imp=i&kid=k1"), ClickError::BadLanding),
-        (sign_raw("u=https%3A%2F%2Fuser%3Apw%40x.example%2F&cmp=c&imp=i&kid=k1"), ClickError::LandingCredentials),
+        (
+            sign_raw("u=https%3A%2F%2Fx.example%2F&imp=i&kid=k1"),
+            ClickError::Missing("cmp"),
+        ),
+        (
+            sign_raw("u=https%3A%2F%2Fx.example%2F&cmp=c&kid=k1"),
+            ClickError::Missing("imp"),
+        ),
+        (
+            sign_raw("u=https%3A%2F%2Fx.example%2F&cmp=&imp=i&kid=k1"),
+            ClickError::BadId("cmp"),
+        ),
+        (
+            sign_raw(&format!(
+                "u=https%3A%2F%2Fx.example%2F&cmp=c&imp={}&kid=k1",
+                "i".repeat(129)
+            )),
+            ClickError::BadId("imp"),
+        ),
+        (
+            sign_raw("u=https%3A%2F%2Fx.example%2F&cmp=c%20d&imp=i&kid=k1"),
+            ClickError::BadId("cmp"),
+        ),
+        (
+            sign_raw("u=https%3A%2F%2Fx.example%2F&cmp=c&imp=i&pub=a/b&kid=k1"),
+            ClickError::BadId("pub"),
+        ),
+        (
+            sign_raw("u=https%3A%2F%2Fx.example%2F&cmp=c&imp=i&test=yes&kid=k1"),
+            ClickError::BadTest,
+        ),
+        (
+            sign_raw("u=javascript%3Aalert(1)&cmp=c&imp=i&kid=k1"),
+            ClickError::BadLanding,
+        ),
+        (
+            sign_raw("u=data%3Atext%2Fhtml%2Chi&cmp=c&imp=i&kid=k1"),
+            ClickError::BadLanding,
+        ),
+        (
+            sign_raw("u=file%3A%2F%2F%2Fetc%2Fpasswd&cmp=c&imp=i&kid=k1"),
+            ClickError::BadLanding,
+        ),
+        (
+            sign_raw("u=%2F%2Fevil.example%2F&cmp=c&imp=i&kid=k1"),
+            ClickError::BadLanding,
+        ),
+        (
+            sign_raw("u=%2Fpath&cmp=c&imp=i&kid=k1"),
+            ClickError::BadLanding,
+        ),
+        (
+            sign_raw("u=ftp%3A%2F%2Fx.example%2F&cmp=c&imp=i&kid=k1"),
+            ClickError::BadLanding,
+        ),
+        (
+            sign_raw("u=https%3A%2F%2Fuser%3Apw%40x.example%2F&cmp=c&imp=i&kid=k1"),
+            ClickError::LandingCredentials,
+        ),
     ];
     for (q, want) in cases {
         let got = parse(&q, &p).map(|_| ()).unwrap_err();
@@ -139,12 +201,27 @@ fn unsigned_mode_only_redirects_to_allowed_hosts() {
     assert!(parse(&q("https://shop.example/x"), &p).is_ok());
     assert!(parse(&q("https://SHOP.example./x"), &p).is_err());
     assert!(parse(&q("https://a.cdn.example/x"), &p).is_ok());
-    assert_eq!(parse(&q("https://cdn.example/x"), &p).unwrap_err(), ClickError::HostNotAllowed);
-    assert_eq!(parse(&q("https://evil.example/x"), &p).unwrap_err(), ClickError::HostNotAllowed);
-    assert_eq!(parse(&q("https://shop.example.evil.example/"), &p).unwrap_err(), ClickError::HostNotAllowed);
-    assert_eq!(parse(&q("https://evilshop.example/"), &p).unwrap_err(), ClickError::HostNotAllowed);
+    assert_eq!(
+        parse(&q("https://cdn.example/x"), &p).unwrap_err(),
+        ClickError::HostNotAllowed
+    );
+    assert_eq!(
+        parse(&q("https://evil.example/x"), &p).unwrap_err(),
+        ClickError::HostNotAllowed
+    );
+    assert_eq!(
+        parse(&q("https://shop.example.evil.example/"), &p).unwrap_err(),
+        ClickError::HostNotAllowed
+    );
+    assert_eq!(
+        parse(&q("https://evilshop.example/"), &p).unwrap_err(),
+        ClickError::HostNotAllowed
+    );
     // A backslash or a tab does not fool the check: the host is what a browser would see.
-    assert_eq!(parse(&q("https://evil.example\\@shop.example/"), &p).unwrap_err(), ClickError::HostNotAllowed);
+    assert_eq!(
+        parse(&q("https://evil.example\\@shop.example/"), &p).unwrap_err(),
+        ClickError::HostNotAllowed
+    );
 }
 
 #[test]
@@ -163,14 +240,35 @@ fn location_adds_clickid_before_the_fragment() {
     let cases = [
         ("https://a.example/", "https://a.example/?clickid=ID"),
         ("https://a.example", "https://a.example/?clickid=ID"),
-        ("https://a.example/p?x=1", "https://a.example/p?x=1&clickid=ID"),
-        ("https://a.example/p?x=1#frag", "https://a.example/p?x=1&clickid=ID#frag"),
-        ("https://a.example/p#frag?no", "https://a.example/p?clickid=ID#frag?no"),
+        (
+            "https://a.example/p?x=1",
+            "https://a.example/p?x=1&clickid=ID",
+        ),
+        (
+            "https://a.example/p?x=1#frag",
+            "https://a.example/p?x=1&clickid=ID#frag",
+        ),
+        (
+            "https://a.example/p#frag?no",
+            "https://a.example/p?clickid=ID#frag?no",
+        ),
         ("https://a.example/p?", "https://a.example/p?clickid=ID"),
-        ("https://a.example/p?clickid=old&y=2", "https://a.example/p?y=2&clickid=ID"),
-        ("https://a.example/p?x=1&&clickid", "https://a.example/p?x=1&clickid=ID"),
-        ("https://a.example/p?clickidx=1", "https://a.example/p?clickidx=1&clickid=ID"),
-        ("http://a.example:8080/a b?q=a b", "http://a.example:8080/a%20b?q=a%20b&clickid=ID"),
+        (
+            "https://a.example/p?clickid=old&y=2",
+            "https://a.example/p?y=2&clickid=ID",
+        ),
+        (
+            "https://a.example/p?x=1&&clickid",
+            "https://a.example/p?x=1&clickid=ID",
+        ),
+        (
+            "https://a.example/p?clickidx=1",
+            "https://a.example/p?clickidx=1&clickid=ID",
+        ),
+        (
+            "http://a.example:8080/a b?q=a b",
+            "http://a.example:8080/a%20b?q=a%20b&clickid=ID",
+        ),
     ];
     for (landing, want) in cases {
         let u = Url::parse(landing).unwrap();
@@ -180,9 +278,23 @@ fn location_adds_clickid_before_the_fragment() {
 
 #[test]
 fn host_patterns() {
-    assert_eq!(HostPattern::parse("Example.COM"), Some(HostPattern::Exact("example.com".into())));
-    assert_eq!(HostPattern::parse("*.example.com"), Some(HostPattern::Subdomains(".example.com".into())));
-    for bad in ["", "*.", "a..b", "ex ample.com", "http://x.com", "x.com/", "*x.com"] {
+    assert_eq!(
+        HostPattern::parse("Example.COM"),
+        Some(HostPattern::Exact("example.com".into()))
+    );
+    assert_eq!(
+        HostPattern::parse("*.example.com"),
+        Some(HostPattern::Subdomains(".example.com".into()))
+    );
+    for bad in [
+        "",
+        "*.",
+        "a..b",
+        "ex ample.com",
+        "http://x.com",
+        "x.com/",
+        "*x.com",
+    ] {
         assert_eq!(HostPattern::parse(bad), None, "{bad}");
     }
 }
@@ -196,12 +308,21 @@ fn sign_refuses_what_the_edge_would_refuse() {
         publisher: None,
         test: false,
     };
-    assert_eq!(sign(&keys(), "k1", &req).unwrap_err(), ClickError::BadLanding);
+    assert_eq!(
+        sign(&keys(), "k1", &req).unwrap_err(),
+        ClickError::BadLanding
+    );
     req.landing = "https://x.example/";
     req.campaign = "has space";
-    assert_eq!(sign(&keys(), "k1", &req).unwrap_err(), ClickError::BadId("cmp"));
+    assert_eq!(
+        sign(&keys(), "k1", &req).unwrap_err(),
+        ClickError::BadId("cmp")
+    );
     req.campaign = "c";
-    assert_eq!(sign(&keys(), "nokey", &req).unwrap_err(), ClickError::UnknownKey);
+    assert_eq!(
+        sign(&keys(), "nokey", &req).unwrap_err(),
+        ClickError::UnknownKey
+    );
 }
 
 fn id_strategy() -> impl Strategy<Value = String> {

@@ -153,7 +153,16 @@ mod tests {
         let names: Vec<_> = Reason::ALL.iter().map(|r| r.as_str()).collect();
         assert_eq!(
             names,
-            ["prefetch", "known_bot", "non_browser", "head_request", "internal_ip", "datacenter_ip", "test_click", "duplicate"]
+            [
+                "prefetch",
+                "known_bot",
+                "non_browser",
+                "head_request",
+                "internal_ip",
+                "datacenter_ip",
+                "test_click",
+                "duplicate"
+            ]
         );
     }
 
@@ -167,12 +176,36 @@ mod tests {
     #[test]
     fn signals_in_order() {
         let get = req("GET", &[]);
-        assert_eq!(classify(&Signals { req: &get, test: false }), None);
-        assert_eq!(classify(&Signals { req: &get, test: true }), Some(Reason::TestClick));
+        assert_eq!(
+            classify(&Signals {
+                req: &get,
+                test: false
+            }),
+            None
+        );
+        assert_eq!(
+            classify(&Signals {
+                req: &get,
+                test: true
+            }),
+            Some(Reason::TestClick)
+        );
         let head = req("HEAD", &[]);
-        assert_eq!(classify(&Signals { req: &head, test: true }), Some(Reason::HeadRequest));
+        assert_eq!(
+            classify(&Signals {
+                req: &head,
+                test: true
+            }),
+            Some(Reason::HeadRequest)
+        );
         let pre = req("HEAD", &[("Sec-Purpose", "prefetch")]);
-        assert_eq!(classify(&Signals { req: &pre, test: true }), Some(Reason::Prefetch));
+        assert_eq!(
+            classify(&Signals {
+                req: &pre,
+                test: true
+            }),
+            Some(Reason::Prefetch)
+        );
     }
 
     #[test]

@@ -32,8 +32,8 @@ use crate::metrics::Metrics;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -287,11 +287,14 @@ impl Writer {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
         let seq = FILE_SEQ.fetch_add(1, Ordering::Relaxed) + 1;
-        let path = self.cfg.dir.join(format!(
-            "{ms:013}-{}-{seq:04}.ndjson",
-            std::process::id()
-        ));
-        let file = OpenOptions::new().create_new(true).append(true).open(&path)?;
+        let path = self
+            .cfg
+            .dir
+            .join(format!("{ms:013}-{}-{seq:04}.ndjson", std::process::id()));
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)?;
         sync_dir(&self.cfg.dir)?;
         self.metrics.spool_files.inc();
         Ok(Segment {
@@ -383,7 +386,9 @@ mod tests {
         for (i, l) in got.iter().enumerate() {
             assert!(l.starts_with(&format!("{{\"n\":{i},")), "line {i}: {l}");
         }
-        let files = std::fs::read_dir(tmp.path().join("clicks")).unwrap().count();
+        let files = std::fs::read_dir(tmp.path().join("clicks"))
+            .unwrap()
+            .count();
         assert!(files > 1, "rotated past segment_max_bytes: {files} files");
         assert_eq!(m.events_spooled.get(), 5000);
         assert_eq!(m.events_dropped.get(), 0);
@@ -419,7 +424,10 @@ mod tests {
         let m = Arc::new(Metrics::new());
         // A queue that is never drained: no writer thread.
         let (tx, _rx) = mpsc::sync_channel(2);
-        let q = EventQueue { tx, metrics: m.clone() };
+        let q = EventQueue {
+            tx,
+            metrics: m.clone(),
+        };
         assert!(q.push(b"1\n".to_vec()));
         assert!(q.push(b"2\n".to_vec()));
         assert!(!q.push(b"3\n".to_vec()));
@@ -432,11 +440,19 @@ mod tests {
     fn restart_starts_a_new_file() {
         let tmp = tempfile::tempdir().unwrap();
         for i in 0..2 {
-            let spool = Spool::start(cfg(tmp.path(), 100, 1 << 20), Arc::new(Metrics::new())).unwrap();
-            spool.queue().push(format!("{{\"run\":{i}}}\n").into_bytes());
+            let spool =
+                Spool::start(cfg(tmp.path(), 100, 1 << 20), Arc::new(Metrics::new())).unwrap();
+            spool
+                .queue()
+                .push(format!("{{\"run\":{i}}}\n").into_bytes());
             spool.shutdown();
         }
         assert_eq!(lines(tmp.path()), vec!["{\"run\":0}", "{\"run\":1}"]);
-        assert_eq!(std::fs::read_dir(tmp.path().join("clicks")).unwrap().count(), 2);
+        assert_eq!(
+            std::fs::read_dir(tmp.path().join("clicks"))
+                .unwrap()
+                .count(),
+            2
+        );
     }
 }

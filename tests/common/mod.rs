@@ -1,0 +1,345 @@
+//! Shared by the black-box tests: start the real binary on free loopback
+//! ports with a config of the test's own, and speak HTTP to it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_clickedge");
+pub const SECRET: &str = "test-secret-of-this-suite-0123456789";
+pub const BROWSER_UA: &str =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `clickedge serve` with its own data dir, killed on drop.
+pub struct Edge {
+    pub child: Option<Child>,
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub metrics_port: u16,
+    pub config: PathBuf,
+}
+
+/// A config for tests: two keys (rotation), fast flushes, short grace.
+pub fn config_text(port: u16, metrics_port: u16, data: &Path, extra: &str) -> String {
+    format!(
+        r#"edge_id: test-edge
+listen: ["127.0.0.1:{port}"]
+data_dir: "{data}"
+signing:
+  keys:
+    - {{id: k1, secret: "{SECRET}"}}
+    - {{id: k2, secret: "another-secret-0123456789abcdef"}}
+events:
+  flush_interval_ms: 50
+metrics:
+  listen: "127.0.0.1:{metrics_port}"
+server:
+  threads: 2
+  grace_period_seconds: 1
+  graceful_shutdown_timeout_seconds: 1
+  pid_file: "{data}/clickedge.pid"
+  upgrade_sock: "{data}/upgrade.sock"
+{extra}"#,
+        data = data.display()
+    )
+}
+
+impl Edge {
+    pub fn start() -> Edge {
+        Self::start_with("", &[])
+    }
+
+    /// `extra` is appended to the config (top-level keys); `args` go to `serve`.
+    pub fn start_with(extra: &str, args: &[&str]) -> Edge {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let metrics_port = free_port();
+        let config = dir.path().join("clickedge.yaml");
+        std::fs::write(
+            &config,
+            config_text(port, metrics_port, &dir.path().join("data"), extra),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
+        let child = Command::new(BIN)
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut edge = Edge {
+            child: Some(child),
+            dir,
+            port,
+            metrics_port,
+            config,
+        };
+        edge.wait_ready();
+        edge
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = try_get(self.port, "/healthz") {
+                if r.status == 200 {
+                    return;
+                }
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("clickedge exited with {status}:\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "clickedge not ready:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// A signed `/c?...` from the real `sign` command.
+    pub fn sign(&self, args: &[&str]) -> String {
+        let out = Command::new(BIN)
+            .arg("sign")
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "sign failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Response {
+        request(self.port, "GET", path, headers, b"")
+    }
+
+    pub fn metrics(&self) -> String {
+        let r = request(self.metrics_port, "GET", "/metrics", &[], b"");
+        assert_eq!(r.status, 200);
+        String::from_utf8(r.body).unwrap()
+    }
+
+    /// The value of one metric line, e.g. `clickedge_refused_total{reason="bad_signature"}`.
+    pub fn metric(&self, name: &str) -> f64 {
+        let text = self.metrics();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+            .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
+            .parse()
+            .unwrap()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([format!("-{sig}"), self.pid().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(&mut self) {
+        self.signal("TERM");
+        let mut child = self.child.take().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "exit status {status}:\n{}", self.log());
+                return;
+            }
+            assert!(Instant::now() < deadline, "did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Every event line written so far.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        read_events(&self.data().join("clicks"))
+    }
+
+    /// Waits until at least `n` events are readable (failing after a generous bound).
+    pub fn wait_events(&self, n: usize) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let ev = self.events();
+            if ev.len() >= n {
+                return ev;
+            }
+            assert!(Instant::now() < deadline, "only {} of {n} events", ev.len());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn read_events(dir: &Path) -> Vec<serde_json::Value> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<_> = rd
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ndjson"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for line in text.split_inclusive('\n') {
+            // A line still being written has no newline yet.
+            if let Some(l) = line.strip_suffix('\n') {
+                out.push(serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")));
+            }
+        }
+    }
+    out
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// One HTTP/1.1 exchange on a connection that the caller keeps, so tests
+/// can check keep-alive. Reads exactly one response (Content-Length framed,
+/// or none for 204/304 and HEAD).
+pub struct Conn {
+    reader: BufReader<TcpStream>,
+}
+
+impl Conn {
+    pub fn open(port: u16) -> std::io::Result<Conn> {
+        let s = TcpStream::connect(("127.0.0.1", port))?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        Ok(Conn {
+            reader: BufReader::new(s),
+        })
+    }
+
+    pub fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> std::io::Result<Response> {
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n");
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        if !body.is_empty() || method == "POST" {
+            req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        req.push_str("\r\n");
+        let s = self.reader.get_mut();
+        s.write_all(req.as_bytes())?;
+        s.write_all(body)?;
+        let mut line = String::new();
+        if self.reader.read_line(&mut line)? == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed",
+            ));
+        }
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("bad status line {line:?}")))?;
+        let mut headers = Vec::new();
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line)?;
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            let (k, v) = l.split_once(':').unwrap();
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+        let mut resp = Response {
+            status,
+            headers,
+            body: Vec::new(),
+        };
+        let len: usize = resp
+            .header("content-length")
+            .map_or(0, |v| v.parse().unwrap());
+        if method != "HEAD" && status != 204 && status != 304 {
+            resp.body = vec![0; len];
+            self.reader.read_exact(&mut resp.body)?;
+        }
+        Ok(resp)
+    }
+}
+
+pub fn try_get(port: u16, path: &str) -> std::io::Result<Response> {
+    Conn::open(port)?.send("GET", path, &[], b"")
+}
+
+pub fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    Conn::open(port)
+        .unwrap()
+        .send(method, path, headers, body)
+        .unwrap()
+}

@@ -1,0 +1,479 @@
+//! What a browser, an ad tag and a scanner see on the wire (SPEC §4), and
+//! what is logged for it (SPEC §5, §6).
+
+mod common;
+use common::*;
+use std::collections::HashSet;
+
+const REDIRECT_CC: &str = "no-store, no-cache, must-revalidate, private, max-age=0";
+
+#[test]
+fn a_signed_click_is_redirected_with_the_exact_headers_and_logged() {
+    let edge = Edge::start();
+    let url = edge.sign(&[
+        "--landing",
+        "https://shop.example/spring?sku=42#reviews",
+        "--campaign",
+        "cmp-1",
+        "--impression",
+        "imp-1",
+        "--publisher",
+        "pub-1",
+    ]);
+    let r = edge.get(
+        &url,
+        &[
+            ("User-Agent", BROWSER_UA),
+            (
+                "Referer",
+                "https://news.example/article?email=someone@example.com",
+            ),
+        ],
+    );
+    assert_eq!(r.status, 302);
+    let loc = r.header("location").unwrap();
+    let (before, frag) = loc.split_once('#').unwrap();
+    assert_eq!(frag, "reviews");
+    let click_id = before
+        .strip_prefix("https://shop.example/spring?sku=42&clickid=")
+        .unwrap_or_else(|| panic!("unexpected Location {loc}"));
+    assert_eq!(r.header("cache-control"), Some(REDIRECT_CC));
+    assert_eq!(r.header("pragma"), Some("no-cache"));
+    assert_eq!(r.header("expires"), Some("0"));
+    assert_eq!(r.header("content-length"), Some("0"));
+    assert_ne!(r.header("connection"), Some("close"));
+
+    let ev = edge.wait_events(1);
+    let e = &ev[0];
+    let obj = e.as_object().unwrap();
+    let fields: Vec<&str> = obj.keys().map(String::as_str).collect();
+    let mut want = vec![
+        "ts",
+        "click_id",
+        "campaign",
+        "impression",
+        "publisher",
+        "landing_host",
+        "verdict",
+        "reason",
+        "action",
+        "method",
+        "ip",
+        "user_agent",
+        "device",
+        "country",
+        "referrer_host",
+        "edge",
+    ];
+    let mut got = fields.clone();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(e["click_id"], click_id);
+    assert_eq!(e["campaign"], "cmp-1");
+    assert_eq!(e["impression"], "imp-1");
+    assert_eq!(e["publisher"], "pub-1");
+    assert_eq!(e["landing_host"], "shop.example");
+    assert_eq!(e["verdict"], "valid");
+    assert_eq!(e["reason"], "");
+    assert_eq!(e["action"], "redirected");
+    assert_eq!(e["method"], "GET");
+    assert_eq!(e["ip"], "127.0.0.0", "client address truncated to its /24");
+    assert_eq!(e["user_agent"], BROWSER_UA);
+    assert_eq!(e["device"], "desktop");
+    assert_eq!(e["country"], "");
+    assert_eq!(
+        e["referrer_host"], "news.example",
+        "referrer reduced to its host"
+    );
+    assert_eq!(e["edge"], "test-edge");
+    let ts = e["ts"].as_str().unwrap();
+    assert!(
+        humantime::parse_rfc3339(ts).is_ok() && ts.ends_with('Z') && ts.len() == 24,
+        "{ts}"
+    );
+}
+
+#[test]
+fn keep_alive_is_kept_across_clicks_and_refusals() {
+    let edge = Edge::start();
+    let url = edge.sign(&["--landing", "https://a.example/", "--campaign", "c"]);
+    let mut conn = Conn::open(edge.port).unwrap();
+    for path in [
+        url.as_str(),
+        "/c?u=bad",
+        url.as_str(),
+        "/robots.txt",
+        "/healthz",
+        url.as_str(),
+    ] {
+        let r = conn
+            .send("GET", path, &[("User-Agent", BROWSER_UA)], b"")
+            .unwrap();
+        assert!(matches!(r.status, 200 | 302 | 403), "{path}: {}", r.status);
+        assert_ne!(r.header("connection"), Some("close"), "{path}");
+    }
+    edge.wait_events(3);
+}
+
+#[test]
+fn every_click_gets_its_own_click_id() {
+    let edge = Edge::start();
+    let url = edge.sign(&["--landing", "https://a.example/", "--campaign", "c"]);
+    let mut conn = Conn::open(edge.port).unwrap();
+    let mut ids = HashSet::new();
+    for _ in 0..200 {
+        let r = conn.send("GET", &url, &[], b"").unwrap();
+        ids.insert(r.header("location").unwrap().to_string());
+    }
+    assert_eq!(ids.len(), 200);
+    let logged: HashSet<String> = edge
+        .wait_events(200)
+        .iter()
+        .map(|e| {
+            format!(
+                "https://a.example/?clickid={}",
+                e["click_id"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(logged, ids);
+}
+
+#[test]
+fn head_is_redirected_and_logged_invalid() {
+    let edge = Edge::start();
+    let url = edge.sign(&["--landing", "https://a.example/", "--campaign", "c"]);
+    let r = request(edge.port, "HEAD", &url, &[("User-Agent", BROWSER_UA)], b"");
+    assert_eq!(r.status, 302);
+    assert_eq!(r.header("cache-control"), Some(REDIRECT_CC));
+    assert!(r
+        .header("location")
+        .unwrap()
+        .starts_with("https://a.example/?clickid="));
+    let e = &edge.wait_events(1)[0];
+    assert_eq!(e["verdict"], "invalid");
+    assert_eq!(e["reason"], "head_request");
+    assert_eq!(e["action"], "redirected");
+    assert_eq!(e["method"], "HEAD");
+}
+
+#[test]
+fn test_clicks_are_redirected_and_never_valid() {
+    let edge = Edge::start();
+    let url = edge.sign(&[
+        "--landing",
+        "https://a.example/",
+        "--campaign",
+        "c",
+        "--test",
+    ]);
+    assert!(url.contains("&test=1&"));
+    let r = edge.get(&url, &[("User-Agent", BROWSER_UA)]);
+    assert_eq!(r.status, 302);
+    let e = &edge.wait_events(1)[0];
+    assert_eq!(e["verdict"], "test");
+    assert_eq!(e["reason"], "test_click");
+}
+
+#[test]
+fn beacons_answer_204_for_get_and_post() {
+    let edge = Edge::start();
+    let url = edge.sign(&["--landing", "https://a.example/", "--campaign", "c"]);
+    let beacon = url.replacen("/c?", "/b?", 1);
+    let mut conn = Conn::open(edge.port).unwrap();
+    let r = conn
+        .send("GET", &beacon, &[("User-Agent", BROWSER_UA)], b"")
+        .unwrap();
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert_eq!(r.header("location"), None);
+    let r = conn
+        .send(
+            "POST",
+            &beacon,
+            &[("Content-Type", "text/plain")],
+            b"ping from sendBeacon",
+        )
+        .unwrap();
+    assert_eq!(r.status, 204);
+    // The connection is still usable after a body was read and ignored.
+    let r = conn.send("GET", &url, &[], b"").unwrap();
+    assert_eq!(r.status, 302);
+    let ev = edge.wait_events(3);
+    let actions: Vec<_> = ev
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(actions, ["beacon", "beacon", "redirected"]);
+    assert_eq!(ev[1]["method"], "POST");
+
+    // A body past the limit still gets its 204; the connection is then closed.
+    let big = vec![b'x'; 64 * 1024];
+    let r = request(edge.port, "POST", &beacon, &[], &big);
+    assert_eq!(r.status, 204);
+}
+
+#[test]
+fn wrong_methods_get_405() {
+    let edge = Edge::start();
+    let url = edge.sign(&["--landing", "https://a.example/", "--campaign", "c"]);
+    let r = request(edge.port, "POST", &url, &[], b"x");
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET, HEAD"));
+    let r = request(edge.port, "PUT", &url.replacen("/c?", "/b?", 1), &[], b"x");
+    assert_eq!(r.status, 405);
+    assert_eq!(edge.metric("clickedge_bad_method_total"), 2.0);
+}
+
+#[test]
+fn prefetch_in_every_header_form_gets_503_and_no_redirect() {
+    let edge = Edge::start();
+    let url = edge.sign(&["--landing", "https://a.example/", "--campaign", "c"]);
+    let forms = [
+        ("Sec-Purpose", "prefetch"),
+        ("Sec-Purpose", "prefetch;prerender"),
+        ("Purpose", "prefetch"),
+        ("X-Purpose", "preview"),
+        ("X-Purpose", "prefetch"),
+        ("X-Moz", "prefetch"),
+    ];
+    let mut conn = Conn::open(edge.port).unwrap();
+    for (h, v) in forms {
+        let r = conn
+            .send("GET", &url, &[(h, v), ("User-Agent", BROWSER_UA)], b"")
+            .unwrap();
+        assert_eq!(r.status, 503, "{h}: {v}");
+        assert_eq!(r.header("location"), None);
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+    }
+    let r = conn
+        .send(
+            "GET",
+            &url.replacen("/c?", "/b?", 1),
+            &[("Sec-Purpose", "prefetch")],
+            b"",
+        )
+        .unwrap();
+    assert_eq!(r.status, 503);
+    let ev = edge.wait_events(forms.len() + 1);
+    for e in &ev {
+        assert_eq!(e["verdict"], "invalid");
+        assert_eq!(e["reason"], "prefetch");
+        assert_eq!(e["action"], "blocked");
+    }
+}
+
+#[test]
+fn refusals_get_their_status_a_reason_and_a_counter_and_nothing_is_logged() {
+    let edge = Edge::start();
+    let good = edge.sign(&[
+        "--landing",
+        "https://a.example/",
+        "--campaign",
+        "c",
+        "--impression",
+        "i",
+    ]);
+    let q = &good[3..];
+    let unsigned_js = "/c?u=javascript%3Aalert(1)&cmp=c&imp=i&kid=k1&sig=x";
+    let cases: Vec<(String, u16, &str, &str)> = vec![
+        (
+            format!("/c?{}", q.replace("cmp=c", "cmp=d")),
+            403,
+            "bad signature",
+            "bad_signature",
+        ),
+        (
+            format!("/c?{}", q.replace("kid=k1", "kid=zz")),
+            403,
+            "unknown key id",
+            "unknown_key",
+        ),
+        (
+            "/c?u=https%3A%2F%2Fa.example%2F&cmp=c&imp=i".to_string(),
+            403,
+            "missing signature",
+            "missing_signature",
+        ),
+        (
+            format!("{good}&u=https%3A%2F%2Fevil.example%2F"),
+            403,
+            "sig must be the last parameter",
+            "sig_not_last",
+        ),
+        (
+            unsigned_js.to_string(),
+            403,
+            "bad signature",
+            "bad_signature",
+        ),
+        (
+            format!("/c?u=%zz&{q}"),
+            400,
+            "bad percent-encoding in u",
+            "bad_encoding",
+        ),
+        (
+            format!("/c?{}&{q}", "x=".repeat(3000)),
+            400,
+            "query too long",
+            "query_too_long",
+        ),
+        (
+            "/c".to_string(),
+            403,
+            "missing signature",
+            "missing_signature",
+        ),
+    ];
+    for (path, status, reason, label) in &cases {
+        let r = edge.get(path, &[]);
+        assert_eq!(r.status, *status, "{path}");
+        assert!(r.text().starts_with(reason), "{path}: {:?}", r.text());
+        assert_eq!(r.header("location"), None);
+        assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
+        assert!(edge.metric(&format!("clickedge_refused_total{{reason=\"{label}\"}}")) >= 1.0);
+    }
+    // A valid click afterwards is the only event.
+    assert_eq!(edge.get(&good, &[]).status, 302);
+    let ev = edge.wait_events(1);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(
+        edge.events().len(),
+        1,
+        "refused requests are not logged: {ev:?}"
+    );
+}
+
+#[test]
+fn signed_with_bad_ids_or_landing_gets_400() {
+    let edge = Edge::start();
+    // The `sign` command itself refuses what the edge would refuse.
+    let out = std::process::Command::new(BIN)
+        .args(["sign", "--config"])
+        .arg(&edge.config)
+        .args(["--landing", "javascript:alert(1)", "--campaign", "c"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("http or https"));
+    let out = std::process::Command::new(BIN)
+        .args(["sign", "--config"])
+        .arg(&edge.config)
+        .args([
+            "--landing",
+            "https://a.example/",
+            "--campaign",
+            &"x".repeat(129),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cmp must be 1 to 128"));
+}
+
+#[test]
+fn robots_healthz_and_no_origin() {
+    let edge = Edge::start();
+    let r = edge.get("/robots.txt", &[]);
+    assert_eq!(r.status, 200);
+    let t = r.text();
+    assert!(
+        t.contains("User-agent: *") && t.contains("Disallow: /c?") && t.contains("Disallow: /b?")
+    );
+    assert_eq!(edge.get("/healthz", &[]).status, 200);
+    let r = edge.get("/anything/else", &[]);
+    assert_eq!(r.status, 404);
+}
+
+#[test]
+fn other_paths_are_proxied_to_the_origin() {
+    // A real HTTP origin of the test's own.
+    let origin = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin_addr = origin.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Write};
+        for stream in origin.incoming() {
+            let mut s = stream.unwrap();
+            let mut reader = BufReader::new(s.try_clone().unwrap());
+            let mut first = String::new();
+            reader.read_line(&mut first).unwrap();
+            loop {
+                let mut l = String::new();
+                reader.read_line(&mut l).unwrap();
+                if l.trim().is_empty() {
+                    break;
+                }
+            }
+            let body = format!("origin saw {}", first.trim());
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let edge = Edge::start_with("", &["--origin", &origin_addr]);
+    let r = edge.get("/products/1?x=y", &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "origin saw GET /products/1?x=y HTTP/1.1");
+    // Click paths never reach the origin.
+    let url = edge.sign(&["--landing", "https://a.example/", "--campaign", "c"]);
+    assert_eq!(edge.get(&url, &[]).status, 302);
+}
+
+#[test]
+fn events_are_readable_within_a_second_and_sigterm_drains() {
+    let mut edge = Edge::start();
+    let url = edge.sign(&["--landing", "https://a.example/", "--campaign", "c"]);
+    assert_eq!(edge.get(&url, &[]).status, 302);
+    // Readable while serving (flush interval), not only at exit.
+    let started = std::time::Instant::now();
+    edge.wait_events(1);
+    let waited = started.elapsed();
+    let mut conn = Conn::open(edge.port).unwrap();
+    for _ in 0..500 {
+        assert_eq!(conn.send("GET", &url, &[], b"").unwrap().status, 302);
+    }
+    drop(conn);
+    edge.stop();
+    assert_eq!(edge.events().len(), 501);
+    assert!(edge.log().contains("spool drained"), "{}", edge.log());
+    eprintln!("first event readable after {waited:?}");
+}
+
+#[test]
+fn curl_sees_the_redirect() {
+    if std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        panic!("curl is needed for this test: apt-get install -y curl");
+    }
+    let edge = Edge::start();
+    let url = edge.sign(&["--landing", "https://a.example/x?y=1", "--campaign", "c"]);
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url} %{num_connects}",
+        ])
+        .arg(format!("http://127.0.0.1:{}{url}", edge.port))
+        .arg(format!("http://127.0.0.1:{}{url}", edge.port))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    // Two requests, one connection: curl reused it.
+    assert!(
+        text.starts_with("302 https://a.example/x?y=1&clickid="),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(" 0"),
+        "second request reused the connection: {text}"
+    );
+}
