@@ -111,10 +111,7 @@ pub fn referrer_host(referer: &str) -> &str {
     let Some((_, rest)) = referer.split_once("://") else {
         return "";
     };
-    let authority = rest
-        .split(|c| matches!(c, '/' | '?' | '#' | '\\'))
-        .next()
-        .unwrap_or("");
+    let authority = rest.split(['/', '?', '#', '\\']).next().unwrap_or("");
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     if let Some(v6) = host_port.strip_prefix('[') {
         return v6.split(']').next().unwrap_or("");
