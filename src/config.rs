@@ -46,8 +46,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub signing: SigningConfig,
     pub click: ClickConfig,
+    pub ivt: IvtConfig,
     pub events: EventsConfig,
     pub metrics: MetricsConfig,
+    pub reload: ReloadConfig,
     pub server: ServerConfig,
 }
 
@@ -60,8 +62,10 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             signing: SigningConfig::default(),
             click: ClickConfig::default(),
+            ivt: IvtConfig::default(),
             events: EventsConfig::default(),
             metrics: MetricsConfig::default(),
+            reload: ReloadConfig::default(),
             server: ServerConfig::default(),
         }
     }
@@ -124,6 +128,142 @@ impl Default for ClickConfig {
             max_query_bytes: 4096,
             beacon_max_body_bytes: 16 * 1024,
             robots_txt: true,
+        }
+    }
+}
+
+/// Invalid-traffic filtering (GIVT): lists, the duplicate window, actions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IvtConfig {
+    pub bots: BotsConfig,
+    /// Internal ranges (`internal_ip`), inline CIDRs or addresses.
+    pub internal_ips: Vec<String>,
+    /// Files of internal ranges, one CIDR a line.
+    pub internal_ip_files: Vec<PathBuf>,
+    /// Data-center ranges (`datacenter_ip`), inline.
+    pub datacenter_ips: Vec<String>,
+    /// Files of data-center ranges, one CIDR a line.
+    pub datacenter_ip_files: Vec<PathBuf>,
+    /// A click on the same campaign and impression this many seconds after a
+    /// counted one is a `duplicate`. 0 turns the check off.
+    pub duplicate_window_seconds: u64,
+    /// Most (campaign, impression) pairs remembered; the oldest are evicted.
+    pub duplicate_max_entries: usize,
+    pub actions: ActionsConfig,
+}
+
+impl Default for IvtConfig {
+    fn default() -> Self {
+        IvtConfig {
+            bots: BotsConfig::default(),
+            internal_ips: Vec::new(),
+            internal_ip_files: Vec::new(),
+            datacenter_ips: Vec::new(),
+            datacenter_ip_files: Vec::new(),
+            duplicate_window_seconds: 60,
+            duplicate_max_entries: 1_000_000,
+            actions: ActionsConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BotsConfig {
+    /// The open default list compiled into clickedge (conf/bots/open-bots.txt).
+    pub builtin: bool,
+    /// More pattern files, same format: one case-insensitive regex a line.
+    pub pattern_files: Vec<PathBuf>,
+    /// The IAB/ABC International Spiders & Robots List, for licensees:
+    /// the robot exclude list, the valid-browser include list, and the IP
+    /// exclusion list, as published.
+    pub iab_exclude_file: Option<PathBuf>,
+    pub iab_include_file: Option<PathBuf>,
+    pub iab_ip_file: Option<PathBuf>,
+}
+
+impl Default for BotsConfig {
+    fn default() -> Self {
+        BotsConfig {
+            builtin: true,
+            pattern_files: Vec::new(),
+            iab_exclude_file: None,
+            iab_include_file: None,
+            iab_ip_file: None,
+        }
+    }
+}
+
+/// What happens to a click with a given reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionKind {
+    /// Not redirected: 503 for prefetch, 403 otherwise. Logged `blocked`.
+    Block,
+    /// Answered as a normal click, logged invalid.
+    Flag,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ActionsConfig {
+    pub prefetch: ActionKind,
+    pub known_bot: ActionKind,
+    pub non_browser: ActionKind,
+    pub head_request: ActionKind,
+    pub internal_ip: ActionKind,
+    pub datacenter_ip: ActionKind,
+    pub test_click: ActionKind,
+    pub duplicate: ActionKind,
+}
+
+impl Default for ActionsConfig {
+    fn default() -> Self {
+        use ActionKind::*;
+        ActionsConfig {
+            prefetch: Block,
+            known_bot: Block,
+            non_browser: Flag,
+            head_request: Flag,
+            internal_ip: Flag,
+            datacenter_ip: Flag,
+            test_click: Flag,
+            duplicate: Flag,
+        }
+    }
+}
+
+impl ActionsConfig {
+    /// Whether `reason` blocks, indexed like [`crate::ivt::Reason::ALL`].
+    pub fn blocks(&self) -> [bool; 8] {
+        let a = self;
+        [
+            a.prefetch,
+            a.known_bot,
+            a.non_browser,
+            a.head_request,
+            a.internal_ip,
+            a.datacenter_ip,
+            a.test_click,
+            a.duplicate,
+        ]
+        .map(|k| k == ActionKind::Block)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReloadConfig {
+    /// Seconds between checks of the config's and the lists' modification
+    /// times; a change reloads them. 0: reload on SIGHUP only.
+    pub check_interval_seconds: u64,
+}
+
+impl Default for ReloadConfig {
+    fn default() -> Self {
+        ReloadConfig {
+            check_interval_seconds: 5,
         }
     }
 }
@@ -234,6 +374,21 @@ impl Config {
             .unwrap_or_else(|| "edge".to_string())
     }
 
+    /// Every list file the config names, for `check` and for reload's watch.
+    pub fn list_files(&self) -> Vec<&Path> {
+        let i = &self.ivt;
+        let b = &i.bots;
+        b.pattern_files
+            .iter()
+            .chain(&i.internal_ip_files)
+            .chain(&i.datacenter_ip_files)
+            .chain(&b.iab_exclude_file)
+            .chain(&b.iab_include_file)
+            .chain(&b.iab_ip_file)
+            .map(PathBuf::as_path)
+            .collect()
+    }
+
     /// The key `sign` uses.
     pub fn signing_key(&self) -> Option<&KeyConfig> {
         match &self.signing.sign_with {
@@ -312,6 +467,19 @@ impl Config {
         }
         if c.beacon_max_body_bytes > 1024 * 1024 {
             p.push("click.beacon_max_body_bytes: at most 1048576".to_string());
+        }
+        if self.ivt.actions.prefetch != ActionKind::Block {
+            p.push(
+                "ivt.actions.prefetch: must be block; a redirected prefetch makes the browser \
+                 serve the real click from it, and the edge never sees the click"
+                    .to_string(),
+            );
+        }
+        if self.ivt.duplicate_window_seconds > 0 && self.ivt.duplicate_max_entries == 0 {
+            p.push(
+                "ivt.duplicate_max_entries: must be greater than 0 while the window is on"
+                    .to_string(),
+            );
         }
         let e = &self.events;
         for (name, v) in [

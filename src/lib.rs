@@ -53,10 +53,13 @@ pub mod device;
 pub mod event;
 pub mod ivt;
 pub mod metrics;
+pub mod policy;
 pub mod proxy;
+pub mod reload;
 pub mod server;
 pub mod spool;
 
 pub use config::Config;
-pub use proxy::{ClickEdge, EdgeProxy, Policy, StartError};
+pub use policy::Policy;
+pub use proxy::{ClickEdge, EdgeProxy, StartError};
 pub use spool::{EventQueue, Spool};

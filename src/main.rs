@@ -104,7 +104,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if origin.is_some() {
                 cfg.origin = origin;
             }
-            let problems = cfg.problems(true);
+            let problems = clickedge::policy::check(&cfg);
             if !problems.is_empty() {
                 bail!(
                     "{} has problems (run `clickedge check`):\n  {}",
@@ -118,12 +118,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                      anyone can mint clicks for it. Replace signing.keys before production."
                 );
             }
-            serve(&cfg, &ServeOptions { upgrade })?;
+            serve(
+                &cfg,
+                &ServeOptions {
+                    upgrade,
+                    config_path: Some(config),
+                },
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { config } => {
             let cfg = Config::load(&config)?;
-            let problems = cfg.problems(true);
+            let problems = clickedge::policy::check(&cfg);
             if problems.is_empty() {
                 println!("{}: ok", config.display());
                 if cfg.uses_dev_key() {

@@ -27,6 +27,8 @@ pub struct Metrics {
     pub events_spooled: IntCounter,
     pub spool_write_errors: IntCounter,
     pub spool_files: IntGauge,
+    pub reloads_ok: IntCounter,
+    pub reloads_failed: IntCounter,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
@@ -103,7 +105,20 @@ impl Metrics {
         registry
             .register(Box::new(spool_files.clone()))
             .unwrap_or_else(|e| panic!("{e}"));
+        let reloads = IntCounterVec::new(
+            Opts::new(
+                "clickedge_reloads_total",
+                "Policy reloads (keys, hosts, lists) by result; a failed one keeps the old policy.",
+            ),
+            &["result"],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        registry
+            .register(Box::new(reloads.clone()))
+            .unwrap_or_else(|e| panic!("{e}"));
         Metrics {
+            reloads_ok: reloads.with_label_values(&["ok"]),
+            reloads_failed: reloads.with_label_values(&["failed"]),
             clicks,
             refused,
             bad_method: counter(

@@ -18,11 +18,12 @@
 //!
 //! Does not: parse URLs (`click`), classify (`ivt`), or touch files (`spool`).
 
-use crate::click::{self, ClickError, ClickPolicy, HostPattern, Keys};
+use crate::click::{self, ClickError};
 use crate::config::Config;
 use crate::event::{self, Event};
-use crate::ivt::{self, Action, Reason, Signals};
+use crate::ivt::{self, Action, DuplicateWindow, Reason, Signals};
 use crate::metrics::Metrics;
+use crate::policy::Policy;
 use crate::spool::{EventQueue, Spool, SpoolConfig};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
@@ -45,31 +46,6 @@ pub const REDIRECT_CACHE_CONTROL: &str = "no-store, no-cache, must-revalidate, p
 pub const ROBOTS_TXT: &str =
     "User-agent: *\nDisallow: /c?\nDisallow: /c$\nDisallow: /b?\nDisallow: /b$\n";
 
-/// What reload swaps whole: everything read from the config or the files
-/// it names that decides whether a click is accepted.
-#[derive(Debug)]
-pub struct Policy {
-    pub click: ClickPolicy,
-}
-
-impl Policy {
-    pub fn from_config(cfg: &Config) -> Policy {
-        let s = &cfg.signing;
-        Policy {
-            click: ClickPolicy {
-                keys: Keys::new(s.keys.iter().map(|k| (k.id.as_str(), k.secret.as_bytes()))),
-                signing_required: s.required,
-                allowed_hosts: s
-                    .allowed_landing_hosts
-                    .iter()
-                    .filter_map(|h| HostPattern::parse(h))
-                    .collect(),
-                max_query_bytes: cfg.click.max_query_bytes,
-            },
-        }
-    }
-}
-
 /// Errors starting the edge.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -91,7 +67,8 @@ enum Endpoint {
 /// The click plugin. Call [`ClickEdge::handle`] first thing in your
 /// `request_filter`; when it returns `Ok(true)` the request was answered.
 pub struct ClickEdge {
-    policy: ArcSwap<Policy>,
+    policy: Arc<ArcSwap<Policy>>,
+    duplicates: DuplicateWindow,
     clickid_param: String,
     beacon_max_body: usize,
     robots_txt: bool,
@@ -119,19 +96,29 @@ impl ClickEdge {
         if !problems.is_empty() {
             return Err(StartError::Config(problems));
         }
+        let policy = Policy::load(cfg).map_err(StartError::Config)?;
         let metrics = Arc::new(Metrics::new());
         let spool_cfg = SpoolConfig::from_config(cfg);
         let dir = spool_cfg.dir.clone();
         let spool = Spool::start(spool_cfg, metrics.clone())
             .map_err(|source| StartError::Spool { dir, source })?;
-        let edge = ClickEdge::new(cfg, spool.queue(), metrics);
+        let edge = ClickEdge::new(cfg, policy, spool.queue(), metrics);
         Ok((edge, spool))
     }
 
-    /// Builds the plugin around a queue you started yourself.
-    pub fn new(cfg: &Config, events: EventQueue, metrics: Arc<Metrics>) -> ClickEdge {
+    /// Builds the plugin around a policy and a queue you made yourself.
+    pub fn new(
+        cfg: &Config,
+        policy: Policy,
+        events: EventQueue,
+        metrics: Arc<Metrics>,
+    ) -> ClickEdge {
         ClickEdge {
-            policy: ArcSwap::from_pointee(Policy::from_config(cfg)),
+            policy: Arc::new(ArcSwap::from_pointee(policy)),
+            duplicates: DuplicateWindow::new(
+                std::time::Duration::from_secs(cfg.ivt.duplicate_window_seconds),
+                cfg.ivt.duplicate_max_entries,
+            ),
             clickid_param: cfg.click.clickid_param.clone(),
             beacon_max_body: cfg.click.beacon_max_body_bytes,
             robots_txt: cfg.click.robots_txt,
@@ -145,9 +132,11 @@ impl ClickEdge {
         &self.metrics
     }
 
-    /// Replaces the policy in force; requests in flight finish with the old one.
-    pub fn set_policy(&self, policy: Policy) {
-        self.policy.store(Arc::new(policy));
+    /// The slot the policy lives in, for a reloader: `store` a new policy
+    /// there and the next request uses it; requests in flight finish with
+    /// the one they loaded.
+    pub fn policy_slot(&self) -> Arc<ArcSwap<Policy>> {
+        self.policy.clone()
     }
 
     /// Answers the edge's own paths. `Ok(false)`: not ours, carry on.
@@ -232,11 +221,24 @@ impl ClickEdge {
     ) -> std::result::Result<Answer, ClickError> {
         let policy = self.policy.load();
         let click = click::parse(req.uri.query().unwrap_or(""), &policy.click)?;
-        let reason = ivt::classify(&Signals {
+        let user_agent = header_str(req, "user-agent");
+        let mut reason = policy.ivt.classify(&Signals {
             req,
+            user_agent: &user_agent,
+            ip: client_ip,
             test: click.test,
         });
-        let blocked = reason.is_some_and(ivt::blocks);
+        // Last in SPEC §5's order, and only for a click that would count.
+        if reason.is_none() {
+            let key = self.duplicates.key(&click.campaign, &click.impression);
+            if self
+                .duplicates
+                .check_and_record(key, self.duplicates.now_ms())
+            {
+                reason = Some(Reason::Duplicate);
+            }
+        }
+        let blocked = reason.is_some_and(|r| policy.ivt.blocks(r));
         let action = match (blocked, endpoint) {
             (true, _) => Action::Blocked,
             (false, Endpoint::Click) => Action::Redirected,
@@ -260,14 +262,7 @@ impl ClickEdge {
             Action::Blocked => (403, None),
         };
 
-        let header_str = |name: &str| {
-            req.headers
-                .get(name)
-                .map(|v| String::from_utf8_lossy(v.as_bytes()))
-                .unwrap_or_default()
-        };
-        let user_agent = header_str("user-agent");
-        let referer = header_str("referer");
+        let referer = header_str(req, "referer");
         let device = if reason == Some(Reason::KnownBot) {
             crate::device::Device::Bot
         } else {
@@ -317,6 +312,14 @@ impl ClickEdge {
         }
         Ok(())
     }
+}
+
+/// A header's value as text (lossy for non-UTF-8 bytes), empty when absent.
+fn header_str<'a>(req: &'a RequestHeader, name: &str) -> std::borrow::Cow<'a, str> {
+    req.headers
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()))
+        .unwrap_or_default()
 }
 
 /// The header of a click's answer (SPEC §4). A redirect and a block carry

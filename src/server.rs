@@ -9,6 +9,7 @@
 
 use crate::config::Config;
 use crate::proxy::{ClickEdge, EdgeProxy, MetricsApp, StartError};
+use crate::reload::Reloader;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server};
 
@@ -17,6 +18,8 @@ use pingora::server::{RunArgs, Server};
 pub struct ServeOptions {
     /// Take the listening sockets over from a running old process.
     pub upgrade: bool,
+    /// The config file, re-read on reload. None: no reloading.
+    pub config_path: Option<std::path::PathBuf>,
 }
 
 fn server_conf(cfg: &Config) -> ServerConf {
@@ -40,6 +43,10 @@ pub fn serve(cfg: &Config, opts: &ServeOptions) -> Result<(), StartError> {
     let origin = cfg.origin_addr().map_err(|e| StartError::Config(vec![e]))?;
     let (edge, spool) = ClickEdge::start(cfg)?;
     let metrics = edge.metrics().clone();
+    let reloader = opts
+        .config_path
+        .clone()
+        .map(|path| Reloader::new(path, cfg, edge.policy_slot(), metrics.clone()));
 
     let opt = Opt {
         upgrade: opts.upgrade,
@@ -57,6 +64,11 @@ pub fn serve(cfg: &Config, opts: &ServeOptions) -> Result<(), StartError> {
         proxy.add_tcp(addr);
     }
     server.add_service(proxy);
+    if let Some(r) = reloader {
+        server.add_service(pingora::services::background::background_service(
+            "reload", r,
+        ));
+    }
 
     if let Some(addr) = &cfg.metrics.listen {
         let mut svc = pingora::services::listening::Service::new(

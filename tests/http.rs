@@ -459,6 +459,8 @@ fn curl_sees_the_redirect() {
             "-s",
             "-o",
             "/dev/null",
+            "-A",
+            BROWSER_UA,
             "-w",
             "%{http_code} %{redirect_url} %{num_connects}",
         ])
@@ -476,4 +478,22 @@ fn curl_sees_the_redirect() {
         text.ends_with(" 0"),
         "second request reused the connection: {text}"
     );
+}
+
+#[test]
+fn curl_as_itself_is_a_known_bot_and_blocked() {
+    let edge = Edge::start();
+    let url = edge.sign(&["--landing", "https://a.example/", "--campaign", "c"]);
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("http://127.0.0.1:{}{url}", edge.port))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "403");
+    let e = &edge.wait_events(1)[0];
+    assert_eq!(e["verdict"], "invalid");
+    assert_eq!(e["reason"], "known_bot");
+    assert_eq!(e["action"], "blocked");
+    assert_eq!(e["device"], "bot");
+    assert!(e["user_agent"].as_str().unwrap().starts_with("curl/"));
 }

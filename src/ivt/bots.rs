@@ -1,0 +1,536 @@
+//! Known bots and non-browsers, by User-Agent.
+//!
+//! Two kinds of list, either or both:
+//!
+//! - **Pattern lists** (the open default list shipped in `conf/bots/`, and
+//!   any file of the same format): one case-insensitive regular expression
+//!   a line, `#` comments. All patterns are compiled into one regex, run as
+//!   a lazy DFA: one pass over the user agent whatever the number of
+//!   patterns, no allocation once its cache is warm.
+//! - **The IAB/ABC International Spiders & Robots List**, in its published
+//!   format, with the IAB's recommended dual pass: a user agent must match
+//!   the valid-browser include list (else `non_browser`), then must not
+//!   match the robot exclude list unless one of the matched pattern's
+//!   exceptions also matches (else `known_bot`). All patterns of a list are
+//!   one Aho-Corasick automaton, ASCII case-insensitive.
+//!
+//! Exclude-list lines: `pattern|active|exceptions|redundant|impact|start|inactive-date`
+//! (exceptions comma-separated; impact 0 page impressions, 1 ad
+//! impressions, 2 both; `start` 1 means the pattern must match at the
+//! start of the user agent). Include-list lines: `pattern|active|start`.
+//! Lines starting with `#` and blank lines are skipped. Inactive patterns
+//! (active flag 0) are skipped, and so are patterns whose impact is page
+//! impressions only (0): a click is an ad interaction. Patterns flagged
+//! redundant under the dual pass are kept, so such a user agent is logged
+//! `known_bot` (more telling) rather than `non_browser`.
+
+use crate::ivt::Reason;
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use std::path::Path;
+
+/// The open default list, compiled in (see `conf/bots/README.md`).
+pub const BUILTIN_PATTERNS: &str = include_str!("../../conf/bots/open-bots.txt");
+
+/// Compiled pattern lists.
+///
+/// Patterns the `regex` crate takes (all but a handful) are one regex, run
+/// as a lazy DFA. Patterns with look-around (a few of isbot's) are run by
+/// `fancy-regex`, but only after the same pattern with its look-arounds
+/// removed matched: removing a look-around only widens a pattern, so that
+/// prefilter (one more DFA pass, over a `RegexSet` of the relaxed forms)
+/// never hides a match, and the backtracking engine runs only on the rare
+/// user agent that already looks like a bot.
+#[derive(Clone, Debug, Default)]
+pub struct PatternList {
+    re: Option<Regex>,
+    prefilter: Option<RegexSet>,
+    fancy: Vec<fancy_regex::Regex>,
+    count: usize,
+}
+
+impl PatternList {
+    /// `sources` are (name for errors, text) pairs. Lines are patterns as
+    /// they are (a leading space is part of the pattern); blank lines and
+    /// lines starting with `#` are skipped.
+    pub fn compile<'a>(
+        sources: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<PatternList, String> {
+        let mut plain = Vec::new();
+        let mut relaxed = Vec::new();
+        let mut fancy = Vec::new();
+        for (name, text) in sources {
+            for (i, line) in text.lines().enumerate() {
+                let p = line.trim_end_matches('\r');
+                if p.trim().is_empty() || p.starts_with('#') {
+                    continue;
+                }
+                let at = || format!("{name} line {}: {p:?}", i + 1);
+                match Regex::new(p) {
+                    Ok(_) => plain.push(format!("(?:{p})")),
+                    Err(plain_err) => {
+                        let f = fancy_regex::RegexBuilder::new(&format!("(?i){p}"))
+                            .build()
+                            .map_err(|e| {
+                                format!("{} is not a valid pattern: {plain_err}; {e}", at())
+                            })?;
+                        let r = strip_lookaround(p);
+                        Regex::new(&r)
+                            .map_err(|e| format!("{} cannot be prefiltered: {e}", at()))?;
+                        relaxed.push(r);
+                        fancy.push(f);
+                    }
+                }
+            }
+        }
+        let count = plain.len() + fancy.len();
+        let re = if plain.is_empty() {
+            None
+        } else {
+            Some(
+                RegexBuilder::new(&plain.join("|"))
+                    .case_insensitive(true)
+                    .size_limit(256 << 20)
+                    .dfa_size_limit(64 << 20)
+                    .build()
+                    .map_err(|e| format!("bot patterns do not compile together: {e}"))?,
+            )
+        };
+        let prefilter = if relaxed.is_empty() {
+            None
+        } else {
+            Some(
+                RegexSetBuilder::new(&relaxed)
+                    .case_insensitive(true)
+                    .build()
+                    .map_err(|e| format!("bot patterns do not compile together: {e}"))?,
+            )
+        };
+        Ok(PatternList {
+            re,
+            prefilter,
+            fancy,
+            count,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    pub fn is_match(&self, ua: &str) -> bool {
+        if self.re.as_ref().is_some_and(|re| re.is_match(ua)) {
+            return true;
+        }
+        let Some(pre) = &self.prefilter else {
+            return false;
+        };
+        if !pre.is_match(ua) {
+            return false;
+        }
+        pre.matches(ua)
+            .into_iter()
+            // A pattern that errors at run time (backtrack limit) counts as
+            // no match: a click is never blocked on a matcher's failure.
+            .any(|i| self.fancy[i].is_match(ua).unwrap_or(false))
+    }
+}
+
+/// `p` with every look-around group (`(?=`, `(?!`, `(?<=`, `(?<!`) removed.
+fn strip_lookaround(p: &str) -> String {
+    let b = p.as_bytes();
+    let mut out = String::with_capacity(p.len());
+    let mut i = 0;
+    while i < b.len() {
+        let rest = &p[i..];
+        if ["(?=", "(?!", "(?<=", "(?<!"]
+            .iter()
+            .any(|o| rest.starts_with(o))
+        {
+            // Skip to the matching ')', minding escapes and classes.
+            let mut depth = 0;
+            let mut in_class = false;
+            while i < b.len() {
+                match b[i] {
+                    b'\\' => i += 1,
+                    b'[' if !in_class => in_class = true,
+                    b']' if in_class => in_class = false,
+                    b'(' if !in_class => depth += 1,
+                    b')' if !in_class => {
+                        depth -= 1;
+                        if depth == 0 {
+                            i += 1;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            continue;
+        }
+        let ch = rest.chars().next().unwrap_or_default();
+        out.push(ch);
+        i += ch.len_utf8();
+        if ch == '\\' {
+            if let Some(next) = p[i..].chars().next() {
+                out.push(next);
+                i += next.len_utf8();
+            }
+        }
+    }
+    out
+}
+
+#[derive(Clone, Debug)]
+struct ExcludeEntry {
+    start_only: bool,
+    /// Lowercase; any one found in the user agent spares it.
+    exceptions: Vec<String>,
+}
+
+/// The IAB exclude (robots) list.
+#[derive(Clone, Debug)]
+pub struct IabExclude {
+    ac: AhoCorasick,
+    entries: Vec<ExcludeEntry>,
+}
+
+/// The IAB include (valid browsers) list.
+#[derive(Clone, Debug)]
+pub struct IabInclude {
+    ac: AhoCorasick,
+    start_only: Vec<bool>,
+}
+
+fn automaton(patterns: &[String]) -> Result<AhoCorasick, String> {
+    AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::Standard)
+        .build(patterns)
+        .map_err(|e| format!("cannot build matcher: {e}"))
+}
+
+fn flag(field: Option<&str>, name: &str, line: usize) -> Result<bool, String> {
+    match field.map(str::trim) {
+        Some("1") => Ok(true),
+        Some("0") | Some("") | None => Ok(false),
+        Some(other) => Err(format!(
+            "line {line}: {name} flag must be 0 or 1, not {other:?}"
+        )),
+    }
+}
+
+fn data_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim_end_matches('\r')))
+        .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'))
+}
+
+impl IabExclude {
+    pub fn parse(text: &str) -> Result<IabExclude, String> {
+        let mut patterns = Vec::new();
+        let mut entries = Vec::new();
+        for (n, line) in data_lines(text) {
+            let f: Vec<&str> = line.split('|').collect();
+            let pattern = f[0];
+            if pattern.is_empty() {
+                return Err(format!("line {n}: empty pattern"));
+            }
+            let active = flag(f.get(1).copied(), "active", n)?;
+            let exceptions: Vec<String> = f
+                .get(2)
+                .map(|e| {
+                    e.split(',')
+                        .map(|x| x.trim().to_ascii_lowercase())
+                        .filter(|x| !x.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let _redundant = flag(f.get(3).copied(), "redundant", n)?;
+            let impact = match f.get(4).map(|s| s.trim()) {
+                None | Some("") => 2,
+                Some(s) => match s.parse::<u8>() {
+                    Ok(v @ 0..=2) => v,
+                    _ => return Err(format!("line {n}: impact must be 0, 1 or 2, not {s:?}")),
+                },
+            };
+            let start_only = flag(f.get(5).copied(), "start-of-string", n)?;
+            if !active || impact == 0 {
+                continue;
+            }
+            patterns.push(pattern.to_string());
+            entries.push(ExcludeEntry {
+                start_only,
+                exceptions,
+            });
+        }
+        Ok(IabExclude {
+            ac: automaton(&patterns)?,
+            entries,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Whether a pattern matches and none of its exceptions does.
+    pub fn matches(&self, ua: &str) -> bool {
+        for m in self.ac.find_overlapping_iter(ua) {
+            let e = &self.entries[m.pattern().as_usize()];
+            if e.start_only && m.start() != 0 {
+                continue;
+            }
+            if e.exceptions.iter().any(|x| contains_ci(ua, x)) {
+                continue;
+            }
+            return true;
+        }
+        false
+    }
+}
+
+impl IabInclude {
+    pub fn parse(text: &str) -> Result<IabInclude, String> {
+        let mut patterns = Vec::new();
+        let mut start_only = Vec::new();
+        for (n, line) in data_lines(text) {
+            let f: Vec<&str> = line.split('|').collect();
+            if f[0].is_empty() {
+                return Err(format!("line {n}: empty pattern"));
+            }
+            let active = flag(f.get(1).copied(), "active", n)?;
+            let start = flag(f.get(2).copied(), "start-of-string", n)?;
+            if active {
+                patterns.push(f[0].to_string());
+                start_only.push(start);
+            }
+        }
+        Ok(IabInclude {
+            ac: automaton(&patterns)?,
+            start_only,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.start_only.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.start_only.is_empty()
+    }
+
+    pub fn matches(&self, ua: &str) -> bool {
+        self.ac
+            .find_overlapping_iter(ua)
+            .any(|m| !self.start_only[m.pattern().as_usize()] || m.start() == 0)
+    }
+}
+
+/// ASCII case-insensitive substring test; `needle` is lowercase.
+fn contains_ci(haystack: &str, needle: &str) -> bool {
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+}
+
+/// Everything that judges a user agent.
+#[derive(Clone, Debug, Default)]
+pub struct BotLists {
+    pub patterns: PatternList,
+    pub iab_exclude: Option<IabExclude>,
+    pub iab_include: Option<IabInclude>,
+}
+
+impl BotLists {
+    /// `known_bot`, `non_browser`, or nothing to say. Known bots come first
+    /// (SPEC §5's order), so a user agent that is both is a known bot.
+    pub fn classify(&self, ua: &str) -> Option<Reason> {
+        if self.patterns.is_match(ua) || self.iab_exclude.as_ref().is_some_and(|x| x.matches(ua)) {
+            return Some(Reason::KnownBot);
+        }
+        if ua.trim().is_empty() || self.iab_include.as_ref().is_some_and(|i| !i.matches(ua)) {
+            return Some(Reason::NonBrowser);
+        }
+        None
+    }
+}
+
+pub fn read_list(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Sample files in the IAB format, written for these tests (the real
+    // list is licensed and never shipped).
+    const EXCLUDE: &str = "\
+# pattern|active|exceptions|redundant|impact|start|inactive date
+bot|1|cubot,robot framework tester|0|2|0|
+crawler|1||0|1|0|
+Java/|1||1|2|1|
+pageonly|1||0|0|0|
+retiredagent|0||0|2|0|01/01/2020
+spider|1|SpiderMonkeyBrowser|0|2|0|
+";
+    const INCLUDE: &str = "\
+# pattern|active|start
+Mozilla/|1|1
+Opera/|1|1
+oldbrowser|0|0
+";
+
+    fn lists() -> BotLists {
+        BotLists {
+            patterns: PatternList::default(),
+            iab_exclude: Some(IabExclude::parse(EXCLUDE).unwrap()),
+            iab_include: Some(IabInclude::parse(INCLUDE).unwrap()),
+        }
+    }
+
+    #[test]
+    fn dual_pass() {
+        let l = lists();
+        let chrome = "Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 Chrome/131 Safari/537.36";
+        assert_eq!(l.classify(chrome), None);
+        assert_eq!(
+            l.classify("Opera/9.80 (X11; Linux x86_64) Presto/2.12"),
+            None
+        );
+        // Fails the include list: not a browser.
+        assert_eq!(l.classify("curl/8.5.0"), Some(Reason::NonBrowser));
+        assert_eq!(l.classify(""), Some(Reason::NonBrowser));
+        assert_eq!(l.classify("  "), Some(Reason::NonBrowser));
+        // Include start-of-string: "Mozilla/" not at the start does not count.
+        assert_eq!(l.classify("xx Mozilla/5.0"), Some(Reason::NonBrowser));
+        // Passes include, matches exclude (case-insensitive): known bot.
+        assert_eq!(
+            l.classify("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"),
+            Some(Reason::KnownBot)
+        );
+        assert_eq!(l.classify("Mozilla/5.0 CRAWLER"), Some(Reason::KnownBot));
+        // Both: known_bot wins (SPEC §5 order).
+        assert_eq!(l.classify("SomeBot/1.0"), Some(Reason::KnownBot));
+    }
+
+    #[test]
+    fn exceptions_spare_a_match() {
+        let l = lists();
+        // "bot" matches inside "Cubot" (a phone maker), but "cubot" is its exception.
+        assert_eq!(
+            l.classify("Mozilla/5.0 (Linux; Android 9; CUBOT X19) Mobile"),
+            None
+        );
+        assert_eq!(l.classify("Mozilla/5.0 SpiderMonkeyBrowser/1"), None);
+        // An exception of one pattern does not spare another pattern's match.
+        assert_eq!(
+            l.classify("Mozilla/5.0 (CUBOT) crawler"),
+            Some(Reason::KnownBot)
+        );
+    }
+
+    #[test]
+    fn start_of_string_patterns() {
+        let l = BotLists {
+            iab_include: None,
+            ..lists()
+        };
+        assert_eq!(l.classify("Java/1.8.0_151"), Some(Reason::KnownBot));
+        assert_eq!(l.classify("Mozilla/5.0 (X11) MyApp Java/17"), None);
+    }
+
+    #[test]
+    fn inactive_and_page_only_patterns_are_skipped() {
+        let l = BotLists {
+            iab_include: None,
+            ..lists()
+        };
+        assert_eq!(l.iab_exclude.as_ref().unwrap().len(), 4);
+        assert_eq!(l.classify("Mozilla/5.0 retiredagent"), None);
+        assert_eq!(l.classify("Mozilla/5.0 pageonly"), None);
+        assert_eq!(l.iab_include.as_ref().map(|i| i.len()), None);
+        assert_eq!(IabInclude::parse(INCLUDE).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn look_around_patterns_keep_their_meaning() {
+        assert_eq!(strip_lookaround("(?<!lib)http"), "http");
+        assert_eq!(strip_lookaround("java(?!;)"), "java");
+        assert_eq!(strip_lookaround("a(?!(?:x|y))b\\(c[(?]"), "ab\\(c[(?]");
+        let p = PatternList::compile([(
+            "t",
+            "(?<!lib)http\njava(?!;)\n(?<! cu)bots?(?:\\b|_)\n ylead",
+        )])
+        .unwrap();
+        assert_eq!(p.len(), 4);
+        assert!(p.is_match("Apache-HttpClient/4.5"));
+        assert!(!p.is_match("MyApp libhttp/1.0"));
+        assert!(p.is_match("Java/17"));
+        assert!(!p.is_match("Mozilla/5.0 (java; x)"));
+        assert!(p.is_match("SomeBot/1"));
+        assert!(!p.is_match("Mozilla/5.0 (Linux; Android 9; CUBOT X19)"));
+        // A leading space is part of the pattern.
+        assert!(p.is_match("a ylead"));
+        assert!(!p.is_match("ylead"));
+    }
+
+    #[test]
+    fn bad_lines_are_named() {
+        assert!(IabExclude::parse("bot|2||0|2|0|")
+            .unwrap_err()
+            .contains("line 1"));
+        assert!(IabExclude::parse("# c\nbot|1||0|7|0|")
+            .unwrap_err()
+            .contains("line 2: impact"));
+        assert!(IabInclude::parse("|1|1")
+            .unwrap_err()
+            .contains("empty pattern"));
+        let e = PatternList::compile([("extra.txt", "ok\n(unclosed\n")]).unwrap_err();
+        assert!(e.contains("extra.txt line 2"), "{e}");
+    }
+
+    #[test]
+    fn without_lists_only_an_empty_agent_is_flagged() {
+        let l = BotLists::default();
+        assert_eq!(l.classify(""), Some(Reason::NonBrowser));
+        assert_eq!(l.classify("curl/8"), None);
+    }
+
+    #[test]
+    fn builtin_list_compiles_and_catches_common_crawlers() {
+        let p = PatternList::compile([("builtin", BUILTIN_PATTERNS)]).unwrap();
+        assert!(p.len() > 100, "{} patterns", p.len());
+        for bot in [
+            "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+            "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+            "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+            "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+            "curl/8.5.0",
+            "python-requests/2.31.0",
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.0.0 Safari/537.36",
+            "Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)",
+            "Mozilla/5.0 (compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)",
+        ] {
+            assert!(p.is_match(bot), "missed {bot}");
+        }
+        for browser in [
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1",
+            "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+            "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
+        ] {
+            assert!(!p.is_match(browser), "flagged {browser}");
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Sets of IPv4 and IPv6 networks: internal ranges, data-center ranges, the
+//! IAB's robot IP list.
+//!
+//! A lookup walks a prefix trie ([`prefix_trie`]) at most 32 or 128 levels
+//! deep and stops at the first covering network: its cost depends on the
+//! address length, not on how many networks are listed. IPv4-mapped IPv6
+//! addresses (`::ffff:a.b.c.d`, what a dual-stack socket reports) are
+//! looked up as the IPv4 address they are.
+//!
+//! File format: one network a line, `a.b.c.d/len`, `a:b::/len`, or a bare
+//! address (a /32 or /128); `#` starts a comment, blank lines are skipped,
+//! and anything after the first space or comma on a line is ignored (so
+//! CSV-style exports with a network in the first column load as they are).
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use prefix_trie::PrefixSet;
+use std::net::IpAddr;
+use std::path::Path;
+
+#[derive(Default, Clone)]
+pub struct IpSet {
+    v4: PrefixSet<Ipv4Net>,
+    v6: PrefixSet<Ipv6Net>,
+    len: usize,
+}
+
+impl std::fmt::Debug for IpSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IpSet({} networks)", self.len)
+    }
+}
+
+impl IpSet {
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn insert(&mut self, net: IpNet) {
+        let new = match net.trunc() {
+            IpNet::V4(n) => self.v4.insert(n),
+            IpNet::V6(n) => self.v6.insert(n),
+        };
+        self.len += usize::from(new);
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(v4) => self.v4.get_spm(&Ipv4Net::from(v4)).is_some(),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => self.v4.get_spm(&Ipv4Net::from(v4)).is_some(),
+                None => self.v6.get_spm(&Ipv6Net::from(v6)).is_some(),
+            },
+        }
+    }
+
+    /// Adds the networks of one entry: CIDR or bare address.
+    pub fn add_entry(&mut self, entry: &str) -> Result<(), String> {
+        let entry = entry.trim();
+        let net = match entry.parse::<IpNet>() {
+            Ok(n) => n,
+            Err(_) => match entry.parse::<IpAddr>() {
+                Ok(ip) => IpNet::from(ip),
+                Err(_) => return Err(format!(
+                    "{entry:?} is not a network (like 10.0.0.0/8 or 2001:db8::/32) or an address"
+                )),
+            },
+        };
+        self.insert(net);
+        Ok(())
+    }
+
+    /// Parses a list; an error names the line.
+    pub fn parse(text: &str) -> Result<IpSet, String> {
+        let mut set = IpSet::default();
+        set.extend_from_text(text)?;
+        Ok(set)
+    }
+
+    pub fn extend_from_text(&mut self, text: &str) -> Result<(), String> {
+        for (i, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            let first = line.split([' ', ',', '\t', ';']).next().unwrap_or("");
+            if first.is_empty() {
+                continue;
+            }
+            self.add_entry(first)
+                .map_err(|e| format!("line {}: {e}", i + 1))?;
+        }
+        Ok(())
+    }
+
+    pub fn extend_from_file(&mut self, path: &Path) -> Result<(), String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        self.extend_from_text(&text)
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn v4_v6_and_mapped() {
+        let set = IpSet::parse(
+            "# data centers\n10.0.0.0/8\n192.0.2.7\n\n2001:db8::/32  # docs\n203.0.113.0/24,AS64500,Example\n",
+        )
+        .unwrap();
+        assert_eq!(set.len(), 4);
+        assert!(set.contains(ip("10.200.1.1")));
+        assert!(set.contains(ip("192.0.2.7")));
+        assert!(!set.contains(ip("192.0.2.8")));
+        assert!(set.contains(ip("2001:db8:1::5")));
+        assert!(!set.contains(ip("2001:db9::1")));
+        assert!(set.contains(ip("::ffff:10.1.2.3")));
+        assert!(set.contains(ip("203.0.113.99")));
+        assert!(!set.contains(ip("11.0.0.1")));
+    }
+
+    #[test]
+    fn host_bits_are_ignored_and_duplicates_counted_once() {
+        let set = IpSet::parse("10.1.2.3/8\n10.0.0.0/8\n").unwrap();
+        assert_eq!(set.len(), 1);
+        assert!(set.contains(ip("10.9.9.9")));
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = IpSet::parse("10.0.0.0/8\nnot-an-ip\n").unwrap_err();
+        assert!(e.starts_with("line 2:"), "{e}");
+        assert!(IpSet::parse("10.0.0.0/33").is_err());
+    }
+
+    #[test]
+    fn empty_set_contains_nothing() {
+        let set = IpSet::default();
+        assert!(set.is_empty());
+        assert!(!set.contains(ip("127.0.0.1")));
+    }
+}

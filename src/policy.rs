@@ -1,0 +1,159 @@
+//! The policy: everything read from the config and the files it names that
+//! decides whether a click is accepted and how it is judged — signing keys,
+//! allowed hosts, bot lists, IP lists, actions.
+//!
+//! Built whole by [`Policy::load`], which reads every file and reports every
+//! problem; shared read-only behind an `ArcSwap`; replaced whole on reload,
+//! so a request sees either the old policy or the new one, never a mix. A
+//! policy that fails to load is never installed: the old one stays.
+
+use crate::click::{ClickPolicy, HostPattern, Keys};
+use crate::config::Config;
+use crate::ivt::bots::{read_list, IabExclude, IabInclude, PatternList, BUILTIN_PATTERNS};
+use crate::ivt::{BotLists, Classifier, IpSet};
+
+#[derive(Debug)]
+pub struct Policy {
+    pub click: ClickPolicy,
+    pub ivt: Classifier,
+}
+
+impl Policy {
+    /// Reads every list the config names. `Err` lists every problem, each
+    /// naming its file and line.
+    pub fn load(cfg: &Config) -> Result<Policy, Vec<String>> {
+        let mut problems = Vec::new();
+        let s = &cfg.signing;
+        let click = ClickPolicy {
+            keys: Keys::new(s.keys.iter().map(|k| (k.id.as_str(), k.secret.as_bytes()))),
+            signing_required: s.required,
+            allowed_hosts: s
+                .allowed_landing_hosts
+                .iter()
+                .filter_map(|h| HostPattern::parse(h))
+                .collect(),
+            max_query_bytes: cfg.click.max_query_bytes,
+        };
+
+        let i = &cfg.ivt;
+        let b = &i.bots;
+        let mut texts: Vec<(String, String)> = Vec::new();
+        if b.builtin {
+            texts.push(("builtin bot list".to_string(), BUILTIN_PATTERNS.to_string()));
+        }
+        for f in &b.pattern_files {
+            match read_list(f) {
+                Ok(t) => texts.push((f.display().to_string(), t)),
+                Err(e) => problems.push(format!("ivt.bots.pattern_files: {e}")),
+            }
+        }
+        let patterns = PatternList::compile(texts.iter().map(|(n, t)| (n.as_str(), t.as_str())))
+            .unwrap_or_else(|e| {
+                problems.push(format!("ivt.bots: {e}"));
+                PatternList::default()
+            });
+        let mut iab = |key: &str, path: &Option<std::path::PathBuf>| -> Option<String> {
+            let path = path.as_ref()?;
+            read_list(path)
+                .map_err(|e| problems.push(format!("ivt.bots.{key}: {e}")))
+                .ok()
+        };
+        let exclude_text = iab("iab_exclude_file", &b.iab_exclude_file);
+        let include_text = iab("iab_include_file", &b.iab_include_file);
+        let ip_text = iab("iab_ip_file", &b.iab_ip_file);
+        let iab_exclude = exclude_text.and_then(|t| {
+            IabExclude::parse(&t)
+                .map_err(|e| {
+                    problems.push(format!(
+                        "ivt.bots.iab_exclude_file: {}: {e}",
+                        show(&b.iab_exclude_file)
+                    ))
+                })
+                .ok()
+        });
+        let iab_include = include_text.and_then(|t| {
+            IabInclude::parse(&t)
+                .map_err(|e| {
+                    problems.push(format!(
+                        "ivt.bots.iab_include_file: {}: {e}",
+                        show(&b.iab_include_file)
+                    ))
+                })
+                .ok()
+        });
+        let mut bot_ips = IpSet::default();
+        if let Some(t) = ip_text {
+            if let Err(e) = bot_ips.extend_from_text(&t) {
+                problems.push(format!(
+                    "ivt.bots.iab_ip_file: {}: {e}",
+                    show(&b.iab_ip_file)
+                ));
+            }
+        }
+        let internal = ip_set(
+            "internal",
+            &i.internal_ips,
+            &i.internal_ip_files,
+            &mut problems,
+        );
+        let datacenter = ip_set(
+            "datacenter",
+            &i.datacenter_ips,
+            &i.datacenter_ip_files,
+            &mut problems,
+        );
+
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Policy {
+            click,
+            ivt: Classifier {
+                bots: BotLists {
+                    patterns,
+                    iab_exclude,
+                    iab_include,
+                },
+                bot_ips,
+                internal,
+                datacenter,
+                block: i.actions.blocks(),
+            },
+        })
+    }
+}
+
+fn show(p: &Option<std::path::PathBuf>) -> String {
+    p.as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
+fn ip_set(
+    kind: &str,
+    inline: &[String],
+    files: &[std::path::PathBuf],
+    problems: &mut Vec<String>,
+) -> IpSet {
+    let mut set = IpSet::default();
+    for entry in inline {
+        if let Err(e) = set.add_entry(entry) {
+            problems.push(format!("ivt.{kind}_ips: {e}"));
+        }
+    }
+    for f in files {
+        if let Err(e) = set.extend_from_file(f) {
+            problems.push(format!("ivt.{kind}_ip_files: {e}"));
+        }
+    }
+    set
+}
+
+/// Every problem with a config and the files it names: what `check` prints.
+pub fn check(cfg: &Config) -> Vec<String> {
+    let mut p = cfg.problems(true);
+    if let Err(list_problems) = Policy::load(cfg) {
+        p.extend(list_problems);
+    }
+    p
+}

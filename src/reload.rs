@@ -1,0 +1,152 @@
+//! Reloading the policy without a restart: on SIGHUP, and when a periodic
+//! check sees the config file or a list it names change (modification time
+//! or size).
+//!
+//! A reload re-reads the config file and every list, builds a whole new
+//! [`Policy`], and swaps it in; requests in flight finish with the policy
+//! they loaded, the next ones use the new one, and none waits. A config or
+//! list that fails to load leaves the old policy in force: the failure is
+//! logged with every problem and counted (`clickedge_reloads_total{result="failed"}`).
+//!
+//! What reloads: signing keys, allowed landing hosts, bot lists, IP lists,
+//! IVT actions. What needs a restart (or a graceful upgrade): listen
+//! addresses, the origin, the data dir, the event queue, metrics, threads,
+//! and the duplicate window's size.
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::policy::Policy;
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+/// What a file looked like at the last load: (path, mtime, size).
+type Stamp = Vec<(PathBuf, Option<SystemTime>, u64)>;
+
+pub struct Reloader {
+    config_path: PathBuf,
+    slot: Arc<ArcSwap<Policy>>,
+    metrics: Arc<Metrics>,
+    interval: Duration,
+    seen: Mutex<Stamp>,
+}
+
+fn stamp<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Stamp {
+    paths
+        .into_iter()
+        .map(|p| {
+            let meta = std::fs::metadata(p).ok();
+            (
+                p.to_path_buf(),
+                meta.as_ref().and_then(|m| m.modified().ok()),
+                meta.map_or(0, |m| m.len()),
+            )
+        })
+        .collect()
+}
+
+/// The config file and every list it names.
+fn stamp_config(config_path: &Path, cfg: &Config) -> Stamp {
+    stamp(std::iter::once(config_path).chain(cfg.list_files()))
+}
+
+impl Reloader {
+    pub fn new(
+        config_path: PathBuf,
+        cfg: &Config,
+        slot: Arc<ArcSwap<Policy>>,
+        metrics: Arc<Metrics>,
+    ) -> Reloader {
+        Reloader {
+            seen: Mutex::new(stamp_config(&config_path, cfg)),
+            config_path,
+            slot,
+            metrics,
+            interval: Duration::from_secs(cfg.reload.check_interval_seconds),
+        }
+    }
+
+    /// Whether the config or a list changed since the last load.
+    pub fn changed(&self) -> bool {
+        let Ok(seen) = self.seen.lock() else {
+            return false;
+        };
+        // The files to look at are those of the config as last loaded; a new
+        // config naming other files changes the config's own stamp.
+        stamp(seen.iter().map(|(p, _, _)| p.as_path())) != *seen
+    }
+
+    /// Loads the config and its lists and swaps the policy in, or keeps the
+    /// old one and says why.
+    pub fn reload(&self, why: &str) -> Result<(), Vec<String>> {
+        let result = Config::load(&self.config_path)
+            .map_err(|e| vec![e.to_string()])
+            .and_then(|cfg| {
+                let problems = cfg.problems(false);
+                if !problems.is_empty() {
+                    return Err(problems);
+                }
+                let policy = Policy::load(&cfg)?;
+                Ok((cfg, policy))
+            });
+        match result {
+            Ok((cfg, policy)) => {
+                self.slot.store(Arc::new(policy));
+                if let Ok(mut seen) = self.seen.lock() {
+                    *seen = stamp_config(&self.config_path, &cfg);
+                }
+                self.metrics.reloads_ok.inc();
+                tracing::info!(why, config = %self.config_path.display(), "policy reloaded");
+                Ok(())
+            }
+            Err(problems) => {
+                // Do not retry the same broken files on every tick.
+                if let Ok(mut seen) = self.seen.lock() {
+                    let fresh = stamp(seen.iter().map(|(p, _, _)| p.as_path()));
+                    *seen = fresh;
+                }
+                self.metrics.reloads_failed.inc();
+                tracing::error!(why, problems = %problems.join("; "), "reload failed; the old policy stays in force");
+                Err(problems)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl BackgroundService for Reloader {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGHUP; reloading on file changes only");
+                None
+            }
+        };
+        let period = if self.interval.is_zero() {
+            Duration::from_secs(3600 * 24 * 365)
+        } else {
+            self.interval
+        };
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                Some(()) = async { match &mut hup { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                    let _ = self.reload("SIGHUP");
+                }
+                _ = tick.tick() => {
+                    if !self.interval.is_zero() && self.changed() {
+                        let _ = self.reload("files changed");
+                    }
+                }
+            }
+        }
+    }
+}
