@@ -64,9 +64,11 @@ impl IpSet {
             Ok(n) => n,
             Err(_) => match entry.parse::<IpAddr>() {
                 Ok(ip) => IpNet::from(ip),
-                Err(_) => return Err(format!(
+                Err(_) => {
+                    return Err(format!(
                     "{entry:?} is not a network (like 10.0.0.0/8 or 2001:db8::/32) or an address"
-                )),
+                ))
+                }
             },
         };
         self.insert(net);
