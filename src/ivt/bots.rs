@@ -26,7 +26,7 @@
 
 use crate::ivt::Reason;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use std::path::Path;
 
 /// The open default list, compiled in (see `conf/bots/README.md`).
@@ -38,11 +38,15 @@ pub const BUILTIN_PATTERNS: &str = include_str!("../../conf/bots/open-bots.txt")
 /// as a lazy DFA. Patterns with look-around (a few of isbot's) are run by
 /// `fancy-regex`, but only after the same pattern with its look-arounds
 /// removed matched: removing a look-around only widens a pattern, so that
-/// prefilter (one more DFA pass, over a `RegexSet` of the relaxed forms)
-/// never hides a match, and the backtracking engine runs only on the rare
-/// user agent that already looks like a bot.
+/// prefilter never hides a match, and the backtracking engine runs only on
+/// the rare user agent that already looks like a bot.
+///
+/// The common case, a browser, is one DFA pass: `any` holds every plain
+/// pattern and every relaxed one, and only when it matches do the narrower
+/// checks run.
 #[derive(Clone, Debug, Default)]
 pub struct PatternList {
+    any: Option<Regex>,
     re: Option<Regex>,
     prefilter: Option<RegexSet>,
     fancy: Vec<fancy_regex::Regex>,
@@ -66,7 +70,7 @@ impl PatternList {
                     continue;
                 }
                 let at = || format!("{name} line {}: {p:?}", i + 1);
-                match Regex::new(p) {
+                match regex::Regex::new(p) {
                     Ok(_) => plain.push(format!("(?:{p})")),
                     Err(plain_err) => {
                         let f = fancy_regex::RegexBuilder::new(&format!("(?i){p}"))
@@ -84,17 +88,31 @@ impl PatternList {
             }
         }
         let count = plain.len() + fancy.len();
-        let re = if plain.is_empty() {
-            None
+        let union = |patterns: &[String]| -> Result<Option<Regex>, String> {
+            if patterns.is_empty() {
+                return Ok(None);
+            }
+            // ASCII classes: user agents are ASCII, and Unicode-aware
+            // case folding and \w would only make the automaton larger.
+            RegexBuilder::new(&patterns.join("|"))
+                .case_insensitive(true)
+                .unicode(false)
+                .size_limit(256 << 20)
+                .dfa_size_limit(64 << 20)
+                .build()
+                .map(Some)
+                .map_err(|e| format!("bot patterns do not compile together: {e}"))
+        };
+        let re = union(&plain)?;
+        let all: Vec<String> = plain
+            .iter()
+            .cloned()
+            .chain(relaxed.iter().map(|r| format!("(?:{r})")))
+            .collect();
+        let any = if relaxed.is_empty() {
+            re.clone()
         } else {
-            Some(
-                RegexBuilder::new(&plain.join("|"))
-                    .case_insensitive(true)
-                    .size_limit(256 << 20)
-                    .dfa_size_limit(64 << 20)
-                    .build()
-                    .map_err(|e| format!("bot patterns do not compile together: {e}"))?,
-            )
+            union(&all)?
         };
         let prefilter = if relaxed.is_empty() {
             None
@@ -102,11 +120,13 @@ impl PatternList {
             Some(
                 RegexSetBuilder::new(&relaxed)
                     .case_insensitive(true)
+                    .unicode(false)
                     .build()
                     .map_err(|e| format!("bot patterns do not compile together: {e}"))?,
             )
         };
         Ok(PatternList {
+            any,
             re,
             prefilter,
             fancy,
@@ -123,16 +143,17 @@ impl PatternList {
     }
 
     pub fn is_match(&self, ua: &str) -> bool {
-        if self.re.as_ref().is_some_and(|re| re.is_match(ua)) {
+        let bytes = ua.as_bytes();
+        if !self.any.as_ref().is_some_and(|re| re.is_match(bytes)) {
+            return false;
+        }
+        if self.re.as_ref().is_some_and(|re| re.is_match(bytes)) {
             return true;
         }
         let Some(pre) = &self.prefilter else {
             return false;
         };
-        if !pre.is_match(ua) {
-            return false;
-        }
-        pre.matches(ua)
+        pre.matches(bytes)
             .into_iter()
             // A pattern that errors at run time (backtrack limit) counts as
             // no match: a click is never blocked on a matcher's failure.

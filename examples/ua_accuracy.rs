@@ -1,0 +1,78 @@
+//! How well the default bot lists separate crawlers from browsers, on
+//! corpora of real user agents that are not in this repository.
+//!
+//!     cargo run --release --example ua_accuracy -- crawlers FILE... -- browsers FILE...
+//!
+//! Each file has one user agent a line. A crawler counts as caught when it
+//! is classed `known_bot` or `non_browser`; a browser is wrongly flagged
+//! when it is classed either. `benches/corpus/evaluate.sh` fetches the
+//! corpora and runs this.
+
+use clickedge::config::Config;
+use clickedge::policy::Policy;
+use std::collections::BTreeSet;
+
+fn read(files: &[String]) -> BTreeSet<String> {
+    files
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap_or_else(|e| panic!("{f}: {e}"))
+                .lines()
+                .map(|l| l.trim_end_matches('\r').to_string())
+                .filter(|l| !l.trim().is_empty())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let split = args.iter().position(|a| a == "--");
+    let (crawler_args, browser_args) = match split {
+        Some(i) => (&args[..i], &args[i + 1..]),
+        None => (&args[..], &[][..]),
+    };
+    let strip = |a: &[String], word: &str| -> Vec<String> {
+        a.iter().filter(|x| *x != word).cloned().collect()
+    };
+    let crawlers = read(&strip(crawler_args, "crawlers"));
+    let browsers = read(&strip(browser_args, "browsers"));
+    let cfg = Config::parse(include_str!("../conf/clickedge.yaml")).unwrap();
+    let policy = Policy::load(&cfg).unwrap();
+    let bots = &policy.ivt.bots;
+
+    let missed: Vec<&String> = crawlers
+        .iter()
+        .filter(|ua| bots.classify(ua).is_none())
+        .collect();
+    let flagged: Vec<&String> = browsers
+        .iter()
+        .filter(|ua| bots.classify(ua).is_some())
+        .collect();
+    if !crawlers.is_empty() {
+        println!(
+            "crawlers: {} unique, caught {} ({:.2}%), missed {}",
+            crawlers.len(),
+            crawlers.len() - missed.len(),
+            100.0 * (crawlers.len() - missed.len()) as f64 / crawlers.len() as f64,
+            missed.len()
+        );
+    }
+    if !browsers.is_empty() {
+        println!(
+            "browsers: {} unique, flagged {} ({:.3}%)",
+            browsers.len(),
+            flagged.len(),
+            100.0 * flagged.len() as f64 / browsers.len() as f64
+        );
+    }
+    if std::env::var_os("SHOW").is_some() {
+        for m in missed.iter().take(40) {
+            println!("missed  {m}");
+        }
+        for f in flagged.iter().take(40) {
+            println!("flagged {f}");
+        }
+    }
+}
