@@ -45,7 +45,9 @@ pub struct Event<'a> {
 }
 
 impl Event<'_> {
-    /// The event as one NDJSON line, newline included.
+    /// The event as one spool record: an NDJSON line, newline included,
+    /// whose last field is `crc`, the CRC32C of everything before it (see
+    /// [`crate::spool::record`]).
     pub fn to_line(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(512);
         // Writing to a Vec cannot fail, and every field serialises.
@@ -53,7 +55,7 @@ impl Event<'_> {
             out.clear();
             out.extend_from_slice(b"{}");
         }
-        out.push(b'\n');
+        crate::spool::record::seal(&mut out);
         out
     }
 }
@@ -145,6 +147,8 @@ mod tests {
             edge: "edge-1",
         };
         let line = String::from_utf8(e.to_line()).unwrap();
+        let body = crate::spool::record::open(line.trim_end().as_bytes()).unwrap();
+        let line = format!("{}\n", String::from_utf8(body.to_vec()).unwrap() + "}");
         assert_eq!(
             line,
             "{\"ts\":\"2023-11-14T22:13:20.123Z\",\"click_id\":\"id-1\",\"campaign\":\"c\",\

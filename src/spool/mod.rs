@@ -29,6 +29,8 @@
 //! Does not: read, ship or delete files (the shipper and `report` do), or
 //! checksum records (the NDJSON line is the record for now).
 
+pub mod record;
+
 use crate::metrics::Metrics;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
