@@ -48,6 +48,7 @@ pub struct Config {
     pub click: ClickConfig,
     pub ivt: IvtConfig,
     pub events: EventsConfig,
+    pub sink: SinkConfig,
     pub metrics: MetricsConfig,
     pub reload: ReloadConfig,
     pub server: ServerConfig,
@@ -64,6 +65,7 @@ impl Default for Config {
             click: ClickConfig::default(),
             ivt: IvtConfig::default(),
             events: EventsConfig::default(),
+            sink: SinkConfig::default(),
             metrics: MetricsConfig::default(),
             reload: ReloadConfig::default(),
             server: ServerConfig::default(),
@@ -284,6 +286,9 @@ pub struct EventsConfig {
     pub fsync_interval_ms: u64,
     /// A spool file is closed and a new one begun past this size.
     pub segment_max_bytes: u64,
+    /// Most bytes of spool kept on disk. Past it, new events are dropped
+    /// (and counted); unshipped ones are never deleted to make room.
+    pub max_spool_bytes: u64,
 }
 
 impl Default for EventsConfig {
@@ -294,6 +299,64 @@ impl Default for EventsConfig {
             flush_interval_ms: 100,
             fsync_interval_ms: 1000,
             segment_max_bytes: 64 * 1024 * 1024,
+            max_spool_bytes: 8 * 1024 * 1024 * 1024,
+        }
+    }
+}
+
+/// Central storage the spool is shipped to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SinkConfig {
+    /// `clickhouse://HOST:PORT/DATABASE.TABLE` or an `http(s)://` URL taking
+    /// gzip NDJSON by POST. None: events stay in `<data_dir>/clicks/`.
+    pub url: Option<String>,
+    /// Basic authentication (ClickHouse user; optional for HTTP).
+    pub user: String,
+    pub password: String,
+    /// Extra request headers for the HTTP sink.
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Most events per batch sent.
+    pub batch_max_events: usize,
+    /// Most spool bytes read per batch.
+    pub batch_max_bytes: usize,
+    /// Seconds one send may take.
+    pub timeout_seconds: u64,
+    /// First retry delay, doubled per failure up to `retry_max_ms`.
+    pub retry_initial_ms: u64,
+    pub retry_max_ms: u64,
+    /// Wait between looks at the spool when there is nothing new.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for SinkConfig {
+    fn default() -> Self {
+        SinkConfig {
+            url: None,
+            user: "default".to_string(),
+            password: String::new(),
+            headers: Default::default(),
+            batch_max_events: 20_000,
+            batch_max_bytes: 16 * 1024 * 1024,
+            timeout_seconds: 30,
+            retry_initial_ms: 250,
+            retry_max_ms: 30_000,
+            poll_interval_ms: 200,
+        }
+    }
+}
+
+impl SinkConfig {
+    pub fn options(&self) -> crate::ship::sinks::SinkOptions {
+        crate::ship::sinks::SinkOptions {
+            user: self.user.clone(),
+            password: self.password.clone(),
+            headers: self
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            timeout: std::time::Duration::from_secs(self.timeout_seconds),
         }
     }
 }
@@ -500,6 +563,17 @@ impl Config {
         }
         if e.segment_max_bytes < 64 * 1024 {
             p.push("events.segment_max_bytes: use at least 65536".to_string());
+        }
+        if let Some(url) = &self.sink.url {
+            if let Err(e) = crate::ship::sinks::from_url(url, &self.sink.options()) {
+                p.push(format!("sink.url: {e}"));
+            }
+            if self.sink.batch_max_events == 0 || self.sink.batch_max_bytes < 64 * 1024 {
+                p.push(
+                    "sink: batch_max_events must be > 0 and batch_max_bytes at least 65536"
+                        .to_string(),
+                );
+            }
         }
         if touch_disk {
             if let Err(e) = check_writable_dir(&self.data_dir.join("clicks")) {

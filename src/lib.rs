@@ -57,6 +57,7 @@ pub mod policy;
 pub mod proxy;
 pub mod reload;
 pub mod server;
+pub mod ship;
 pub mod spool;
 
 pub use config::Config;

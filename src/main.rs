@@ -34,6 +34,9 @@ enum Command {
         /// HOST:PORT every non-click request is proxied to.
         #[arg(long)]
         origin: Option<String>,
+        /// Central store: clickhouse://HOST:PORT/DATABASE.TABLE or an http(s):// NDJSON endpoint.
+        #[arg(long)]
+        sink: Option<String>,
         /// Take the listening sockets over from the running process (graceful upgrade).
         #[arg(long)]
         upgrade: bool,
@@ -91,6 +94,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             data_dir,
             origin,
+            sink,
             upgrade,
         } => {
             init_logs();
@@ -103,6 +107,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             if origin.is_some() {
                 cfg.origin = origin;
+            }
+            if sink.is_some() {
+                cfg.sink.url = sink;
             }
             let problems = clickedge::policy::check(&cfg);
             if !problems.is_empty() {
@@ -129,7 +136,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Check { config } => {
             let cfg = Config::load(&config)?;
-            let problems = clickedge::policy::check(&cfg);
+            let mut problems = clickedge::policy::check(&cfg);
+            if let Some(url) = &cfg.sink.url {
+                match clickedge::ship::sinks::from_url(url, &cfg.sink.options()).map(|s| s.check())
+                {
+                    Ok(Ok(msg)) => println!("sink: {msg}"),
+                    Ok(Err(e)) => problems.push(format!("sink: {e}")),
+                    Err(_) => {} // already a config problem
+                }
+            }
             if problems.is_empty() {
                 println!("{}: ok", config.display());
                 if cfg.uses_dev_key() {

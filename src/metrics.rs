@@ -29,6 +29,13 @@ pub struct Metrics {
     pub spool_files: IntGauge,
     pub reloads_ok: IntCounter,
     pub reloads_failed: IntCounter,
+    pub spool_bytes: IntGauge,
+    pub spool_quota_hits: IntCounter,
+    pub spool_damaged: IntCounter,
+    pub events_shipped: IntCounter,
+    pub sink_errors: IntCounter,
+    pub sink_rejected: IntCounter,
+    pub ship_lag: prometheus::Gauge,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
@@ -116,7 +123,33 @@ impl Metrics {
         registry
             .register(Box::new(reloads.clone()))
             .unwrap_or_else(|e| panic!("{e}"));
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).unwrap_or_else(|e| panic!("{e}"));
+            registry
+                .register(Box::new(g.clone()))
+                .unwrap_or_else(|e| panic!("{e}"));
+            g
+        };
+        let spool_bytes = gauge(
+            "clickedge_spool_bytes",
+            "Bytes of spool files on disk (written, not yet shipped and deleted).",
+        );
+        let ship_lag = prometheus::Gauge::new(
+            "clickedge_ship_lag_seconds",
+            "Age of the oldest event not yet acknowledged by the sink (0 when caught up).",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        registry
+            .register(Box::new(ship_lag.clone()))
+            .unwrap_or_else(|e| panic!("{e}"));
         Metrics {
+            spool_bytes,
+            ship_lag,
+            spool_quota_hits: counter(&registry, "clickedge_spool_quota_hits_total", "Batches of new events dropped because the spool reached events.max_spool_bytes."),
+            spool_damaged: counter(&registry, "clickedge_spool_damaged_records_total", "Spool records skipped when read back: checksum mismatch or torn tail."),
+            events_shipped: counter(&registry, "clickedge_events_shipped_total", "Events acknowledged by the central sink."),
+            sink_errors: counter(&registry, "clickedge_sink_errors_total", "Failed sends to the sink (network errors, 5xx); each is retried."),
+            sink_rejected: counter(&registry, "clickedge_sink_rejected_total", "Sends the sink refused with a 4xx; retried, kept on disk, and logged: fix the sink."),
             reloads_ok: reloads.with_label_values(&["ok"]),
             reloads_failed: reloads.with_label_values(&["failed"]),
             clicks,

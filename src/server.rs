@@ -43,6 +43,33 @@ pub fn serve(cfg: &Config, opts: &ServeOptions) -> Result<(), StartError> {
     let origin = cfg.origin_addr().map_err(|e| StartError::Config(vec![e]))?;
     let (edge, spool) = ClickEdge::start(cfg)?;
     let metrics = edge.metrics().clone();
+    let shipper = match &cfg.sink.url {
+        None => None,
+        Some(url) => {
+            let sink = crate::ship::sinks::from_url(url, &cfg.sink.options())
+                .map_err(|e| StartError::Config(vec![e]))?;
+            let s = &cfg.sink;
+            let ship_cfg = crate::ship::ShipConfig {
+                dir: cfg.data_dir.join("clicks"),
+                state_dir: cfg.data_dir.clone(),
+                batch_max_events: s.batch_max_events,
+                batch_max_bytes: s.batch_max_bytes,
+                poll_interval: std::time::Duration::from_millis(s.poll_interval_ms),
+                retry_initial: std::time::Duration::from_millis(s.retry_initial_ms),
+                retry_max: std::time::Duration::from_millis(s.retry_max_ms),
+            };
+            let dir = ship_cfg.dir.clone();
+            Some(
+                crate::ship::Shipper::start(
+                    ship_cfg,
+                    sink,
+                    metrics.clone(),
+                    spool.active_segment(),
+                )
+                .map_err(|source| StartError::Spool { dir, source })?,
+            )
+        }
+    };
     let reloader = opts
         .config_path
         .clone()
@@ -85,6 +112,11 @@ pub fn serve(cfg: &Config, opts: &ServeOptions) -> Result<(), StartError> {
     server.run(RunArgs::default());
     tracing::info!("server stopped; writing queued events");
     spool.shutdown();
-    tracing::info!("spool drained; exiting");
+    tracing::info!("spool drained");
+    if let Some(s) = shipper {
+        s.shutdown();
+        tracing::info!("shipper stopped");
+    }
+    tracing::info!("exiting");
     Ok(())
 }

@@ -332,7 +332,7 @@ fn id_strategy() -> impl Strategy<Value = String> {
 fn landing_strategy() -> impl Strategy<Value = String> {
     (
         prop_oneof!["http", "https"],
-        "[a-z][a-z0-9-]{0,20}(\\.[a-z]{2,6}){1,2}",
+        "[a-z]{1,12}(-[a-z0-9]{1,8})?(\\.[a-z]{2,6}){1,2}",
         "(/[A-Za-z0-9._~%!$'()*+,;=:@-]{0,12}){0,3}",
         proptest::option::of("[A-Za-z0-9=&._~-]{0,30}"),
         proptest::option::of("[A-Za-z0-9=&?/._~-]{0,20}"),

@@ -29,7 +29,10 @@
 //! Does not: read, ship or delete files (the shipper and `report` do), or
 //! checksum records (the NDJSON line is the record for now).
 
+pub mod reader;
 pub mod record;
+
+pub use reader::ActiveSegment;
 
 use crate::metrics::Metrics;
 use std::fs::{File, OpenOptions};
@@ -50,6 +53,9 @@ pub struct SpoolConfig {
     pub flush_interval: Duration,
     pub fsync_interval: Duration,
     pub segment_max_bytes: u64,
+    /// Most bytes of spool files kept; past it new events are dropped and
+    /// counted, never old unshipped ones deleted.
+    pub max_spool_bytes: u64,
 }
 
 impl SpoolConfig {
@@ -62,6 +68,7 @@ impl SpoolConfig {
             flush_interval: Duration::from_millis(e.flush_interval_ms),
             fsync_interval: Duration::from_millis(e.fsync_interval_ms),
             segment_max_bytes: e.segment_max_bytes,
+            max_spool_bytes: e.max_spool_bytes,
         }
     }
 }
@@ -102,6 +109,7 @@ impl EventQueue {
 pub struct Spool {
     tx: SyncSender<Msg>,
     metrics: Arc<Metrics>,
+    active: ActiveSegment,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -109,16 +117,29 @@ impl Spool {
     /// Creates the directory and starts the writer thread.
     pub fn start(cfg: SpoolConfig, metrics: Arc<Metrics>) -> io::Result<Spool> {
         std::fs::create_dir_all(&cfg.dir)?;
+        let existing: u64 = reader::segments(&cfg.dir)?
+            .iter()
+            .filter_map(|n| std::fs::metadata(cfg.dir.join(n)).ok())
+            .map(|m| m.len())
+            .sum();
+        metrics.spool_bytes.set(existing as i64);
         let (tx, rx) = mpsc::sync_channel(cfg.queue_capacity);
-        let writer = Writer::new(cfg, metrics.clone());
+        let active = ActiveSegment::default();
+        let writer = Writer::new(cfg, metrics.clone(), active.clone());
         let thread = std::thread::Builder::new()
             .name("clickedge-spool".into())
             .spawn(move || writer.run(rx))?;
         Ok(Spool {
             tx,
             metrics,
+            active,
             thread: Some(thread),
         })
+    }
+
+    /// The writer's current file, for a reader in this process.
+    pub fn active_segment(&self) -> ActiveSegment {
+        self.active.clone()
     }
 
     pub fn queue(&self) -> EventQueue {
@@ -178,6 +199,7 @@ struct Segment {
 struct Writer {
     cfg: SpoolConfig,
     metrics: Arc<Metrics>,
+    active: ActiveSegment,
     segment: Option<Segment>,
     /// Bytes in the BufWriter not yet handed to the OS.
     dirty: bool,
@@ -188,10 +210,11 @@ struct Writer {
 }
 
 impl Writer {
-    fn new(cfg: SpoolConfig, metrics: Arc<Metrics>) -> Writer {
+    fn new(cfg: SpoolConfig, metrics: Arc<Metrics>, active: ActiveSegment) -> Writer {
         Writer {
             cfg,
             metrics,
+            active,
             segment: None,
             dirty: false,
             unsynced: false,
@@ -243,6 +266,7 @@ impl Writer {
                 let _ = ack.send(());
             }
             if inbox.stopping {
+                self.close_segment();
                 return;
             }
             if drained {
@@ -253,6 +277,18 @@ impl Writer {
 
     fn write_batch(&mut self, batch: &mut Vec<Vec<u8>>) {
         let n = batch.len() as u64;
+        if self.metrics.spool_bytes.get() as u64 >= self.cfg.max_spool_bytes {
+            // The quota: keep what is unshipped, refuse what is new.
+            tracing::error!(
+                events = n,
+                max_spool_bytes = self.cfg.max_spool_bytes,
+                "spool quota reached (is the sink down?); new events dropped"
+            );
+            self.metrics.spool_quota_hits.inc();
+            self.metrics.events_dropped.inc_by(n);
+            batch.clear();
+            return;
+        }
         let result = self.append(batch);
         batch.clear();
         match result {
@@ -281,11 +317,12 @@ impl Writer {
             Some(seg) => seg,
             None => self
                 .segment
-                .insert(open_segment(&self.cfg.dir, &self.metrics)?),
+                .insert(open_segment(&self.cfg.dir, &self.metrics, &self.active)?),
         };
         for line in batch {
             seg.out.write_all(line)?;
             seg.bytes += line.len() as u64;
+            self.metrics.spool_bytes.add(line.len() as i64);
         }
         self.dirty = true;
         Ok(())
@@ -295,6 +332,9 @@ impl Writer {
         self.flush();
         self.sync();
         self.segment = None;
+        if let Ok(mut a) = self.active.lock() {
+            *a = None;
+        }
     }
 
     fn flush(&mut self) {
@@ -322,12 +362,17 @@ impl Writer {
 }
 
 /// Creates the next file; names sort in creation order.
-fn open_segment(dir: &Path, metrics: &Metrics) -> io::Result<Segment> {
+fn open_segment(dir: &Path, metrics: &Metrics, active: &ActiveSegment) -> io::Result<Segment> {
     let ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
     let seq = FILE_SEQ.fetch_add(1, Ordering::Relaxed) + 1;
-    let path = dir.join(format!("{ms:013}-{}-{seq:04}.ndjson", std::process::id()));
+    let name = format!("{ms:013}-{}-{seq:04}.ndjson", std::process::id());
+    let path = dir.join(&name);
+    // Marked active before it exists, so no reader ever sees it sealed.
+    if let Ok(mut a) = active.lock() {
+        *a = Some(name);
+    }
     let file = OpenOptions::new()
         .create_new(true)
         .append(true)
@@ -357,6 +402,7 @@ mod tests {
             flush_interval: Duration::from_millis(20),
             fsync_interval: Duration::from_millis(50),
             segment_max_bytes,
+            max_spool_bytes: u64::MAX,
         }
     }
 

@@ -2,6 +2,8 @@
 //! ports with a config of the test's own, and speak HTTP to it.
 #![allow(dead_code)]
 
+pub mod clickhouse;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,40 @@
+-- clickedge: the click table in ClickHouse. Runs as it is on ClickHouse 18.16
+-- and later (no DateTime64, TTL, IPv4/IPv6 or LowCardinality needed):
+--   clickhouse-client --multiquery < conf/clickhouse/schema.sql
+-- or over HTTP, one statement per request.
+--
+-- Every field of the click event (SPEC §5) is a column of the same name, as
+-- the edge writes it. `time` is derived from `ts` (RFC 3339 with
+-- milliseconds) for partitioning and reports.
+--
+-- Replays: the edge ships at least once (a batch the sink acknowledged may be
+-- sent again after a crash). The engine is a ReplacingMergeTree whose sorting
+-- key ends with click_id, unique per event, so replayed rows collapse into
+-- one when parts merge, and reports read with FINAL (or count
+-- uniqExact(click_id)) are exact before that.
+
+CREATE DATABASE IF NOT EXISTS clickedge;
+
+CREATE TABLE IF NOT EXISTS clickedge.clicks
+(
+    ts            String,
+    click_id      String,
+    campaign      String,
+    impression    String,
+    publisher     String,
+    landing_host  String,
+    verdict       String,
+    reason        String,
+    action        String,
+    method        String,
+    ip            String,
+    user_agent    String,
+    device        String,
+    country       String,
+    referrer_host String,
+    edge          String,
+    time          DateTime MATERIALIZED parseDateTimeBestEffort(ts)
+)
+ENGINE = ReplacingMergeTree()
+PARTITION BY toYYYYMM(time)
+ORDER BY (campaign, toDate(time), click_id);

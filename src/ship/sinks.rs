@@ -1,0 +1,305 @@
+//! The central sinks: ClickHouse over its HTTP interface, and any HTTP
+//! endpoint that takes NDJSON by POST. Both get the batch gzipped.
+//!
+//! `clickhouse://HOST:PORT/DATABASE.TABLE` becomes
+//! `POST http://HOST:PORT/?query=INSERT INTO DATABASE.TABLE FORMAT JSONEachRow`
+//! with the user and password as HTTP basic authentication. Success is a
+//! 2xx answer, nothing else.
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use std::io::Write;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// The sink answered 4xx: it will not take this batch as it is.
+    #[error("sink refused the batch: {0}")]
+    Rejected(String),
+    /// Network error, timeout, or 5xx.
+    #[error("sink failed: {0}")]
+    Failed(String),
+}
+
+pub trait Sink: Send {
+    /// Sends events (one JSON object a line); `Ok` only on acknowledgement.
+    fn send(&self, ndjson: &[u8], count: usize) -> Result<(), SinkError>;
+    /// For logs: where it sends (no secrets).
+    fn describe(&self) -> String;
+    /// For `check`: whether the sink is reachable and ready.
+    fn check(&self) -> Result<String, String>;
+}
+
+/// The sink's settings from the config.
+#[derive(Debug, Clone, Default)]
+pub struct SinkOptions {
+    pub user: String,
+    pub password: String,
+    pub headers: Vec<(String, String)>,
+    pub timeout: Duration,
+}
+
+/// Builds the sink a `--sink` URL names.
+pub fn from_url(url: &str, opts: &SinkOptions) -> Result<Box<dyn Sink>, String> {
+    if let Some(rest) = url.strip_prefix("clickhouse://") {
+        let (host, table) = rest
+            .split_once('/')
+            .ok_or_else(|| format!("sink {url:?}: write clickhouse://HOST:PORT/DATABASE.TABLE"))?;
+        let (db, tbl) = table
+            .split_once('.')
+            .filter(|(d, t)| {
+                crate::config::is_id(d, 64)
+                    && crate::config::is_id(t, 64)
+                    && !d.contains('.')
+                    && !t.contains('.')
+            })
+            .ok_or_else(|| format!("sink {url:?}: the path must be DATABASE.TABLE"))?;
+        if host.is_empty() {
+            return Err(format!("sink {url:?}: no HOST:PORT"));
+        }
+        return Ok(Box::new(ClickHouse {
+            agent: agent(opts),
+            base: format!("http://{host}/"),
+            database: db.to_string(),
+            table: tbl.to_string(),
+            opts: opts.clone(),
+        }));
+    }
+    if url.starts_with("http://") || url.starts_with("https://") {
+        url::Url::parse(url).map_err(|e| format!("sink {url:?}: {e}"))?;
+        return Ok(Box::new(HttpNdjson {
+            agent: agent(opts),
+            url: url.to_string(),
+            opts: opts.clone(),
+        }));
+    }
+    Err(format!(
+        "sink {url:?}: use clickhouse://HOST:PORT/DATABASE.TABLE or an http:// or https:// URL"
+    ))
+}
+
+fn agent(opts: &SinkOptions) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(opts.timeout))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+fn gzip(data: &[u8]) -> Result<Vec<u8>, SinkError> {
+    let mut enc = GzEncoder::new(Vec::with_capacity(data.len() / 6), Compression::fast());
+    enc.write_all(data)
+        .and_then(|_| enc.finish())
+        .map_err(|e| SinkError::Failed(format!("gzip: {e}")))
+}
+
+fn basic_auth(user: &str, password: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+/// Maps an answer to the sink's verdict.
+fn verdict(resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<(), SinkError> {
+    let mut resp = resp.map_err(|e| SinkError::Failed(e.to_string()))?;
+    let status = resp.status().as_u16();
+    if (200..300).contains(&status) {
+        return Ok(());
+    }
+    let body = resp.body_mut().read_to_string().unwrap_or_default();
+    let msg = format!(
+        "HTTP {status}: {}",
+        body.chars().take(300).collect::<String>().trim()
+    );
+    if (400..500).contains(&status) && status != 408 && status != 429 {
+        Err(SinkError::Rejected(msg))
+    } else {
+        Err(SinkError::Failed(msg))
+    }
+}
+
+pub struct ClickHouse {
+    agent: ureq::Agent,
+    base: String,
+    database: String,
+    table: String,
+    opts: SinkOptions,
+}
+
+impl ClickHouse {
+    fn query_url(&self, query: &str) -> String {
+        format!(
+            "{}?query={}",
+            self.base,
+            percent_encoding::utf8_percent_encode(query, percent_encoding::NON_ALPHANUMERIC)
+        )
+    }
+
+    fn post(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        gz: bool,
+    ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+        let mut req = self.agent.post(url).header(
+            "Authorization",
+            basic_auth(&self.opts.user, &self.opts.password),
+        );
+        if gz {
+            req = req.header("Content-Encoding", "gzip");
+        }
+        req.send(&body[..])
+    }
+
+    /// Runs a read-only query and returns its text.
+    pub fn query(&self, query: &str) -> Result<String, String> {
+        let mut resp = self
+            .post(&self.base, query.as_bytes().to_vec(), false)
+            .map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| e.to_string())?;
+        if status != 200 {
+            return Err(format!("HTTP {status}: {}", text.trim()));
+        }
+        Ok(text)
+    }
+}
+
+/// The columns `conf/clickhouse/schema.sql` creates (besides `time`).
+pub const COLUMNS: [&str; 16] = [
+    "ts",
+    "click_id",
+    "campaign",
+    "impression",
+    "publisher",
+    "landing_host",
+    "verdict",
+    "reason",
+    "action",
+    "method",
+    "ip",
+    "user_agent",
+    "device",
+    "country",
+    "referrer_host",
+    "edge",
+];
+
+impl Sink for ClickHouse {
+    fn send(&self, ndjson: &[u8], _count: usize) -> Result<(), SinkError> {
+        let url = self.query_url(&format!(
+            "INSERT INTO {}.{} FORMAT JSONEachRow",
+            self.database, self.table
+        ));
+        verdict(self.post(&url, gzip(ndjson)?, true))
+    }
+
+    fn describe(&self) -> String {
+        format!("ClickHouse {}{}.{}", self.base, self.database, self.table)
+    }
+
+    fn check(&self) -> Result<String, String> {
+        let text = self.query(&format!(
+            "SELECT name FROM system.columns WHERE database = '{}' AND table = '{}' FORMAT TSV",
+            self.database, self.table
+        ))?;
+        let have: Vec<&str> = text.lines().collect();
+        if have.is_empty() {
+            return Err(format!(
+                "table {}.{} does not exist: create it with conf/clickhouse/schema.sql",
+                self.database, self.table
+            ));
+        }
+        let missing: Vec<&str> = COLUMNS
+            .iter()
+            .copied()
+            .filter(|c| !have.contains(c))
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "table {}.{} lacks columns {}: see conf/clickhouse/schema.sql",
+                self.database,
+                self.table,
+                missing.join(", ")
+            ));
+        }
+        Ok(format!(
+            "{} reachable, table has the expected columns",
+            self.describe()
+        ))
+    }
+}
+
+pub struct HttpNdjson {
+    agent: ureq::Agent,
+    url: String,
+    opts: SinkOptions,
+}
+
+impl Sink for HttpNdjson {
+    fn send(&self, ndjson: &[u8], _count: usize) -> Result<(), SinkError> {
+        let mut req = self
+            .agent
+            .post(&self.url)
+            .header("Content-Type", "application/x-ndjson")
+            .header("Content-Encoding", "gzip");
+        if !self.opts.user.is_empty() {
+            req = req.header(
+                "Authorization",
+                basic_auth(&self.opts.user, &self.opts.password),
+            );
+        }
+        for (k, v) in &self.opts.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        verdict(req.send(&gzip(ndjson)?[..]))
+    }
+
+    fn describe(&self) -> String {
+        let mut u = self.url.clone();
+        if let Some(q) = u.find('?') {
+            u.truncate(q);
+        }
+        format!("HTTP NDJSON {u}")
+    }
+
+    fn check(&self) -> Result<String, String> {
+        let parsed = url::Url::parse(&self.url).map_err(|e| e.to_string())?;
+        let addrs = parsed
+            .socket_addrs(|| None)
+            .map_err(|e| format!("{}: {e}", self.describe()))?;
+        let addr = addrs
+            .first()
+            .ok_or_else(|| format!("{}: no address", self.describe()))?;
+        std::net::TcpStream::connect_timeout(addr, Duration::from_secs(3))
+            .map_err(|e| format!("{}: cannot connect to {addr}: {e}", self.describe()))?;
+        Ok(format!("{} reachable (TCP)", self.describe()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let o = SinkOptions::default();
+        assert!(from_url("clickhouse://127.0.0.1:8123/clickedge.clicks", &o).is_ok());
+        assert!(from_url("http://127.0.0.1:9/ingest", &o).is_ok());
+        for bad in [
+            "clickhouse://127.0.0.1:8123",
+            "clickhouse://127.0.0.1:8123/clicks",
+            "clickhouse://127.0.0.1:8123/a.b.c",
+            "clickhouse://127.0.0.1:8123/db;drop.t",
+            "ftp://x/",
+            "kafka://x",
+        ] {
+            assert!(from_url(bad, &o).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! Shipping the spool to central storage: a real ClickHouse server and a
+//! real HTTP receiver of the test's own (SPEC §6).
+
+mod common;
+use common::clickhouse::ClickHouse;
+use common::*;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+const SINK: &str = "sink:\n  poll_interval_ms: 20\n  retry_initial_ms: 50\n  retry_max_ms: 400\n";
+
+fn browser() -> [(&'static str, &'static str); 1] {
+    [("User-Agent", BROWSER_UA)]
+}
+
+#[test]
+fn every_click_appears_once_field_for_field() {
+    let ch = ClickHouse::start();
+    let edge = Edge::start_with(SINK, &["--sink", &ch.sink_url()]);
+    let mut conn = Conn::open(edge.port).unwrap();
+    let mut sent = 0;
+    for i in 0..40 {
+        let url = edge.sign(&[
+            "--landing",
+            "https://shop.example/p?x=1",
+            "--campaign",
+            &format!("c{}", i % 3),
+            "--impression",
+            &format!("i{i}"),
+        ]);
+        let (method, path) = match i % 4 {
+            0 => ("GET", url.clone()),
+            1 => ("HEAD", url.clone()),
+            2 => ("GET", url.replacen("/c?", "/b?", 1)),
+            _ => ("GET", url.clone()),
+        };
+        let ua = if i % 10 == 9 {
+            "Googlebot/2.1"
+        } else {
+            BROWSER_UA
+        };
+        let r = conn
+            .send(
+                method,
+                &path,
+                &[("User-Agent", ua), ("Referer", "https://news.example/a")],
+                b"",
+            )
+            .unwrap();
+        assert!(matches!(r.status, 204 | 302 | 403));
+        sent += 1;
+    }
+    ch.wait_count(sent);
+    // Field for field: every local event (still in the open segment) is a row.
+    let local = edge.events();
+    assert_eq!(local.len() as u64, sent);
+    let rows = ch.query("SELECT * FROM clickedge.clicks FINAL FORMAT JSONEachRow");
+    let by_id: HashMap<String, serde_json::Value> = rows
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["click_id"].as_str().unwrap().to_string(), v)
+        })
+        .collect();
+    for e in &local {
+        let row = &by_id[e["click_id"].as_str().unwrap()];
+        for (k, v) in e.as_object().unwrap() {
+            if k == "crc" {
+                continue;
+            }
+            assert_eq!(&row[k], v, "field {k} of {}", e["click_id"]);
+        }
+    }
+    assert_eq!(edge.metric("clickedge_events_shipped_total"), sent as f64);
+    // `check` sees the sink and the table.
+    let out = std::process::Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&edge.config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn an_outage_loses_nothing_and_does_not_slow_clicks() {
+    let mut ch = ClickHouse::start();
+    let mut edge = Edge::start_with(SINK, &["--sink", &ch.sink_url()]);
+    let url = edge.sign(&["--landing", "https://a.example/", "--campaign", "c"]);
+    let mut conn = Conn::open(edge.port).unwrap();
+    let mut click = |n: usize| {
+        for _ in 0..n {
+            assert_eq!(conn.send("GET", &url, &browser(), b"").unwrap().status, 302);
+        }
+    };
+    click(300);
+    ch.wait_count(300);
+    ch.kill();
+    // During the outage every click is still answered at once.
+    click(700);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while edge.metric("clickedge_sink_errors_total") < 2.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the shipper never noticed the outage"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    click(500);
+    ch.run();
+    ch.wait_count(1500);
+    edge.stop();
+}
+
+#[test]
+fn sigkill_while_shipping_then_restart_ships_everything_once() {
+    let ch = ClickHouse::start();
+    let small_batches =
+        "sink:\n  batch_max_events: 20\n  poll_interval_ms: 20\n  retry_initial_ms: 50\n";
+    let mut edge = Edge::start_with(small_batches, &["--sink", &ch.sink_url()]);
+    let url = edge.sign(&["--landing", "https://a.example/", "--campaign", "c"]);
+    let mut conn = Conn::open(edge.port).unwrap();
+    for _ in 0..10000 {
+        assert_eq!(conn.send("GET", &url, &browser(), b"").unwrap().status, 302);
+    }
+    // Let the writer flush (the interval is 50 ms), then kill mid-shipping.
+    std::thread::sleep(Duration::from_millis(300));
+    let shipped_before = ch.counts().1;
+    edge.signal("KILL");
+    let _ = edge.child.take().unwrap().wait();
+    assert!(
+        shipped_before < 10000,
+        "shipping finished before the kill; nothing tested"
+    );
+    // What the spool holds now (unshipped and shipped-but-not-deleted).
+    let flushed: std::collections::HashSet<String> = edge
+        .events()
+        .iter()
+        .map(|e| e["click_id"].as_str().unwrap().to_string())
+        .collect();
+    let shipped: std::collections::HashSet<String> = ch
+        .query("SELECT click_id FROM clickedge.clicks FINAL FORMAT TSV")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let all: std::collections::HashSet<String> = flushed.union(&shipped).cloned().collect();
+    assert_eq!(
+        all.len(),
+        10000,
+        "every answered click was flushed to the spool"
+    );
+
+    // Start again on the same data dir.
+    let config = edge.config.clone();
+    let log = std::fs::File::create(edge.dir.path().join("serve2.log")).unwrap();
+    let child = std::process::Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .args(["--sink", &ch.sink_url()])
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    edge.child = Some(child);
+    ch.wait_count(10000);
+    eprintln!("{shipped_before} shipped before SIGKILL; all 10000 exactly once after restart");
+}
+
+#[test]
+fn damaged_records_are_skipped_counted_and_the_rest_shipped() {
+    let ch = ClickHouse::start();
+    // Segments left by a process that is gone (its pid cannot exist), one
+    // with a flipped byte, one with a torn tail.
+    let edge_dir = tempfile::tempdir().unwrap();
+    let clicks = edge_dir.path().join("clicks");
+    std::fs::create_dir_all(&clicks).unwrap();
+    let rec = |i: usize| {
+        let mut r = format!(
+            "{{\"ts\":\"2026-11-01T00:00:00.{i:03}Z\",\"click_id\":\"dead-{i}\",\"campaign\":\"c\",\"impression\":\"i{i}\",\"publisher\":\"\",\"landing_host\":\"a.example\",\"verdict\":\"valid\",\"reason\":\"\",\"action\":\"redirected\",\"method\":\"GET\",\"ip\":\"192.0.2.0\",\"user_agent\":\"UA\",\"device\":\"desktop\",\"country\":\"\",\"referrer_host\":\"\",\"edge\":\"old\"}}"
+        )
+        .into_bytes();
+        clickedge::spool::record::seal(&mut r);
+        r
+    };
+    let mut a = Vec::new();
+    for i in 0..10 {
+        let mut r = rec(i);
+        if i == 4 {
+            r[40] ^= 0x01;
+        }
+        a.extend(r);
+    }
+    std::fs::write(clicks.join("0000000000001-4294967294-0001.ndjson"), &a).unwrap();
+    let mut b = Vec::new();
+    for i in 10..20 {
+        b.extend(rec(i));
+    }
+    let torn = rec(20);
+    b.extend(&torn[..torn.len() - 30]);
+    std::fs::write(clicks.join("0000000000002-4294967294-0002.ndjson"), &b).unwrap();
+
+    let edge = Edge::start_with(
+        SINK,
+        &[
+            "--sink",
+            &ch.sink_url(),
+            "--data-dir",
+            &edge_dir.path().display().to_string(),
+        ],
+    );
+    ch.wait_count(19);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while edge.metric("clickedge_spool_damaged_records_total") < 2.0 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(edge.metric("clickedge_spool_damaged_records_total"), 2.0);
+    assert!(!ch
+        .query("SELECT click_id FROM clickedge.clicks WHERE click_id = 'dead-4' FORMAT TSV")
+        .contains("dead-4"));
+    // Both sealed segments were deleted once shipped.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_dir(&clicks).unwrap().any(|e| {
+        e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains("4294967294")
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "shipped segments were not deleted"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// What the receiver got: each request's headers and events.
+type Received =
+    std::sync::Arc<std::sync::Mutex<Vec<(HashMap<String, String>, Vec<serde_json::Value>)>>>;
+
+/// A real HTTP receiver of the test's own: decodes gzip NDJSON, fails the
+/// first `fail` requests with a 503.
+fn receiver(fail: usize) -> (String, Received) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("http://{}/ingest?token=t", l.local_addr().unwrap());
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let g = got.clone();
+    std::thread::spawn(move || {
+        let mut n = 0;
+        for s in l.incoming() {
+            let mut s = s.unwrap();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            loop {
+                let mut first = String::new();
+                if r.read_line(&mut first).unwrap_or(0) == 0 {
+                    break;
+                }
+                let mut headers = HashMap::new();
+                loop {
+                    let mut h = String::new();
+                    r.read_line(&mut h).unwrap();
+                    if h.trim().is_empty() {
+                        break;
+                    }
+                    let (k, v) = h.split_once(':').unwrap();
+                    headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+                }
+                let len: usize = headers
+                    .get("content-length")
+                    .map_or(0, |v| v.parse().unwrap());
+                let mut body = vec![0; len];
+                r.read_exact(&mut body).unwrap();
+                n += 1;
+                if n <= fail {
+                    let _ = s.write_all(
+                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy",
+                    );
+                    continue;
+                }
+                let mut text = String::new();
+                flate2::read::GzDecoder::new(&body[..])
+                    .read_to_string(&mut text)
+                    .unwrap();
+                let events = text
+                    .lines()
+                    .map(|l| serde_json::from_str(l).unwrap())
+                    .collect();
+                g.lock().unwrap().push((headers, events));
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+            }
+        }
+    });
+    (addr, got)
+}
+
+#[test]
+fn http_sink_gets_gzip_ndjson_with_its_headers_and_retries() {
+    let (url, got) = receiver(2);
+    let edge = Edge::start_with(
+        &format!("{SINK}  headers:\n    X-Api-Key: secret-key\n"),
+        &["--sink", &url],
+    );
+    let u = edge.sign(&["--landing", "https://a.example/", "--campaign", "c"]);
+    let mut conn = Conn::open(edge.port).unwrap();
+    for _ in 0..25 {
+        assert_eq!(conn.send("GET", &u, &browser(), b"").unwrap().status, 302);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let n: usize = got.lock().unwrap().iter().map(|(_, e)| e.len()).sum();
+        if n >= 25 {
+            assert_eq!(n, 25);
+            break;
+        }
+        assert!(Instant::now() < deadline, "receiver has {n} of 25");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let batches = got.lock().unwrap();
+    let (headers, events) = &batches[0];
+    assert_eq!(
+        headers.get("content-encoding").map(String::as_str),
+        Some("gzip")
+    );
+    assert_eq!(
+        headers.get("content-type").map(String::as_str),
+        Some("application/x-ndjson")
+    );
+    assert_eq!(
+        headers.get("x-api-key").map(String::as_str),
+        Some("secret-key")
+    );
+    assert!(
+        events[0].get("crc").is_none(),
+        "the spool's checksum is not shipped"
+    );
+    assert_eq!(events[0]["campaign"], "c");
+    assert!(edge.metric("clickedge_sink_errors_total") >= 2.0);
+}
