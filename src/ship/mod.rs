@@ -30,9 +30,9 @@ use crate::metrics::Metrics;
 use crate::spool::reader::{self, ActiveSegment, Position};
 pub use sinks::{Sink, SinkError};
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
@@ -64,7 +64,7 @@ impl Shipper {
         let stop = Arc::new(AtomicBool::new(false));
         let run = Run {
             cfg,
-            sink,
+            sink: Arc::from(sink),
             metrics,
             active,
             stop: stop.clone(),
@@ -89,10 +89,24 @@ impl Shipper {
 
 struct Run {
     cfg: ShipConfig,
-    sink: Box<dyn Sink>,
+    sink: Arc<dyn Sink>,
     metrics: Arc<Metrics>,
     active: ActiveSegment,
     stop: Arc<AtomicBool>,
+}
+
+/// A batch read and encoded by the reading thread, waiting to be sent.
+struct Prepared {
+    body: Vec<u8>,
+    count: usize,
+    first_ts: Option<String>,
+    /// The position to save once the sink acknowledged.
+    segment: String,
+    end: u64,
+    /// Read to the end of its segment (for now).
+    at_eof: bool,
+    /// ... and the segment is sealed: delete it after the acknowledgement.
+    finished: bool,
 }
 
 impl Run {
@@ -102,13 +116,7 @@ impl Run {
 
     /// Sleeps up to `d`, waking early on shutdown.
     fn nap(&self, d: Duration) {
-        let step = Duration::from_millis(20);
-        let mut left = d;
-        while !self.stopping() && !left.is_zero() {
-            let s = left.min(step);
-            std::thread::sleep(s);
-            left -= s;
-        }
+        nap(&self.stop, d)
     }
 
     fn run(self) {
@@ -133,84 +141,67 @@ impl Run {
         }
         tracing::info!(sink = %self.sink.describe(), "shipping the spool");
         let pos_path = self.cfg.state_dir.join("ship.pos");
-        let mut pos = Position::load(&pos_path);
-        while !self.stopping() {
-            match self.step(&mut pos, &pos_path) {
-                Ok(true) => {}
-                Ok(false) => self.nap(self.cfg.poll_interval),
-                Err(e) => {
-                    tracing::error!(error = %e, "shipper: spool read failed");
-                    self.nap(Duration::from_secs(1));
-                }
-            }
-        }
-        drop(lock);
-    }
-
-    /// One batch. `Ok(true)`: made progress, go on at once.
-    fn step(&self, pos: &mut Position, pos_path: &Path) -> std::io::Result<bool> {
-        let segments = reader::segments(&self.cfg.dir)?;
+        let start = Position::load(&pos_path);
         // Segments wholly before the position were shipped: a crash between
         // the position's save and the delete leaves them; delete them now.
-        for old in segments
-            .iter()
-            .filter(|s| s.as_str() < pos.segment.as_str())
-        {
-            self.delete(old);
-        }
-        let Some(seg) = segments.iter().find(|s| s.as_str() >= pos.segment.as_str()) else {
-            self.metrics.ship_lag.set(0.0);
-            return Ok(false);
-        };
-        let offset = if *seg == pos.segment { pos.offset } else { 0 };
-        let sealed = reader::is_sealed(seg, &self.active);
-        let path = self.cfg.dir.join(seg);
-        let batch = reader::read_batch(
-            &path,
-            offset,
-            self.cfg.batch_max_events,
-            self.cfg.batch_max_bytes,
-            sealed,
-        )?;
-        if batch.damaged > 0 {
-            tracing::warn!(segment = %seg, damaged = batch.damaged, "skipped damaged spool records");
-            self.metrics.spool_damaged.inc_by(batch.damaged as u64);
-        }
-        if batch.count > 0 {
-            if let Some(lag) = batch
-                .first_ts
-                .as_deref()
-                .and_then(|t| humantime::parse_rfc3339(t).ok())
-                .and_then(|t| SystemTime::now().duration_since(t).ok())
+        if let Ok(segments) = reader::segments(&self.cfg.dir) {
+            for old in segments
+                .iter()
+                .filter(|s| s.as_str() < start.segment.as_str())
             {
-                self.metrics.ship_lag.set(lag.as_secs_f64());
+                self.delete(old);
             }
-            if !self.send(&batch.ndjson, batch.count) {
-                return Ok(false); // stopping during an outage: keep it on disk
+        }
+
+        // Reading and encoding the next batch overlaps sending this one.
+        let (tx, rx) = mpsc::sync_channel::<Prepared>(1);
+        let reading = {
+            let r = Reader {
+                cfg: self.cfg.clone(),
+                sink: self.sink.clone(),
+                metrics: self.metrics.clone(),
+                active: self.active.clone(),
+                stop: self.stop.clone(),
+            };
+            std::thread::Builder::new()
+                .name("clickedge-ship-read".into())
+                .spawn(move || r.run(start, tx))
+        };
+        while let Ok(p) = rx.recv() {
+            if p.count > 0 {
+                if let Some(lag) = p
+                    .first_ts
+                    .as_deref()
+                    .and_then(|t| humantime::parse_rfc3339(t).ok())
+                    .and_then(|t| SystemTime::now().duration_since(t).ok())
+                {
+                    self.metrics.ship_lag.set(lag.as_secs_f64());
+                }
+                if !self.send(&p.body, p.count) {
+                    break; // stopping during an outage: it stays on disk
+                }
+                self.metrics.events_shipped.inc_by(p.count as u64);
             }
-            self.metrics.events_shipped.inc_by(batch.count as u64);
-        }
-        let progressed = batch.end > offset || *seg != pos.segment;
-        if progressed {
-            *pos = Position {
-                segment: seg.clone(),
-                offset: batch.end,
+            let pos = Position {
+                segment: p.segment.clone(),
+                offset: p.end,
             };
-            pos.save(pos_path)?;
+            if let Err(e) = pos.save(&pos_path) {
+                tracing::error!(error = %e, "cannot save the shipper's position");
+            }
+            if p.finished {
+                self.delete(&p.segment);
+            }
+            if p.at_eof {
+                self.metrics.ship_lag.set(0.0);
+            }
         }
-        if batch.at_eof && sealed {
-            self.delete(seg);
-            // The next segment (by name) starts at 0.
-            *pos = Position {
-                segment: format!("{seg}\u{1}"),
-                offset: 0,
-            };
-            return Ok(true);
+        self.stop.store(true, Ordering::Release);
+        drop(rx);
+        if let Ok(t) = reading {
+            let _ = t.join();
         }
-        if batch.at_eof {
-            self.metrics.ship_lag.set(0.0);
-        }
-        Ok(progressed && !batch.at_eof)
+        drop(lock);
     }
 
     fn delete(&self, seg: &str) {
@@ -229,10 +220,10 @@ impl Run {
     }
 
     /// Sends until acknowledged; false if asked to stop first.
-    fn send(&self, ndjson: &[u8], count: usize) -> bool {
+    fn send(&self, body: &[u8], count: usize) -> bool {
         let mut delay = self.cfg.retry_initial;
         loop {
-            match self.sink.send(ndjson, count) {
+            match self.sink.send(body) {
                 Ok(()) => return true,
                 Err(e) => {
                     match &e {
@@ -254,6 +245,107 @@ impl Run {
             }
             delay = (delay * 2).min(self.cfg.retry_max);
         }
+    }
+}
+
+fn nap(stop: &AtomicBool, d: Duration) {
+    let step = Duration::from_millis(20);
+    let mut left = d;
+    while !stop.load(Ordering::Acquire) && !left.is_zero() {
+        let s = left.min(step);
+        std::thread::sleep(s);
+        left -= s;
+    }
+}
+
+/// The reading thread: walks the segments from the saved position on,
+/// reads and encodes batches, and hands them over in order.
+struct Reader {
+    cfg: ShipConfig,
+    sink: Arc<dyn Sink>,
+    metrics: Arc<Metrics>,
+    active: ActiveSegment,
+    stop: Arc<AtomicBool>,
+}
+
+impl Reader {
+    fn run(self, mut at: Position, tx: mpsc::SyncSender<Prepared>) {
+        while !self.stop.load(Ordering::Acquire) {
+            match self.next(&at) {
+                Ok(Some(p)) => {
+                    at = if p.finished {
+                        // The next segment (by name) starts at 0.
+                        Position {
+                            segment: format!("{}\u{1}", p.segment),
+                            offset: 0,
+                        }
+                    } else {
+                        Position {
+                            segment: p.segment.clone(),
+                            offset: p.end,
+                        }
+                    };
+                    if tx.send(p).is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => nap(&self.stop, self.cfg.poll_interval),
+                Err(e) => {
+                    tracing::error!(error = %e, "shipper: spool read failed");
+                    nap(&self.stop, Duration::from_secs(1));
+                }
+            }
+        }
+    }
+
+    /// The next batch after `at`, or `None` when there is nothing new.
+    fn next(&self, at: &Position) -> std::io::Result<Option<Prepared>> {
+        let segments = reader::segments(&self.cfg.dir)?;
+        let Some(seg) = segments.iter().find(|s| s.as_str() >= at.segment.as_str()) else {
+            return Ok(None);
+        };
+        let offset = if *seg == at.segment { at.offset } else { 0 };
+        let sealed = reader::is_sealed(seg, &self.active);
+        let path = self.cfg.dir.join(seg);
+        let batch = reader::read_batch(
+            &path,
+            offset,
+            self.cfg.batch_max_events,
+            self.cfg.batch_max_bytes,
+            sealed,
+        )?;
+        let mut damaged = batch.damaged;
+        let finished = batch.at_eof && sealed;
+        if batch.count == 0 && batch.end == offset && !finished {
+            return Ok(None);
+        }
+        let (body, count) = if batch.count == 0 {
+            (Vec::new(), 0)
+        } else {
+            match self.sink.encode(&batch.ndjson) {
+                Ok(b) => (b, batch.count),
+                Err(e) => {
+                    // Records that pass their checksum but are not click
+                    // events (a foreign file): counted as damaged.
+                    tracing::error!(error = %e, segment = %seg, "records the sink cannot take; skipped");
+                    damaged += batch.count;
+                    (Vec::new(), 0)
+                }
+            }
+        };
+        if damaged > 0 {
+            tracing::warn!(segment = %seg, damaged, "skipped damaged spool records");
+            self.metrics.spool_damaged.inc_by(damaged as u64);
+        }
+        Ok(Some(Prepared {
+            body,
+            count,
+            first_ts: batch.first_ts,
+            segment: seg.clone(),
+            end: batch.end,
+            at_eof: batch.at_eof,
+            finished,
+        }))
     }
 }
 

@@ -2,7 +2,9 @@
 //! endpoint that takes NDJSON by POST. Both get the batch gzipped.
 //!
 //! `clickhouse://HOST:PORT/DATABASE.TABLE` becomes
-//! `POST http://HOST:PORT/?query=INSERT INTO DATABASE.TABLE FORMAT JSONEachRow`
+//! `POST http://HOST:PORT/?query=INSERT INTO DATABASE.TABLE (columns) FORMAT RowBinary`
+//! (every column a length-prefixed string: far cheaper for the server to
+//! parse than JSON)
 //! with the user and password as HTTP basic authentication. Success is a
 //! 2xx answer, nothing else.
 
@@ -21,9 +23,12 @@ pub enum SinkError {
     Failed(String),
 }
 
-pub trait Sink: Send {
-    /// Sends events (one JSON object a line); `Ok` only on acknowledgement.
-    fn send(&self, ndjson: &[u8], count: usize) -> Result<(), SinkError>;
+pub trait Sink: Send + Sync {
+    /// Turns events (one JSON object a line) into the request body. Runs on
+    /// the shipper's reading thread, while the previous batch is in flight.
+    fn encode(&self, ndjson: &[u8]) -> Result<Vec<u8>, SinkError>;
+    /// Sends an encoded batch; `Ok` only on acknowledgement.
+    fn send(&self, body: &[u8]) -> Result<(), SinkError>;
     /// For logs: where it sends (no secrets).
     fn describe(&self) -> String;
     /// For `check`: whether the sink is reachable and ready.
@@ -140,7 +145,7 @@ impl ClickHouse {
     fn post(
         &self,
         url: &str,
-        body: Vec<u8>,
+        body: &[u8],
         gz: bool,
     ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
         let mut req = self.agent.post(url).header(
@@ -150,13 +155,13 @@ impl ClickHouse {
         if gz {
             req = req.header("Content-Encoding", "gzip");
         }
-        req.send(&body[..])
+        req.send(body)
     }
 
     /// Runs a read-only query and returns its text.
     pub fn query(&self, query: &str) -> Result<String, String> {
         let mut resp = self
-            .post(&self.base, query.as_bytes().to_vec(), false)
+            .post(&self.base, query.as_bytes(), false)
             .map_err(|e| e.to_string())?;
         let status = resp.status().as_u16();
         let text = resp
@@ -190,13 +195,102 @@ pub const COLUMNS: [&str; 16] = [
     "edge",
 ];
 
+/// One event as ClickHouse reads it: every column a string.
+#[derive(serde::Deserialize)]
+struct Row<'a> {
+    #[serde(borrow)]
+    ts: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    click_id: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    campaign: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    impression: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    publisher: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    landing_host: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    verdict: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    reason: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    action: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    method: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    ip: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    user_agent: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    device: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    country: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    referrer_host: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    edge: std::borrow::Cow<'a, str>,
+}
+
+fn put_string(out: &mut Vec<u8>, s: &str) {
+    let mut n = s.len() as u64;
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(b);
+            break;
+        }
+        out.push(b | 0x80);
+    }
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// The batch in ClickHouse's RowBinary format, columns in [`COLUMNS`]
+/// order: parsing it costs the server far less than JSON (measured: the
+/// JSONEachRow insert was the bottleneck of shipping).
+pub fn row_binary(ndjson: &[u8]) -> Result<Vec<u8>, SinkError> {
+    let mut out = Vec::with_capacity(ndjson.len());
+    for line in ndjson.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let r: Row<'_> = serde_json::from_slice(line)
+            .map_err(|e| SinkError::Rejected(format!("event is not a click event: {e}")))?;
+        for f in [
+            &r.ts,
+            &r.click_id,
+            &r.campaign,
+            &r.impression,
+            &r.publisher,
+            &r.landing_host,
+            &r.verdict,
+            &r.reason,
+            &r.action,
+            &r.method,
+            &r.ip,
+            &r.user_agent,
+            &r.device,
+            &r.country,
+            &r.referrer_host,
+            &r.edge,
+        ] {
+            put_string(&mut out, f);
+        }
+    }
+    Ok(out)
+}
+
 impl Sink for ClickHouse {
-    fn send(&self, ndjson: &[u8], _count: usize) -> Result<(), SinkError> {
+    fn encode(&self, ndjson: &[u8]) -> Result<Vec<u8>, SinkError> {
+        gzip(&row_binary(ndjson)?)
+    }
+
+    fn send(&self, body: &[u8]) -> Result<(), SinkError> {
         let url = self.query_url(&format!(
-            "INSERT INTO {}.{} FORMAT JSONEachRow",
-            self.database, self.table
+            "INSERT INTO {}.{} ({}) FORMAT RowBinary",
+            self.database,
+            self.table,
+            COLUMNS.join(", ")
         ));
-        verdict(self.post(&url, gzip(ndjson)?, true))
+        verdict(self.post(&url, body, true))
     }
 
     fn describe(&self) -> String {
@@ -242,7 +336,11 @@ pub struct HttpNdjson {
 }
 
 impl Sink for HttpNdjson {
-    fn send(&self, ndjson: &[u8], _count: usize) -> Result<(), SinkError> {
+    fn encode(&self, ndjson: &[u8]) -> Result<Vec<u8>, SinkError> {
+        gzip(ndjson)
+    }
+
+    fn send(&self, body: &[u8]) -> Result<(), SinkError> {
         let mut req = self
             .agent
             .post(&self.url)
@@ -257,7 +355,7 @@ impl Sink for HttpNdjson {
         for (k, v) in &self.opts.headers {
             req = req.header(k.as_str(), v.as_str());
         }
-        verdict(req.send(&gzip(ndjson)?[..]))
+        verdict(req.send(body))
     }
 
     fn describe(&self) -> String {
@@ -285,6 +383,35 @@ impl Sink for HttpNdjson {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn row_binary_strings() {
+        let mut line = String::from("{");
+        for (i, c) in COLUMNS.iter().enumerate() {
+            if i > 0 {
+                line.push(',');
+            }
+            line.push_str(&format!(
+                "\"{c}\":\"{}\"",
+                if *c == "user_agent" {
+                    "u".repeat(200)
+                } else {
+                    c.to_string()
+                }
+            ));
+        }
+        line.push_str("}\n");
+        let rb = row_binary(line.as_bytes()).unwrap();
+        // "ts" is 2 bytes: length 2 then the bytes.
+        assert_eq!(&rb[..3], b"\x02ts");
+        // A 200-byte string has a two-byte LEB128 length: 0xc8 0x01.
+        let ua_at = rb.windows(3).position(|w| w == [0xc8, 0x01, b'u']).unwrap();
+        assert!(ua_at > 0);
+        assert!(matches!(
+            row_binary(b"{\"ts\":1}\n"),
+            Err(SinkError::Rejected(_))
+        ));
+    }
 
     #[test]
     fn urls() {
