@@ -339,3 +339,74 @@ fn http_sink_gets_gzip_ndjson_with_its_headers_and_retries() {
     assert_eq!(events[0]["campaign"], "c");
     assert!(edge.metric("clickedge_sink_errors_total") >= 2.0);
 }
+
+#[test]
+fn the_spool_quota_refuses_new_events_and_counts_it_but_clicks_are_answered() {
+    let mut edge = Edge::start_edited(
+        |c| c.replace("events:\n", "events:\n  max_spool_bytes: 3000\n"),
+        &[],
+    );
+    let url = edge.sign(&["--landing", "https://a.example/", "--campaign", "c"]);
+    let mut conn = Conn::open(edge.port).unwrap();
+    for _ in 0..20 {
+        assert_eq!(conn.send("GET", &url, &browser(), b"").unwrap().status, 302);
+        // One batch per click, so the quota is checked between them.
+        std::thread::sleep(Duration::from_millis(70));
+    }
+    let hits = edge.metric("clickedge_spool_quota_hits_total");
+    let dropped = edge.metric("clickedge_events_dropped_total");
+    assert!(hits >= 1.0, "quota never hit");
+    edge.stop();
+    let kept = edge.events().len();
+    assert!(kept < 20 && kept >= 3, "{kept} events kept");
+    assert_eq!(
+        kept as f64 + dropped,
+        20.0,
+        "every click is either on disk or counted as dropped"
+    );
+}
+
+#[test]
+fn check_says_when_the_sink_is_unreachable_or_the_table_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yaml");
+    let closed = free_port();
+    std::fs::write(
+        &cfg,
+        format!(
+            "data_dir: {}\nsink:\n  url: clickhouse://127.0.0.1:{closed}/clickedge.clicks\n",
+            dir.path().join("d").display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("sink:"), "{text}");
+
+    let ch = ClickHouse::start();
+    std::fs::write(
+        &cfg,
+        format!(
+            "data_dir: {}\nsink:\n  url: clickhouse://127.0.0.1:{}/clickedge.nosuchtable\n",
+            dir.path().join("d").display(),
+            ch.http_port
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("does not exist: create it with conf/clickhouse/schema.sql"),
+        "{text}"
+    );
+}

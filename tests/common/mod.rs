@@ -64,13 +64,23 @@ impl Edge {
 
     /// `extra` is appended to the config (top-level keys); `args` go to `serve`.
     pub fn start_with(extra: &str, args: &[&str]) -> Edge {
+        Self::start_edited(|c| c + extra, args)
+    }
+
+    /// `edit` rewrites the test config's text; `args` go to `serve`.
+    pub fn start_edited(edit: impl FnOnce(String) -> String, args: &[&str]) -> Edge {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let metrics_port = free_port();
         let config = dir.path().join("clickedge.yaml");
         std::fs::write(
             &config,
-            config_text(port, metrics_port, &dir.path().join("data"), extra),
+            edit(config_text(
+                port,
+                metrics_port,
+                &dir.path().join("data"),
+                "",
+            )),
         )
         .unwrap();
         let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
