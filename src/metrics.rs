@@ -106,7 +106,7 @@ impl Metrics {
             .unwrap_or_else(|e| panic!("{e}"));
         let spool_files = IntGauge::new(
             "clickedge_spool_files",
-            "Spool files under <data_dir>/clicks/ written by this process.",
+            "Spool files under <data_dir>/clicks/ (written and not yet shipped and deleted).",
         )
         .unwrap_or_else(|e| panic!("{e}"));
         registry

@@ -358,7 +358,7 @@ fn the_spool_quota_refuses_new_events_and_counts_it_but_clicks_are_answered() {
     assert!(hits >= 1.0, "quota never hit");
     edge.stop();
     let kept = edge.events().len();
-    assert!(kept < 20 && kept >= 3, "{kept} events kept");
+    assert!((3..20).contains(&kept), "{kept} events kept");
     assert_eq!(
         kept as f64 + dropped,
         20.0,

@@ -1,33 +1,41 @@
 //! The local spool: events leave the request path through a bounded queue
-//! and are written, in batches, to NDJSON files under `<data_dir>/clicks/`.
+//! and are written, in batches, to segment files under `<data_dir>/clicks/`.
 //!
 //! ```text
-//! request path ──try_send──► queue (bounded, events_queue_capacity)
+//! request path ──try_send──► queue (bounded, events.queue_capacity)
 //!                                 │ one writer thread
 //!                                 ▼
-//!            clicks/<unix-ms>-<pid>-<seq>.ndjson   (one event a line)
+//!   <data_dir>/clicks/<unix-ms:13>-<pid>-<seq:04>.ndjson    segments
+//!   <data_dir>/ship.pos   "<segment> <offset>"              the shipper's position
+//!   <data_dir>/ship.lock                                    one shipper per data dir
 //! ```
 //!
-//! Owns: the queue, the writer thread, and the files it creates.
+//! A segment is a sequence of records, one a line; a record is the event's
+//! JSON object with a last field `crc`, the CRC32C of the bytes before it
+//! ([`record`]). Names sort in creation order.
+//!
+//! Owns: the queue, the writer thread, and the files it creates. The
+//! shipper ([`crate::ship`]) reads them back with [`reader`] and deletes
+//! them; nothing else deletes a segment.
 //!
 //! Invariants:
 //! - [`EventQueue::push`] never blocks and never fails the request: a full
 //!   queue drops the event and counts it (`clickedge_events_dropped_total`).
-//! - An event is written whole, as the line `event.rs` encoded, in the
-//!   order it was queued. The writer wakes every `min(flush_interval,
-//!   10 ms)`, hands written bytes to the OS at least every `flush_interval`
-//!   (so other processes can read them within that time) and fsyncs at
-//!   least every `fsync_interval`: a machine crash loses
-//!   at most the events of that interval, a process crash only what was
-//!   still in the queue or the writer's buffer.
-//! - Files are never appended to after a restart: each run, and each
-//!   rotation past `segment_max_bytes`, starts a new file; names sort in
-//!   creation order. The directory is fsynced after a file is created.
+//! - A record is written whole, in the order it was queued, and never spans
+//!   two files. The writer wakes every `min(flush_interval, 10 ms)`, hands
+//!   written bytes to the OS at least every `flush_interval` (so other
+//!   processes can read them within that time) and fsyncs at least every
+//!   `fsync_interval`: a machine crash loses at most the events of that
+//!   interval, a process crash only what was still in the queue or the
+//!   writer's buffer. A torn last record is detected by its checksum.
+//! - Files are never appended to by a later process: each run, and each
+//!   rotation past `segment_max_bytes`, starts a new file. The directory is
+//!   fsynced after a file is created. A file is *sealed* once it is not the
+//!   writer's current one ([`ActiveSegment`]) and its process has exited.
+//! - Past `max_spool_bytes` new events are refused (dropped and counted),
+//!   never old unshipped ones deleted.
 //! - [`Spool::shutdown`] writes every event still queued, fsyncs, and only
 //!   then returns: call it after the server has stopped taking requests.
-//!
-//! Does not: read, ship or delete files (the shipper and `report` do), or
-//! checksum records (the NDJSON line is the record for now).
 
 pub mod reader;
 pub mod record;
@@ -123,6 +131,9 @@ impl Spool {
             .map(|m| m.len())
             .sum();
         metrics.spool_bytes.set(existing as i64);
+        metrics
+            .spool_files
+            .set(reader::segments(&cfg.dir)?.len() as i64);
         let (tx, rx) = mpsc::sync_channel(cfg.queue_capacity);
         let active = ActiveSegment::default();
         let writer = Writer::new(cfg, metrics.clone(), active.clone());
