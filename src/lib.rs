@@ -56,6 +56,7 @@ pub mod metrics;
 pub mod policy;
 pub mod proxy;
 pub mod reload;
+pub mod report;
 pub mod server;
 pub mod ship;
 pub mod spool;

@@ -46,6 +46,28 @@ enum Command {
         #[arg(long, default_value = "conf/clickedge.yaml")]
         config: PathBuf,
     },
+    /// Summarise clicks: gross, valid, invalid (per reason) and test, per group.
+    Report {
+        #[arg(long, default_value = "conf/clickedge.yaml")]
+        config: PathBuf,
+        /// Read the local spool of this data dir.
+        #[arg(long, conflicts_with = "sink")]
+        data_dir: Option<PathBuf>,
+        /// Read this ClickHouse (clickhouse://HOST:PORT/DATABASE.TABLE).
+        #[arg(long)]
+        sink: Option<String>,
+        /// From this time on (RFC 3339 or YYYY-MM-DD, UTC), inclusive.
+        #[arg(long)]
+        from: Option<String>,
+        /// Up to this time, exclusive.
+        #[arg(long)]
+        to: Option<String>,
+        /// Group by any of campaign,publisher,day,device,country.
+        #[arg(long, value_delimiter = ',')]
+        by: Vec<String>,
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
     /// Print one signed click URL (path and query).
     Sign {
         #[arg(long, default_value = "conf/clickedge.yaml")]
@@ -158,6 +180,66 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{} problem(s)", problems.len());
                 Ok(ExitCode::from(1))
             }
+        }
+        Command::Report {
+            config,
+            data_dir,
+            sink,
+            from,
+            to,
+            by,
+            format,
+        } => {
+            use clickedge::report;
+            let cfg = Config::load(&config)?;
+            let q = report::Query {
+                from: from
+                    .as_deref()
+                    .map(report::parse_time)
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?,
+                to: to
+                    .as_deref()
+                    .map(report::parse_time)
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?,
+                by: by
+                    .iter()
+                    .map(|b| report::GroupKey::parse(b))
+                    .collect::<Result<_, _>>()
+                    .map_err(anyhow::Error::msg)?,
+            };
+            let format = report::Format::parse(&format).map_err(anyhow::Error::msg)?;
+            // The central store when one is named (flag or config) and no
+            // data dir was asked for; else the local spool.
+            let central = match (&data_dir, &sink) {
+                (Some(_), _) => None,
+                (None, Some(s)) => Some(s.clone()),
+                (None, None) => cfg.sink.url.clone(),
+            };
+            let rows = match central {
+                Some(url) => {
+                    let ch =
+                        clickedge::ship::sinks::ClickHouse::from_url(&url, &cfg.sink.options())
+                            .map_err(|e| {
+                                anyhow::anyhow!(
+                                    "{e} (report reads ClickHouse; for local data use --data-dir)"
+                                )
+                            })?;
+                    report::clickhouse(&ch, &q).map_err(|e| anyhow::anyhow!("ClickHouse: {e}"))?
+                }
+                None => {
+                    let dir = data_dir.unwrap_or(cfg.data_dir.clone());
+                    let local = report::local(&dir, &q)
+                        .with_context(|| format!("reading {}", dir.display()))?;
+                    if local.damaged > 0 {
+                        eprintln!("clickedge: skipped {} damaged records", local.damaged);
+                    }
+                    local.rows
+                }
+            };
+            report::write(&mut std::io::stdout().lock(), &q.by, &rows, format)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Sign {
             config,

@@ -26,13 +26,8 @@ fn check_lists_every_problem_and_fails() {
         "listen: ['127.0.0.1:99999']\nsigning:\n  keys: [{id: 'has space', secret: short}]\nevents:\n  flush_interval_ms: 5000\n",
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&f)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let (code, text) = check(&f);
+    assert_eq!(code, Some(1), "{text}");
     for needle in [
         "listen",
         "keys[0].id",
@@ -53,14 +48,9 @@ fn check_names_a_typo_and_its_place() {
         "listen: ['127.0.0.1:8080']\nsigning:\n  requird: false\n",
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&f)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("requird"), "{err}");
+    let (code, text) = check(&f);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("requird"), "{text}");
 }
 
 #[test]

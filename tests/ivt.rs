@@ -237,13 +237,8 @@ fn check_validates_the_lists() {
         ),
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let (code, text) = check(&cfg);
+    assert_eq!(code, Some(1), "{text}");
     for needle in [
         "dc.txt: line 2",
         "/nonexistent/internal.txt",

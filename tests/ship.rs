@@ -73,16 +73,16 @@ fn every_click_appears_once_field_for_field() {
     }
     assert_eq!(edge.metric("clickedge_events_shipped_total"), sent as f64);
     // `check` sees the sink and the table.
-    let out = std::process::Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&edge.config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let with_sink = edge.dir.path().join("with-sink.yaml");
+    let cfg = std::fs::read_to_string(&edge.config).unwrap();
+    std::fs::write(
+        &with_sink,
+        cfg.replace("sink:\n", &format!("sink:\n  url: {}\n", ch.sink_url())),
+    )
+    .unwrap();
+    let (code, text) = check(&with_sink);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("table has the expected columns"), "{text}");
 }
 
 #[test]
@@ -379,13 +379,8 @@ fn check_says_when_the_sink_is_unreachable_or_the_table_missing() {
         ),
     )
     .unwrap();
-    let out = std::process::Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let (code, text) = check(&cfg);
+    assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("sink:"), "{text}");
 
     let ch = ClickHouse::start();
@@ -398,13 +393,8 @@ fn check_says_when_the_sink_is_unreachable_or_the_table_missing() {
         ),
     )
     .unwrap();
-    let out = std::process::Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let (code, text) = check(&cfg);
+    assert_eq!(code, Some(1), "{text}");
     assert!(
         text.contains("does not exist: create it with conf/clickhouse/schema.sql"),
         "{text}"

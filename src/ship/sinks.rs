@@ -46,29 +46,8 @@ pub struct SinkOptions {
 
 /// Builds the sink a `--sink` URL names.
 pub fn from_url(url: &str, opts: &SinkOptions) -> Result<Box<dyn Sink>, String> {
-    if let Some(rest) = url.strip_prefix("clickhouse://") {
-        let (host, table) = rest
-            .split_once('/')
-            .ok_or_else(|| format!("sink {url:?}: write clickhouse://HOST:PORT/DATABASE.TABLE"))?;
-        let (db, tbl) = table
-            .split_once('.')
-            .filter(|(d, t)| {
-                crate::config::is_id(d, 64)
-                    && crate::config::is_id(t, 64)
-                    && !d.contains('.')
-                    && !t.contains('.')
-            })
-            .ok_or_else(|| format!("sink {url:?}: the path must be DATABASE.TABLE"))?;
-        if host.is_empty() {
-            return Err(format!("sink {url:?}: no HOST:PORT"));
-        }
-        return Ok(Box::new(ClickHouse {
-            agent: agent(opts),
-            base: format!("http://{host}/"),
-            database: db.to_string(),
-            table: tbl.to_string(),
-            opts: opts.clone(),
-        }));
+    if url.starts_with("clickhouse://") {
+        return Ok(Box::new(ClickHouse::from_url(url, opts)?));
     }
     if url.starts_with("http://") || url.starts_with("https://") {
         url::Url::parse(url).map_err(|e| format!("sink {url:?}: {e}"))?;
@@ -134,6 +113,40 @@ pub struct ClickHouse {
 }
 
 impl ClickHouse {
+    /// `clickhouse://HOST:PORT/DATABASE.TABLE`
+    pub fn from_url(url: &str, opts: &SinkOptions) -> Result<ClickHouse, String> {
+        let rest = url
+            .strip_prefix("clickhouse://")
+            .ok_or_else(|| format!("{url:?} is not a clickhouse:// URL"))?;
+        let (host, table) = rest
+            .split_once('/')
+            .ok_or_else(|| format!("sink {url:?}: write clickhouse://HOST:PORT/DATABASE.TABLE"))?;
+        let (db, tbl) = table
+            .split_once('.')
+            .filter(|(d, t)| {
+                crate::config::is_id(d, 64)
+                    && crate::config::is_id(t, 64)
+                    && !d.contains('.')
+                    && !t.contains('.')
+            })
+            .ok_or_else(|| format!("sink {url:?}: the path must be DATABASE.TABLE"))?;
+        if host.is_empty() {
+            return Err(format!("sink {url:?}: no HOST:PORT"));
+        }
+        Ok(ClickHouse {
+            agent: agent(opts),
+            base: format!("http://{host}/"),
+            database: db.to_string(),
+            table: tbl.to_string(),
+            opts: opts.clone(),
+        })
+    }
+
+    /// `database.table`
+    pub fn table_name(&self) -> String {
+        format!("{}.{}", self.database, self.table)
+    }
+
     fn query_url(&self, query: &str) -> String {
         format!(
             "{}?query={}",

@@ -225,6 +225,19 @@ impl Drop for Edge {
     }
 }
 
+/// `clickedge check --config FILE`: its exit code and what it printed on
+/// stdout, then stderr.
+pub fn check(config: &Path) -> (Option<i32>, String) {
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), text)
+}
+
 pub fn read_events(dir: &Path) -> Vec<serde_json::Value> {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return Vec::new();

@@ -1,0 +1,524 @@
+//! `clickedge report` (SPEC §7): gross, valid, invalid (per reason) and test
+//! clicks, grouped, over a time range, from the local spool or from
+//! ClickHouse.
+//!
+//! How the numbers are computed, the same way from both sources:
+//! - `valid_clicks`: verdict `valid` (the billable ones);
+//! - `invalid_clicks`: verdict `invalid`, and per reason in
+//!   `invalid_by_reason`;
+//! - `gross_clicks` = valid + invalid; `test_clicks` (verdict `test`) are
+//!   counted apart and are in neither;
+//! - every click once: ClickHouse is read `FINAL` (replayed batches
+//!   collapse on `click_id`); the local spool holds each click once;
+//! - the range is half-open, `from <= ts < to`, in UTC; `day` is the UTC date.
+//!
+//! The local source reads the spool as a stream, a line at a time, and keeps
+//! one row of counters per group: memory grows with the number of groups,
+//! never with the number of events. Damaged records are skipped and counted.
+
+use crate::ivt::Reason;
+use crate::spool::{reader, record};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::time::SystemTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupKey {
+    Campaign,
+    Publisher,
+    Day,
+    Device,
+    Country,
+}
+
+impl GroupKey {
+    pub fn parse(s: &str) -> Result<GroupKey, String> {
+        Ok(match s.trim() {
+            "campaign" => GroupKey::Campaign,
+            "publisher" => GroupKey::Publisher,
+            "day" => GroupKey::Day,
+            "device" => GroupKey::Device,
+            "country" => GroupKey::Country,
+            other => {
+                return Err(format!(
+                    "--by {other:?}: group by campaign, publisher, day, device or country"
+                ))
+            }
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupKey::Campaign => "campaign",
+            GroupKey::Publisher => "publisher",
+            GroupKey::Day => "day",
+            GroupKey::Device => "device",
+            GroupKey::Country => "country",
+        }
+    }
+
+    fn sql(self) -> &'static str {
+        match self {
+            // The UTC date as `ts` spells it. (ClickHouse 18.16 fails on
+            // toDate(time) here together with FINAL: the sorting key has it.)
+            GroupKey::Day => "substring(ts, 1, 10)",
+            other => other.name(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub valid: u64,
+    pub invalid: u64,
+    pub test: u64,
+    /// Indexed like [`Reason::ALL`].
+    pub by_reason: [u64; 8],
+}
+
+impl Counts {
+    pub fn gross(&self) -> u64 {
+        self.valid + self.invalid
+    }
+}
+
+/// What to report.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pub from: Option<SystemTime>,
+    pub to: Option<SystemTime>,
+    pub by: Vec<GroupKey>,
+}
+
+/// Group values (in `by` order) to counts, sorted by group.
+pub type Rows = BTreeMap<Vec<String>, Counts>;
+
+/// Accepts RFC 3339 (`2026-11-23T08:00:00Z`) or a date (`2026-11-23`, midnight UTC).
+pub fn parse_time(s: &str) -> Result<SystemTime, String> {
+    let full = if s.len() == 10 {
+        format!("{s}T00:00:00Z")
+    } else {
+        s.to_string()
+    };
+    humantime::parse_rfc3339_weak(full.trim_end_matches('Z'))
+        .map_err(|e| format!("{s:?} is not a time like 2026-11-23 or 2026-11-23T08:00:00Z: {e}"))
+}
+
+#[derive(serde::Deserialize)]
+struct Fields<'a> {
+    #[serde(borrow)]
+    ts: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    campaign: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    publisher: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    device: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    country: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    verdict: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    reason: std::borrow::Cow<'a, str>,
+}
+
+fn reason_index(r: &str) -> Option<usize> {
+    Reason::ALL.iter().position(|x| x.as_str() == r)
+}
+
+fn add(rows: &mut Rows, key: Vec<String>, verdict: &str, reason: &str) {
+    let c = rows.entry(key).or_default();
+    match verdict {
+        "valid" => c.valid += 1,
+        "invalid" => {
+            c.invalid += 1;
+            if let Some(i) = reason_index(reason) {
+                c.by_reason[i] += 1;
+            }
+        }
+        "test" => c.test += 1,
+        _ => {}
+    }
+}
+
+/// Result of reading the local spool.
+#[derive(Debug, Default)]
+pub struct Local {
+    pub rows: Rows,
+    pub events: u64,
+    pub damaged: u64,
+}
+
+/// Streams every record under `<data_dir>/clicks/`.
+pub fn local(data_dir: &Path, q: &Query) -> std::io::Result<Local> {
+    let dir = data_dir.join("clicks");
+    let mut out = Local::default();
+    if !dir.exists() {
+        return Ok(out);
+    }
+    let from = q
+        .from
+        .map(|t| humantime::format_rfc3339_millis(t).to_string());
+    let to =
+        q.to.map(|t| humantime::format_rfc3339_millis(t).to_string());
+    let mut line = Vec::with_capacity(1024);
+    for name in reader::segments(&dir)? {
+        let file = match std::fs::File::open(dir.join(&name)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue, // shipped meanwhile
+            Err(e) => return Err(e),
+        };
+        let mut r = BufReader::with_capacity(256 * 1024, file);
+        loop {
+            line.clear();
+            if r.read_until(b'\n', &mut line)? == 0 {
+                break;
+            }
+            if line.last() != Some(&b'\n') {
+                break; // a record still being written, or a torn tail
+            }
+            line.pop();
+            let Some(body) = record::open(&line) else {
+                out.damaged += 1;
+                continue;
+            };
+            let mut json = body.to_vec();
+            json.push(b'}');
+            let Ok(f) = serde_json::from_slice::<Fields<'_>>(&json) else {
+                out.damaged += 1;
+                continue;
+            };
+            // RFC 3339 UTC with milliseconds sorts as text.
+            if from.as_deref().is_some_and(|from| f.ts.as_ref() < from)
+                || to.as_deref().is_some_and(|to| f.ts.as_ref() >= to)
+            {
+                continue;
+            }
+            let key =
+                q.by.iter()
+                    .map(|k| match k {
+                        GroupKey::Campaign => f.campaign.to_string(),
+                        GroupKey::Publisher => f.publisher.to_string(),
+                        GroupKey::Day => f.ts.get(..10).unwrap_or("").to_string(),
+                        GroupKey::Device => f.device.to_string(),
+                        GroupKey::Country => f.country.to_string(),
+                    })
+                    .collect();
+            add(&mut out.rows, key, &f.verdict, &f.reason);
+            out.events += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// The same report from ClickHouse, read `FINAL`.
+pub fn clickhouse(sink: &crate::ship::sinks::ClickHouse, q: &Query) -> Result<Rows, String> {
+    let keys: Vec<&str> = q.by.iter().map(|k| k.sql()).collect();
+    let mut cols: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    cols.push("countIf(verdict = 'valid')".into());
+    cols.push("countIf(verdict = 'invalid')".into());
+    cols.push("countIf(verdict = 'test')".into());
+    for r in Reason::ALL {
+        cols.push(format!(
+            "countIf(verdict = 'invalid' AND reason = '{}')",
+            r.as_str()
+        ));
+    }
+    let mut wher = Vec::new();
+    let secs = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    };
+    // `time` has whole seconds; `ts` keeps the milliseconds for exact bounds.
+    if let Some(f) = q.from {
+        wher.push(format!(
+            "time >= toDateTime({}) AND ts >= '{}'",
+            secs(f),
+            humantime::format_rfc3339_millis(f)
+        ));
+    }
+    if let Some(t) = q.to {
+        wher.push(format!(
+            "time <= toDateTime({}) AND ts < '{}'",
+            secs(t),
+            humantime::format_rfc3339_millis(t)
+        ));
+    }
+    let mut sql = format!(
+        "SELECT {} FROM {} FINAL",
+        cols.join(", "),
+        sink.table_name()
+    );
+    if !wher.is_empty() {
+        sql.push_str(&format!(" WHERE {}", wher.join(" AND ")));
+    }
+    if !keys.is_empty() {
+        sql.push_str(&format!(" GROUP BY {}", keys.join(", ")));
+    }
+    sql.push_str(" FORMAT TSV");
+    let text = sink.query(&sql)?;
+    let mut rows = Rows::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let n = keys.len();
+        if f.len() != n + 3 + 8 {
+            return Err(format!("unexpected answer from ClickHouse: {line:?}"));
+        }
+        let num = |s: &str| s.parse::<u64>().map_err(|e| format!("{s:?}: {e}"));
+        let mut c = Counts {
+            valid: num(f[n])?,
+            invalid: num(f[n + 1])?,
+            test: num(f[n + 2])?,
+            by_reason: [0; 8],
+        };
+        for i in 0..8 {
+            c.by_reason[i] = num(f[n + 3 + i])?;
+        }
+        if c.valid + c.invalid + c.test == 0 {
+            continue; // an empty table still answers one row without GROUP BY
+        }
+        let key = f[..n].iter().map(|s| unescape_tsv(s)).collect();
+        rows.insert(key, c);
+    }
+    Ok(rows)
+}
+
+fn unescape_tsv(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars();
+    while let Some(c) = it.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match it.next() {
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some('0') => out.push('\0'),
+            Some(o) => out.push(o),
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Result<Format, String> {
+        match s {
+            "table" => Ok(Format::Table),
+            "json" => Ok(Format::Json),
+            "csv" => Ok(Format::Csv),
+            o => Err(format!("--format {o:?}: use table, json or csv")),
+        }
+    }
+}
+
+/// Writes the report. No `--by` gives one row of totals (zeros when empty).
+pub fn write(
+    out: &mut dyn Write,
+    by: &[GroupKey],
+    rows: &Rows,
+    format: Format,
+) -> std::io::Result<()> {
+    let mut rows: Vec<(Vec<String>, Counts)> =
+        rows.iter().map(|(k, c)| (k.clone(), c.clone())).collect();
+    if by.is_empty() && rows.is_empty() {
+        rows.push((Vec::new(), Counts::default()));
+    }
+    let mut header: Vec<String> = by.iter().map(|k| k.name().to_string()).collect();
+    header.extend(
+        [
+            "gross_clicks",
+            "valid_clicks",
+            "invalid_clicks",
+            "test_clicks",
+        ]
+        .map(String::from),
+    );
+    let reason_cols: Vec<String> = Reason::ALL
+        .iter()
+        .map(|r| format!("invalid_{}", r.as_str()))
+        .collect();
+    let values = |k: &[String], c: &Counts| -> Vec<String> {
+        let mut v: Vec<String> = k.to_vec();
+        v.extend([c.gross(), c.valid, c.invalid, c.test].map(|n| n.to_string()));
+        v.extend(c.by_reason.iter().map(|n| n.to_string()));
+        v
+    };
+    match format {
+        Format::Json => {
+            let arr: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|(k, c)| {
+                    let mut o = serde_json::Map::new();
+                    for (name, v) in by.iter().zip(k) {
+                        o.insert(name.name().into(), v.clone().into());
+                    }
+                    o.insert("gross_clicks".into(), c.gross().into());
+                    o.insert("valid_clicks".into(), c.valid.into());
+                    o.insert("invalid_clicks".into(), c.invalid.into());
+                    o.insert("test_clicks".into(), c.test.into());
+                    let reasons: serde_json::Map<String, serde_json::Value> = Reason::ALL
+                        .iter()
+                        .zip(c.by_reason)
+                        .map(|(r, n)| (r.as_str().to_string(), n.into()))
+                        .collect();
+                    o.insert("invalid_by_reason".into(), reasons.into());
+                    o.into()
+                })
+                .collect();
+            serde_json::to_writer_pretty(&mut *out, &arr)?;
+            writeln!(out)
+        }
+        Format::Csv => {
+            let mut h = header.clone();
+            h.extend(reason_cols);
+            writeln!(out, "{}", h.join(","))?;
+            for (k, c) in &rows {
+                let v: Vec<String> = values(k, c).iter().map(|s| csv_field(s)).collect();
+                writeln!(out, "{}", v.join(","))?;
+            }
+            Ok(())
+        }
+        Format::Table => {
+            let mut h = header.clone();
+            h.extend(Reason::ALL.iter().map(|r| r.as_str().to_string()));
+            let body: Vec<Vec<String>> = rows.iter().map(|(k, c)| values(k, c)).collect();
+            let widths: Vec<usize> = (0..h.len())
+                .map(|i| {
+                    body.iter()
+                        .map(|r| r[i].len())
+                        .chain([h[i].len()])
+                        .max()
+                        .unwrap_or(0)
+                })
+                .collect();
+            let line = |cells: &[String]| -> String {
+                cells
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        if i < by.len() {
+                            format!("{c:<w$}", w = widths[i])
+                        } else {
+                            format!("{c:>w$}", w = widths[i])
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("  ")
+            };
+            writeln!(out, "{}", line(&h))?;
+            for r in &body {
+                writeln!(out, "{}", line(r))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(ts: &str, campaign: &str, verdict: &str, reason: &str) -> Vec<u8> {
+        let mut r = format!(
+            "{{\"ts\":\"{ts}\",\"click_id\":\"x\",\"campaign\":\"{campaign}\",\"publisher\":\"p\",\"verdict\":\"{verdict}\",\"reason\":\"{reason}\",\"device\":\"mobile\",\"country\":\"\"}}"
+        )
+        .into_bytes();
+        record::seal(&mut r);
+        r
+    }
+
+    #[test]
+    fn counts_group_and_range() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("clicks")).unwrap();
+        let mut data = Vec::new();
+        data.extend(rec("2026-11-01T10:00:00.000Z", "a", "valid", ""));
+        data.extend(rec("2026-11-01T11:00:00.000Z", "a", "invalid", "known_bot"));
+        data.extend(rec("2026-11-02T10:00:00.000Z", "b", "invalid", "duplicate"));
+        data.extend(rec("2026-11-02T10:00:00.500Z", "b", "test", "test_click"));
+        data.extend(rec("2026-11-03T00:00:00.000Z", "b", "valid", ""));
+        data.extend(b"{\"torn\":");
+        std::fs::write(dir.path().join("clicks/1-1-0001.ndjson"), data).unwrap();
+
+        let all = local(dir.path(), &Query::default()).unwrap();
+        let t = &all.rows[&Vec::<String>::new()];
+        assert_eq!((t.gross(), t.valid, t.invalid, t.test), (4, 2, 2, 1));
+        assert_eq!(t.by_reason[Reason::KnownBot as usize], 1);
+        assert_eq!(t.by_reason[Reason::Duplicate as usize], 1);
+
+        let q = Query {
+            from: Some(parse_time("2026-11-01").unwrap()),
+            to: Some(parse_time("2026-11-03").unwrap()),
+            by: vec![GroupKey::Campaign, GroupKey::Day],
+        };
+        let r = local(dir.path(), &q).unwrap().rows;
+        assert_eq!(r.len(), 2);
+        let a = &r[&vec!["a".to_string(), "2026-11-01".to_string()]];
+        assert_eq!((a.gross(), a.valid, a.invalid), (2, 1, 1));
+        let b = &r[&vec!["b".to_string(), "2026-11-02".to_string()]];
+        assert_eq!((b.gross(), b.test), (1, 1));
+    }
+
+    #[test]
+    fn formats() {
+        let mut rows = Rows::new();
+        let mut c = Counts {
+            valid: 3,
+            invalid: 2,
+            test: 1,
+            ..Counts::default()
+        };
+        c.by_reason[Reason::Prefetch as usize] = 2;
+        rows.insert(vec!["spring, \"sale\"".into()], c);
+        let by = [GroupKey::Campaign];
+        let mut j = Vec::new();
+        write(&mut j, &by, &rows, Format::Json).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&j).unwrap();
+        assert_eq!(v[0]["campaign"], "spring, \"sale\"");
+        assert_eq!(v[0]["gross_clicks"], 5);
+        assert_eq!(v[0]["invalid_by_reason"]["prefetch"], 2);
+        let mut csv = Vec::new();
+        write(&mut csv, &by, &rows, Format::Csv).unwrap();
+        let csv = String::from_utf8(csv).unwrap();
+        assert!(csv.starts_with(
+            "campaign,gross_clicks,valid_clicks,invalid_clicks,test_clicks,invalid_prefetch,"
+        ));
+        assert!(csv.contains("\"spring, \"\"sale\"\"\",5,3,2,1,2,"));
+        let mut t = Vec::new();
+        write(&mut t, &[], &Rows::new(), Format::Table).unwrap();
+        assert!(String::from_utf8(t)
+            .unwrap()
+            .lines()
+            .nth(1)
+            .unwrap()
+            .trim_start()
+            .starts_with('0'));
+    }
+
+    #[test]
+    fn times_and_keys() {
+        assert!(parse_time("2026-11-23").is_ok());
+        assert!(parse_time("2026-11-23T08:00:00Z").is_ok());
+        assert!(parse_time("yesterday").is_err());
+        assert_eq!(GroupKey::parse("day"), Ok(GroupKey::Day));
+        assert!(GroupKey::parse("ip").is_err());
+    }
+}
