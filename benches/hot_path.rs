@@ -116,7 +116,7 @@ fn bench(c: &mut Criterion) {
             campaign: "cmp-2026-spring",
             impression: "01a20782a33e70be83c271aa685e920c",
             publisher: Some("pub-42"),
-            test: false,
+            test: false, child_directed: false,
         },
     )
     .unwrap();
@@ -154,12 +154,13 @@ fn bench(c: &mut Criterion) {
                     reason: None,
                     action: Action::Redirected,
                     method: "GET",
-                    ip: Some(truncate_ip(ips[3])),
+                    ip: clickedge::event::IpField::Addr(truncate_ip(ips[3])),
                     user_agent: UAS[0],
                     device: Device::Desktop,
                     country: "",
                     referrer_host: "news.example",
                     edge: "edge-1",
+                    ip_full: None,
                 }
                 .to_line(),
             )

@@ -47,6 +47,7 @@ pub struct Config {
     pub signing: SigningConfig,
     pub click: ClickConfig,
     pub ivt: IvtConfig,
+    pub privacy: PrivacyConfig,
     pub events: EventsConfig,
     pub sink: SinkConfig,
     pub metrics: MetricsConfig,
@@ -64,6 +65,7 @@ impl Default for Config {
             signing: SigningConfig::default(),
             click: ClickConfig::default(),
             ivt: IvtConfig::default(),
+            privacy: PrivacyConfig::default(),
             events: EventsConfig::default(),
             sink: SinkConfig::default(),
             metrics: MetricsConfig::default(),
@@ -301,6 +303,43 @@ impl Default for EventsConfig {
             segment_max_bytes: 64 * 1024 * 1024,
             max_spool_bytes: 8 * 1024 * 1024 * 1024,
         }
+    }
+}
+
+/// What may be written about a person (see `privacy.rs`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacyConfig {
+    /// truncate (default), hash, full, none.
+    pub ip_mode: crate::privacy::IpMode,
+    /// Key material of `hash` mode; empty: a random key per process (hashes
+    /// then differ between edges and restarts).
+    pub ip_hash_secret: String,
+    /// The hash key changes every this many hours.
+    pub ip_hash_rotation_hours: u64,
+    /// Request headers that opt the user out when their value is `1`.
+    pub opt_out_headers: Vec<String>,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        PrivacyConfig {
+            ip_mode: crate::privacy::IpMode::Truncate,
+            ip_hash_secret: String::new(),
+            ip_hash_rotation_hours: 24,
+            opt_out_headers: vec!["sec-gpc".to_string(), "dnt".to_string()],
+        }
+    }
+}
+
+impl PrivacyConfig {
+    pub fn build(&self) -> crate::privacy::Privacy {
+        crate::privacy::Privacy::new(
+            self.ip_mode,
+            &self.ip_hash_secret,
+            self.ip_hash_rotation_hours,
+            &self.opt_out_headers,
+        )
     }
 }
 

@@ -13,6 +13,7 @@
 
 use crate::device::Device;
 use crate::ivt::{Action, Reason, Verdict};
+pub use crate::privacy::IpField;
 use serde::{Serialize, Serializer};
 use std::net::IpAddr;
 use std::time::SystemTime;
@@ -35,13 +36,17 @@ pub struct Event<'a> {
     pub action: Action,
     pub method: &'a str,
     #[serde(serialize_with = "ip")]
-    pub ip: Option<IpAddr>,
+    pub ip: IpField,
     pub user_agent: &'a str,
     #[serde(serialize_with = "device")]
     pub device: Device,
     pub country: &'a str,
     pub referrer_host: &'a str,
     pub edge: &'a str,
+    /// Only in the `full` privacy mode: the whole address, for fraud
+    /// analysis; never read by reports, never sent to the HTTP sink.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip_full: Option<IpAddr>,
 }
 
 impl Event<'_> {
@@ -76,11 +81,8 @@ fn action<S: Serializer>(a: &Action, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(a.as_str())
 }
 
-fn ip<S: Serializer>(ip: &Option<IpAddr>, s: S) -> Result<S::Ok, S::Error> {
-    match ip {
-        Some(ip) => s.collect_str(ip),
-        None => s.serialize_str(""),
-    }
+fn ip<S: Serializer>(ip: &IpField, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(ip)
 }
 
 fn device<S: Serializer>(d: &Device, s: S) -> Result<S::Ok, S::Error> {
@@ -139,12 +141,13 @@ mod tests {
             reason: Some(Reason::HeadRequest),
             action: Action::Redirected,
             method: "HEAD",
-            ip: Some(truncate_ip("203.0.113.77".parse().unwrap())),
+            ip: IpField::Addr(truncate_ip("203.0.113.77".parse().unwrap())),
             user_agent: "Mozilla/5.0 \"quoted\"",
             device: Device::Desktop,
             country: "",
             referrer_host: "news.example",
             edge: "edge-1",
+            ip_full: None,
         };
         let line = String::from_utf8(e.to_line()).unwrap();
         let body = crate::spool::record::open(line.trim_end().as_bytes()).unwrap();

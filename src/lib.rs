@@ -54,6 +54,7 @@ pub mod event;
 pub mod ivt;
 pub mod metrics;
 pub mod policy;
+pub mod privacy;
 pub mod proxy;
 pub mod reload;
 pub mod report;

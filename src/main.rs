@@ -85,6 +85,10 @@ enum Command {
         /// Mark as a test click (never billable).
         #[arg(long)]
         test: bool,
+        /// The ad runs on a service directed to children (cd=1): the click
+        /// is counted, nothing personal is logged.
+        #[arg(long)]
+        child_directed: bool,
     },
 }
 
@@ -248,6 +252,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             impression,
             publisher,
             test,
+            child_directed,
         } => {
             let cfg = Config::load(&config)?;
             let key = cfg
@@ -262,6 +267,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 impression: &impression,
                 publisher: publisher.as_deref(),
                 test,
+                child_directed,
             };
             let url = click::sign(&keys, &key.id, &req)
                 .map_err(|e| anyhow::anyhow!("cannot sign: {e}"))?;

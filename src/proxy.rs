@@ -68,6 +68,7 @@ enum Endpoint {
 /// `request_filter`; when it returns `Ok(true)` the request was answered.
 pub struct ClickEdge {
     policy: Arc<ArcSwap<Policy>>,
+    privacy: crate::privacy::Privacy,
     duplicates: DuplicateWindow,
     clickid_param: String,
     beacon_max_body: usize,
@@ -115,6 +116,7 @@ impl ClickEdge {
     ) -> ClickEdge {
         ClickEdge {
             policy: Arc::new(ArcSwap::from_pointee(policy)),
+            privacy: cfg.privacy.build(),
             duplicates: DuplicateWindow::new(
                 std::time::Duration::from_secs(cfg.ivt.duplicate_window_seconds),
                 cfg.ivt.duplicate_max_entries,
@@ -262,7 +264,6 @@ impl ClickEdge {
             Action::Blocked => (403, None),
         };
 
-        let referer = header_str(req, "referer");
         let device = if reason == Some(Reason::KnownBot) {
             crate::device::Device::Bot
         } else {
@@ -270,6 +271,25 @@ impl ClickEdge {
                 &user_agent,
                 req.headers.get("sec-ch-ua-mobile").map(|v| v.as_bytes()),
             )
+        };
+        // Opted out (GPC, DNT, or a child-directed ad): counted and
+        // redirected, but no address, no referrer, only the device class.
+        let opted_out = click.child_directed
+            || self.privacy.opt_out_headers().iter().any(|h| {
+                req.headers
+                    .get(h.as_str())
+                    .is_some_and(|v| v.as_bytes().trim_ascii() == b"1")
+            });
+        let (ip, ip_full) = self.privacy.ip_fields(client_ip, opted_out);
+        let logged_ua = if opted_out {
+            std::borrow::Cow::Borrowed(device.as_str())
+        } else {
+            crate::privacy::scrub(&user_agent)
+        };
+        let referrer_host = if opted_out {
+            String::new()
+        } else {
+            event::referrer_host(&header_str(req, "referer")).to_ascii_lowercase()
         };
         let event = Event {
             ts: SystemTime::now(),
@@ -282,12 +302,13 @@ impl ClickEdge {
             reason,
             action,
             method: req.method.as_str(),
-            ip: client_ip.map(event::truncate_ip),
-            user_agent: &user_agent,
+            ip,
+            user_agent: &logged_ua,
             device,
             country: "",
-            referrer_host: &event::referrer_host(&referer).to_ascii_lowercase(),
+            referrer_host: &referrer_host,
             edge: &self.edge_id,
+            ip_full,
         }
         .to_line();
         Ok(Answer {

@@ -70,6 +70,7 @@ fn plugin_answers_clicks_inside_another_proxy() {
         impression: "i",
         publisher: None,
         test: false,
+        child_directed: false,
     };
     let url = clickedge::click::sign(&keys, "k1", &req).unwrap();
 

@@ -33,6 +33,10 @@ CREATE TABLE IF NOT EXISTS clickedge.clicks
     country       String,
     referrer_host String,
     edge          String,
+    -- Only in the `full` privacy mode: the whole client address, for fraud
+    -- analysis. Reports never read it; `clickedge retention` clears it
+    -- after privacy.full_ip_retention_days.
+    ip_full       String DEFAULT '',
     time          DateTime MATERIALIZED parseDateTimeBestEffort(ts)
 )
 ENGINE = ReplacingMergeTree()

@@ -51,12 +51,13 @@ pub fn fill_spool(dir: &Path, n: usize, metrics: Arc<Metrics>) -> u64 {
             reason,
             action: Action::Redirected,
             method: "GET",
-            ip: Some([203, 0, 113, 0].into()),
+            ip: clickedge::event::IpField::Addr([203, 0, 113, 0].into()),
             user_agent: uas[i % 2],
             device: [Device::Desktop, Device::Mobile][i % 2],
             country: "",
             referrer_host: "news.example",
             edge: "bench",
+            ip_full: None,
         }
         .to_line();
         while !q.push(line.clone()) {

@@ -57,6 +57,9 @@ pub struct Click<'a> {
     /// Empty when the URL has none.
     pub publisher: Cow<'a, str>,
     pub test: bool,
+    /// `cd=1`: the ad ran on a service directed to children; the click is
+    /// counted but nothing personal is logged.
+    pub child_directed: bool,
 }
 
 impl Click<'_> {
@@ -79,7 +82,7 @@ pub enum ClickError {
     Missing(&'static str),
     #[error("{0} must be 1 to 128 characters of A-Z a-z 0-9 . _ ~ -")]
     BadId(&'static str),
-    #[error("test must be 1 or 0")]
+    #[error("test and cd must be 1 or 0")]
     BadTest,
     #[error("landing URL must be an absolute http or https URL")]
     BadLanding,
@@ -201,6 +204,7 @@ struct RawParams<'a> {
     imp: Option<&'a str>,
     publisher: Option<&'a str>,
     test: Option<&'a str>,
+    cd: Option<&'a str>,
     kid: Option<&'a str>,
     sig: Option<&'a str>,
 }
@@ -230,6 +234,7 @@ pub fn parse<'a>(query: &'a str, policy: &ClickPolicy) -> Result<Click<'a>, Clic
             "imp" => ("imp", &mut raw.imp),
             "pub" => ("pub", &mut raw.publisher),
             "test" => ("test", &mut raw.test),
+            "cd" => ("cd", &mut raw.cd),
             "kid" => ("kid", &mut raw.kid),
             "sig" => {
                 sig_at = Some(start);
@@ -273,17 +278,18 @@ pub fn parse<'a>(query: &'a str, policy: &ClickPolicy) -> Result<Click<'a>, Clic
         None | Some("") => Cow::Borrowed(""),
         some => id_param(some, "pub")?,
     };
-    let test = match raw.test {
-        None | Some("0") => false,
-        Some("1") => true,
-        Some(_) => return Err(ClickError::BadTest),
+    let flag = |v: Option<&str>| match v {
+        None | Some("0") => Ok(false),
+        Some("1") => Ok(true),
+        Some(_) => Err(ClickError::BadTest),
     };
     let click = Click {
         landing,
         campaign,
         impression,
         publisher,
-        test,
+        test: flag(raw.test)?,
+        child_directed: flag(raw.cd)?,
     };
     if !policy.allowed_hosts.is_empty() {
         let host = click.landing_host();
@@ -372,13 +378,15 @@ pub fn location(landing: &Url, param: &str, click_id: &str) -> String {
 }
 
 /// What `clickedge sign` mints.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SignRequest<'a> {
     pub landing: &'a str,
     pub campaign: &'a str,
     pub impression: &'a str,
     pub publisher: Option<&'a str>,
     pub test: bool,
+    /// `cd=1`: child-directed.
+    pub child_directed: bool,
 }
 
 /// Mints a signed click path and query, `/c?...&kid=..&sig=..`, and checks
@@ -397,6 +405,9 @@ pub fn sign(keys: &Keys, kid: &str, req: &SignRequest<'_>) -> Result<String, Cli
     }
     if req.test {
         q.push_str("&test=1");
+    }
+    if req.child_directed {
+        q.push_str("&cd=1");
     }
     q.push_str("&kid=");
     q.extend(utf8_percent_encode(kid, COMPONENT));

@@ -23,6 +23,7 @@ fn signed(landing: &str, cmp: &str, imp: &str) -> String {
         impression: imp,
         publisher: None,
         test: false,
+        child_directed: false,
     };
     sign(&keys(), "k1", &req).unwrap()[3..].to_string()
 }
@@ -52,6 +53,7 @@ fn publisher_and_test_flag() {
         impression: "i",
         publisher: Some("pub-9"),
         test: true,
+        child_directed: false,
     };
     let q = sign(&keys(), "k2", &req).unwrap();
     assert!(
@@ -307,6 +309,7 @@ fn sign_refuses_what_the_edge_would_refuse() {
         impression: "i",
         publisher: None,
         test: false,
+        child_directed: false,
     };
     assert_eq!(
         sign(&keys(), "k1", &req).unwrap_err(),
@@ -385,7 +388,7 @@ proptest! {
     fn sign_parse_round_trip(landing in landing_strategy(), cmp in id_strategy(), imp in id_strategy(),
                              publisher in proptest::option::of(id_strategy()), test: bool) {
         let req = SignRequest { landing: &landing, campaign: &cmp, impression: &imp,
-                                publisher: publisher.as_deref(), test };
+                                publisher: publisher.as_deref(), test, child_directed: !test };
         let path = sign(&keys(), "k2", &req).unwrap();
         let c = parse(&path[3..], &ClickPolicy { max_query_bytes: usize::MAX, ..policy() }).unwrap();
         prop_assert_eq!(c.landing, Url::parse(&landing).unwrap());
@@ -393,6 +396,7 @@ proptest! {
         prop_assert_eq!(&c.impression, &imp);
         prop_assert_eq!(c.publisher.as_ref(), publisher.as_deref().unwrap_or(""));
         prop_assert_eq!(c.test, test);
+        prop_assert_eq!(c.child_directed, !test);
     }
 
     /// Changing any one byte of a signed query makes it refused (or, when the

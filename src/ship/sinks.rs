@@ -189,7 +189,7 @@ impl ClickHouse {
 }
 
 /// The columns `conf/clickhouse/schema.sql` creates (besides `time`).
-pub const COLUMNS: [&str; 16] = [
+pub const COLUMNS: [&str; 17] = [
     "ts",
     "click_id",
     "campaign",
@@ -206,7 +206,27 @@ pub const COLUMNS: [&str; 16] = [
     "country",
     "referrer_host",
     "edge",
+    "ip_full",
 ];
+
+/// The batch without `ip_full` (kept for fraud analysis only, never
+/// exported): lines that have it are re-encoded without it.
+fn without_full_ip(ndjson: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ndjson.len());
+    for line in ndjson.split_inclusive(|&b| b == b'\n') {
+        let has = line.windows(10).any(|w| w == b"\"ip_full\":");
+        match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(line) {
+            Ok(mut m) if has => {
+                m.remove("ip_full");
+                if serde_json::to_writer(&mut out, &m).is_ok() {
+                    out.push(b'\n');
+                }
+            }
+            _ => out.extend_from_slice(line),
+        }
+    }
+    out
+}
 
 /// One event as ClickHouse reads it: every column a string.
 #[derive(serde::Deserialize)]
@@ -243,6 +263,8 @@ struct Row<'a> {
     referrer_host: std::borrow::Cow<'a, str>,
     #[serde(borrow)]
     edge: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    ip_full: std::borrow::Cow<'a, str>,
 }
 
 fn put_string(out: &mut Vec<u8>, s: &str) {
@@ -284,6 +306,7 @@ pub fn row_binary(ndjson: &[u8]) -> Result<Vec<u8>, SinkError> {
             &r.country,
             &r.referrer_host,
             &r.edge,
+            &r.ip_full,
         ] {
             put_string(&mut out, f);
         }
@@ -350,7 +373,7 @@ pub struct HttpNdjson {
 
 impl Sink for HttpNdjson {
     fn encode(&self, ndjson: &[u8]) -> Result<Vec<u8>, SinkError> {
-        gzip(ndjson)
+        gzip(&without_full_ip(ndjson))
     }
 
     fn send(&self, body: &[u8]) -> Result<(), SinkError> {
@@ -424,6 +447,12 @@ mod tests {
             row_binary(b"{\"ts\":1}\n"),
             Err(SinkError::Rejected(_))
         ));
+    }
+
+    #[test]
+    fn full_ips_are_never_exported() {
+        let b = without_full_ip(b"{\"a\":1,\"ip_full\":\"203.0.113.7\"}\n{\"a\":2}\n");
+        assert_eq!(b, b"{\"a\":1}\n{\"a\":2}\n");
     }
 
     #[test]

@@ -1,0 +1,310 @@
+//! What the edge may write about a person, and nothing more.
+//!
+//! Owns: the IP privacy modes, the opt-out signals (GPC, DNT, the signed
+//! child-directed flag), and the scrubbing of e-mail addresses and phone
+//! numbers from the one free-text field that is logged, the user agent.
+//!
+//! Invariants: classification always sees the full address in memory; only
+//! the mode's output reaches an event. An opted-out click is still counted
+//! and still redirected, but its event carries no address, no referrer, and
+//! only the device class in place of the user agent. The landing URL and
+//! the referrer are logged as hosts only, so none of their query parameters
+//! (where e-mail addresses and phone numbers travel) is ever written.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpMode {
+    /// IPv4 to its /24, IPv6 to its /48.
+    Truncate,
+    /// A keyed hash, the key rotated every period: the same address gives
+    /// the same value within a period, and no one without the key can find
+    /// an address by hashing every candidate.
+    Hash,
+    /// The event has the truncated address; the full one goes to the
+    /// separate `ip_full` field that reports and exports never read, with
+    /// its own, shorter retention. For fraud analysis only.
+    Full,
+    /// No address at all.
+    None,
+}
+
+/// The `ip` field of an event, and `ip_full` in `full` mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpField {
+    Empty,
+    Addr(IpAddr),
+    Hash([u8; 12]),
+}
+
+impl std::fmt::Display for IpField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IpField::Empty => Ok(()),
+            IpField::Addr(a) => write!(f, "{a}"),
+            IpField::Hash(h) => {
+                f.write_str("h:")?;
+                h.iter().try_for_each(|b| write!(f, "{b:02x}"))
+            }
+        }
+    }
+}
+
+pub struct Privacy {
+    mode: IpMode,
+    secret: Vec<u8>,
+    period_secs: u64,
+    /// (period number, HMAC keyed for it)
+    key: Mutex<(u64, Hmac<Sha256>)>,
+    opt_out_headers: Vec<String>,
+}
+
+impl std::fmt::Debug for Privacy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Privacy").field("mode", &self.mode).finish()
+    }
+}
+
+fn period_key(secret: &[u8], period: u64) -> Hmac<Sha256> {
+    let mut derive = <Hmac<Sha256> as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    derive.update(&period.to_be_bytes());
+    let key = derive.finalize().into_bytes();
+    <Hmac<Sha256> as Mac>::new_from_slice(&key).unwrap_or_else(|_| unreachable!("32-byte key"))
+}
+
+impl Privacy {
+    /// `secret` empty: a random one, so hashes differ per process.
+    pub fn new(
+        mode: IpMode,
+        secret: &str,
+        rotation_hours: u64,
+        opt_out_headers: &[String],
+    ) -> Privacy {
+        let secret = if secret.is_empty() {
+            [
+                uuid::Uuid::new_v4().into_bytes(),
+                uuid::Uuid::new_v4().into_bytes(),
+            ]
+            .concat()
+        } else {
+            secret.as_bytes().to_vec()
+        };
+        let period_secs = rotation_hours.max(1) * 3600;
+        let key = Mutex::new((0, period_key(&secret, 0)));
+        Privacy {
+            mode,
+            secret,
+            period_secs,
+            key,
+            opt_out_headers: opt_out_headers
+                .iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
+        }
+    }
+
+    pub fn mode(&self) -> IpMode {
+        self.mode
+    }
+
+    /// The headers that opt a user out when set to `1`.
+    pub fn opt_out_headers(&self) -> &[String] {
+        &self.opt_out_headers
+    }
+
+    /// (`ip`, `ip_full`) for an event.
+    pub fn ip_fields(&self, ip: Option<IpAddr>, opted_out: bool) -> (IpField, Option<IpAddr>) {
+        let Some(ip) = ip.filter(|_| !opted_out) else {
+            return (IpField::Empty, None);
+        };
+        match self.mode {
+            IpMode::Truncate => (IpField::Addr(crate::event::truncate_ip(ip)), None),
+            IpMode::Full => (IpField::Addr(crate::event::truncate_ip(ip)), Some(ip)),
+            IpMode::None => (IpField::Empty, None),
+            IpMode::Hash => (IpField::Hash(self.hash(ip)), None),
+        }
+    }
+
+    fn hash(&self, ip: IpAddr) -> [u8; 12] {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let period = now / self.period_secs;
+        let mut mac = match self.key.lock() {
+            Ok(mut k) => {
+                if k.0 != period {
+                    *k = (period, period_key(&self.secret, period));
+                }
+                k.1.clone()
+            }
+            Err(_) => period_key(&self.secret, period),
+        };
+        let canonical = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match canonical {
+            IpAddr::V4(a) => mac.update(&a.octets()),
+            IpAddr::V6(a) => mac.update(&a.octets()),
+        }
+        let out = mac.finalize().into_bytes();
+        let mut h = [0u8; 12];
+        h.copy_from_slice(&out[..12]);
+        h
+    }
+}
+
+/// The user agent with anything shaped like an e-mail address or a phone
+/// number replaced by `[scrubbed]` (some in-app browsers put account
+/// details there). Borrowed as is when there is none.
+pub fn scrub(ua: &str) -> std::borrow::Cow<'_, str> {
+    if !ua.contains('@') && phone_spans(ua).is_empty() {
+        return std::borrow::Cow::Borrowed(ua);
+    }
+    // E-mail addresses: a word with an `@` and a dot after it.
+    let mut mailless = String::with_capacity(ua.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        let is_mail = word
+            .split_once('@')
+            .is_some_and(|(user, domain)| !user.is_empty() && domain.contains('.'));
+        out.push_str(if is_mail { "[scrubbed]" } else { word.as_str() });
+        word.clear();
+    };
+    for c in ua.chars() {
+        if c.is_whitespace() || matches!(c, ';' | '(' | ')' | ',' | '[' | ']' | '=' | '&') {
+            flush(&mut word, &mut mailless);
+            mailless.push(c);
+        } else {
+            word.push(c);
+        }
+    }
+    flush(&mut word, &mut mailless);
+    // Phone numbers: replace each span, last first so offsets hold.
+    let mut out = mailless;
+    for (a, b) in phone_spans(&out.clone()).into_iter().rev() {
+        out.replace_range(a..b, "[scrubbed]");
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Byte ranges of phone-like runs: digits joined by spaces, `-` or `(`/`)`,
+/// ten digits or more, or eight or more after a `+`. Versions and build ids
+/// are joined by dots, which end a run (`131.0.6778.85` is not a phone).
+fn phone_spans(s: &str) -> Vec<(usize, usize)> {
+    let b = s.as_bytes();
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let plus = b[i] == b'+';
+        if !(b[i].is_ascii_digit() || plus) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut digits = 0;
+        let mut end = i;
+        let mut j = i + usize::from(plus);
+        while j < b.len() {
+            match b[j] {
+                d if d.is_ascii_digit() => {
+                    digits += 1;
+                    end = j + 1;
+                }
+                b' ' | b'-' | b'(' | b')' if digits > 0 || plus => {}
+                _ => break,
+            }
+            j += 1;
+        }
+        if digits >= 10 || (plus && digits >= 8) {
+            spans.push((start, end));
+        }
+        i = j.max(i + 1);
+    }
+    spans
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        Some(s.parse().unwrap())
+    }
+
+    #[test]
+    fn modes() {
+        let t = Privacy::new(IpMode::Truncate, "", 24, &[]);
+        assert_eq!(
+            t.ip_fields(ip("203.0.113.77"), false).0.to_string(),
+            "203.0.113.0"
+        );
+        assert_eq!(
+            t.ip_fields(ip("203.0.113.77"), true),
+            (IpField::Empty, None)
+        );
+        let f = Privacy::new(IpMode::Full, "", 24, &[]);
+        assert_eq!(
+            f.ip_fields(ip("203.0.113.77"), false),
+            (
+                IpField::Addr("203.0.113.0".parse().unwrap()),
+                ip("203.0.113.77")
+            )
+        );
+        assert_eq!(
+            f.ip_fields(ip("203.0.113.77"), true),
+            (IpField::Empty, None)
+        );
+        let n = Privacy::new(IpMode::None, "", 24, &[]);
+        assert_eq!(n.ip_fields(ip("203.0.113.77"), false).0.to_string(), "");
+    }
+
+    #[test]
+    fn hashes_are_keyed_and_stable_within_a_period() {
+        let a = Privacy::new(IpMode::Hash, "secret-one", 24, &[]);
+        let b = Privacy::new(IpMode::Hash, "secret-two", 24, &[]);
+        let x = a.ip_fields(ip("198.51.100.7"), false).0.to_string();
+        assert!(x.starts_with("h:") && x.len() == 26, "{x}");
+        assert_eq!(x, a.ip_fields(ip("198.51.100.7"), false).0.to_string());
+        assert_eq!(
+            x,
+            a.ip_fields(ip("::ffff:198.51.100.7"), false).0.to_string()
+        );
+        assert_ne!(x, a.ip_fields(ip("198.51.100.8"), false).0.to_string());
+        assert_ne!(x, b.ip_fields(ip("198.51.100.7"), false).0.to_string());
+        assert!(!x.contains("198.51"));
+        // Another period, another key.
+        assert_ne!(
+            period_key(b"s", 1).finalize().into_bytes(),
+            period_key(b"s", 2).finalize().into_bytes()
+        );
+    }
+
+    #[test]
+    fn scrubbing() {
+        let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.85 Safari/537.36";
+        assert!(matches!(scrub(chrome), std::borrow::Cow::Borrowed(_)));
+        let app = "Mozilla/5.0 (Linux; Android 14) MyApp/3.2 (user=jane.doe@example.com; tel +1 415-555-0100)";
+        let s = scrub(app);
+        assert!(
+            !s.contains("jane") && !s.contains("example.com") && !s.contains("555"),
+            "{s}"
+        );
+        assert!(s.contains("MyApp/3.2"));
+        assert_eq!(scrub("call 0151 23456789 now"), "call [scrubbed] now");
+        for keep in [
+            "Chrome/131.0.6778.85",
+            "Build/UP1A.231005.007",
+            "FBBV/652578154",
+            "rv:133.0",
+        ] {
+            assert!(phone_spans(keep).is_empty(), "{keep}");
+        }
+    }
+}
