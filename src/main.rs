@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use clickedge::click::{self, Keys, SignRequest};
 use clickedge::server::{serve, ServeOptions};
 use clickedge::Config;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -78,7 +79,7 @@ enum Command {
         #[arg(long)]
         campaign: String,
         /// Default: a new unique id.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "count")]
         impression: Option<String>,
         #[arg(long)]
         publisher: Option<String>,
@@ -89,6 +90,10 @@ enum Command {
         /// is counted, nothing personal is logged.
         #[arg(long)]
         child_directed: bool,
+        /// Print this many URLs, one a line, each with its own impression
+        /// (for load tools: `benches/load/urls.lua` walks through them).
+        #[arg(long, default_value_t = 1)]
+        count: u64,
     },
 }
 
@@ -253,25 +258,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             publisher,
             test,
             child_directed,
+            count,
         } => {
             let cfg = Config::load(&config)?;
             let key = cfg
                 .signing_key()
                 .with_context(|| format!("{} has no signing key to sign with", config.display()))?;
             let keys = Keys::new([(key.id.as_str(), key.secret.as_bytes())]);
-            let impression =
-                impression.unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
-            let req = SignRequest {
-                landing: &landing,
-                campaign: &campaign,
-                impression: &impression,
-                publisher: publisher.as_deref(),
-                test,
-                child_directed,
-            };
-            let url = click::sign(&keys, &key.id, &req)
-                .map_err(|e| anyhow::anyhow!("cannot sign: {e}"))?;
-            println!("{url}");
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for _ in 0..count {
+                let impression = impression
+                    .clone()
+                    .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
+                let req = SignRequest {
+                    landing: &landing,
+                    campaign: &campaign,
+                    impression: &impression,
+                    publisher: publisher.as_deref(),
+                    test,
+                    child_directed,
+                };
+                let url = click::sign(&keys, &key.id, &req)
+                    .map_err(|e| anyhow::anyhow!("cannot sign: {e}"))?;
+                writeln!(out, "{url}")?;
+            }
+            out.flush()?;
             Ok(ExitCode::SUCCESS)
         }
     }
