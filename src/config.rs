@@ -48,6 +48,7 @@ pub struct Config {
     pub click: ClickConfig,
     pub ivt: IvtConfig,
     pub privacy: PrivacyConfig,
+    pub geo: GeoConfig,
     pub events: EventsConfig,
     pub sink: SinkConfig,
     pub metrics: MetricsConfig,
@@ -66,6 +67,7 @@ impl Default for Config {
             click: ClickConfig::default(),
             ivt: IvtConfig::default(),
             privacy: PrivacyConfig::default(),
+            geo: GeoConfig::default(),
             events: EventsConfig::default(),
             sink: SinkConfig::default(),
             metrics: MetricsConfig::default(),
@@ -319,6 +321,39 @@ pub struct PrivacyConfig {
     pub ip_hash_rotation_hours: u64,
     /// Request headers that opt the user out when their value is `1`.
     pub opt_out_headers: Vec<String>,
+    pub retention: RetentionConfig,
+}
+
+/// Ages after which `clickedge retention` removes personal detail.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// `ip` is emptied after this many days (about 9 months).
+    pub ip_days: u32,
+    /// `user_agent` is cut to the device class after this many days (about
+    /// 18 months).
+    pub user_agent_days: u32,
+    /// `ip_full` (fraud analysis only) is emptied after this many days.
+    pub ip_full_days: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            ip_days: 270,
+            user_agent_days: 540,
+            ip_full_days: 30,
+        }
+    }
+}
+
+/// Where clicks come from.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GeoConfig {
+    /// A MaxMind-format country database (GeoLite2-Country.mmdb, say); none:
+    /// `country` is empty.
+    pub country_db: Option<PathBuf>,
 }
 
 impl Default for PrivacyConfig {
@@ -328,6 +363,7 @@ impl Default for PrivacyConfig {
             ip_hash_secret: String::new(),
             ip_hash_rotation_hours: 24,
             opt_out_headers: vec!["sec-gpc".to_string(), "dnt".to_string()],
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -487,6 +523,7 @@ impl Config {
             .chain(&b.iab_exclude_file)
             .chain(&b.iab_include_file)
             .chain(&b.iab_ip_file)
+            .chain(&self.geo.country_db)
             .map(PathBuf::as_path)
             .collect()
     }

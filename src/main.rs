@@ -69,6 +69,22 @@ enum Command {
         #[arg(long, default_value = "table")]
         format: String,
     },
+    /// Remove personal detail from stored clicks once it is old enough
+    /// (privacy.retention): from ClickHouse, or from the local spool.
+    Retention {
+        #[arg(long, default_value = "conf/clickedge.yaml")]
+        config: PathBuf,
+        /// Rewrite the local spool of this data dir.
+        #[arg(long, conflicts_with = "sink")]
+        data_dir: Option<PathBuf>,
+        /// This ClickHouse (clickhouse://HOST:PORT/DATABASE.TABLE); default:
+        /// the config's sink, else the config's data dir.
+        #[arg(long)]
+        sink: Option<String>,
+        /// How long to wait for ClickHouse to finish its mutations.
+        #[arg(long, default_value_t = 600)]
+        wait_seconds: u64,
+    },
     /// Print one signed click URL (path and query).
     Sign {
         #[arg(long, default_value = "conf/clickedge.yaml")]
@@ -248,6 +264,57 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             };
             report::write(&mut std::io::stdout().lock(), &q.by, &rows, format)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Retention {
+            config,
+            data_dir,
+            sink,
+            wait_seconds,
+        } => {
+            use clickedge::retention;
+            let cfg = Config::load(&config)?;
+            let ages = &cfg.privacy.retention;
+            let central = match (&data_dir, &sink) {
+                (Some(_), _) => None,
+                (None, Some(s)) => Some(s.clone()),
+                (None, None) => cfg.sink.url.clone(),
+            };
+            match central {
+                Some(url) => {
+                    let ch =
+                        clickedge::ship::sinks::ClickHouse::from_url(&url, &cfg.sink.options())
+                            .map_err(|e| {
+                                anyhow::anyhow!(
+                                    "{e} (retention runs on ClickHouse; an HTTP sink's receiver \
+                                     keeps its own retention; for local data use --data-dir)"
+                                )
+                            })?;
+                    let done = retention::clickhouse(
+                        &ch,
+                        ages,
+                        std::time::Duration::from_secs(wait_seconds),
+                    )?;
+                    for s in done {
+                        println!("done: {s}");
+                    }
+                }
+                None => {
+                    let dir = data_dir.unwrap_or_else(|| cfg.data_dir.clone());
+                    let cut = retention::Cutoffs::new(ages, std::time::SystemTime::now());
+                    let o = retention::local(&dir, &cut)?;
+                    println!(
+                        "{}: {} records read, {} changed in {} segments; {} damaged records \
+                         copied as they were; {} open or part-shipped segments left alone",
+                        dir.display(),
+                        o.records_seen,
+                        o.records_changed,
+                        o.segments_rewritten,
+                        o.damaged,
+                        o.skipped_segments
+                    );
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Sign {

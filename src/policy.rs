@@ -16,6 +16,8 @@ use crate::ivt::{BotLists, Classifier, IpSet};
 pub struct Policy {
     pub click: ClickPolicy,
     pub ivt: Classifier,
+    /// `geo.country_db`, when configured.
+    pub country: Option<crate::geo::CountryDb>,
 }
 
 impl Policy {
@@ -102,11 +104,17 @@ impl Policy {
             &i.datacenter_ip_files,
             &mut problems,
         );
+        let country = cfg.geo.country_db.as_ref().and_then(|p| {
+            crate::geo::CountryDb::open(p)
+                .map_err(|e| problems.push(format!("geo.country_db: {e}")))
+                .ok()
+        });
 
         if !problems.is_empty() {
             return Err(problems);
         }
         Ok(Policy {
+            country,
             click,
             ivt: Classifier {
                 bots: BotLists {

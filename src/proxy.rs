@@ -281,6 +281,11 @@ impl ClickEdge {
                     .is_some_and(|v| v.as_bytes().trim_ascii() == b"1")
             });
         let (ip, ip_full) = self.privacy.ip_fields(client_ip, opted_out);
+        // From the full address in memory; only the two-letter code is kept.
+        let country = match (&policy.country, client_ip) {
+            (Some(db), Some(ip)) => db.lookup(ip),
+            _ => crate::geo::Country::default(),
+        };
         let logged_ua = if opted_out {
             std::borrow::Cow::Borrowed(device.as_str())
         } else {
@@ -305,7 +310,7 @@ impl ClickEdge {
             ip,
             user_agent: &logged_ua,
             device,
-            country: "",
+            country: country.as_str(),
             referrer_host: &referrer_host,
             edge: &self.edge_id,
             ip_full,

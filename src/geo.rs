@@ -1,0 +1,117 @@
+//! Country of a click (SPEC §5 `country`): the ISO 3166-1 code that a
+//! MaxMind-format database (GeoLite2-Country, GeoIP2-Country, or any mmdb
+//! with `country.iso_code`) gives for the client's full address.
+//!
+//! The database is read whole into memory when the policy loads (a
+//! GeoLite2-Country file is about 9 MB) and looked up per click without
+//! allocation: a walk of the search tree and one borrowed string. It is
+//! reloaded with the other lists when its file changes. No database, or an
+//! address it does not know: the country is empty.
+
+use maxminddb::{path, Reader};
+use std::net::IpAddr;
+use std::path::Path;
+
+/// A two-letter country code, copied out of the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Country([u8; 2]);
+
+impl Country {
+    pub fn as_str(&self) -> &str {
+        // Built only from two ASCII letters, so always UTF-8; empty if unset.
+        if self.0 == [0, 0] {
+            ""
+        } else {
+            std::str::from_utf8(&self.0).unwrap_or("")
+        }
+    }
+}
+
+pub struct CountryDb {
+    reader: Reader<Vec<u8>>,
+}
+
+impl std::fmt::Debug for CountryDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CountryDb")
+            .field("database_type", &self.reader.metadata().database_type)
+            .finish()
+    }
+}
+
+impl CountryDb {
+    /// Reads and checks the file: it must be a MaxMind DB.
+    pub fn open(path: &Path) -> Result<CountryDb, String> {
+        let reader = Reader::open_readfile(path).map_err(|e| {
+            format!(
+                "{}: not a readable MaxMind DB (.mmdb) file: {e}",
+                path.display()
+            )
+        })?;
+        Ok(CountryDb { reader })
+    }
+
+    /// The country of `ip`, or empty when the database has none for it (or
+    /// its record has no two-letter `country.iso_code`).
+    pub fn lookup(&self, ip: IpAddr) -> Country {
+        let Ok(found) = self.reader.lookup(ip) else {
+            return Country::default();
+        };
+        match found.decode_path::<&str>(&path!["country", "iso_code"]) {
+            Ok(Some(code)) if code.len() == 2 && code.bytes().all(|b| b.is_ascii_alphabetic()) => {
+                let b = code.as_bytes();
+                Country([b[0].to_ascii_uppercase(), b[1].to_ascii_uppercase()])
+            }
+            _ => Country::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn db(dir: &Path) -> std::path::PathBuf {
+        #[derive(serde::Serialize)]
+        struct Rec {
+            country: BTreeMap<&'static str, &'static str>,
+        }
+        let mut w = mmdb_writer::Writer::new("Test-Country");
+        let rec = |c| Rec {
+            country: [("iso_code", c)].into(),
+        };
+        w.insert("192.0.2.0/24".parse::<ipnet::IpNet>().unwrap(), &rec("NZ"))
+            .unwrap();
+        w.insert("2001:db8::/32".parse::<ipnet::IpNet>().unwrap(), &rec("de"))
+            .unwrap();
+        w.insert(
+            "198.51.100.0/24".parse::<ipnet::IpNet>().unwrap(),
+            &rec("XYZ"),
+        )
+        .unwrap();
+        let p = dir.join("country.mmdb");
+        std::fs::write(&p, w.to_bytes().unwrap()).unwrap();
+        p
+    }
+
+    #[test]
+    fn looks_up_v4_and_v6_and_misses_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = CountryDb::open(&db(dir.path())).unwrap();
+        assert_eq!(db.lookup("192.0.2.77".parse().unwrap()).as_str(), "NZ");
+        assert_eq!(db.lookup("2001:db8::1".parse().unwrap()).as_str(), "DE");
+        assert_eq!(db.lookup("203.0.113.1".parse().unwrap()).as_str(), "");
+        // Not a two-letter code: left empty rather than logged wrong.
+        assert_eq!(db.lookup("198.51.100.1".parse().unwrap()).as_str(), "");
+    }
+
+    #[test]
+    fn a_file_that_is_not_an_mmdb_is_refused_with_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.mmdb");
+        std::fs::write(&p, b"not a database").unwrap();
+        let e = CountryDb::open(&p).unwrap_err();
+        assert!(e.contains("x.mmdb") && e.contains("MaxMind"), "{e}");
+    }
+}

@@ -1,0 +1,314 @@
+//! Retention: personal detail removed from stored clicks once it is old
+//! enough (`clickedge retention`, run daily by the operator).
+//!
+//! Three ages, from `privacy.retention` (SPEC §5's fields):
+//!
+//! - `ip` is emptied after `ip_days` (default 270, about 9 months);
+//! - `user_agent` is cut to the device class after `user_agent_days`
+//!   (default 540, about 18 months), the same thing an opted-out click
+//!   keeps from the start;
+//! - `ip_full` (fraud analysis only, `ip_mode: full`) is emptied after
+//!   `ip_full_days` (default 30).
+//!
+//! The click itself, its verdict and everything reports group by stay:
+//! counts never change, only the personal detail goes.
+//!
+//! Two places hold clicks:
+//!
+//! - ClickHouse: one `ALTER TABLE … UPDATE` mutation per field, then the
+//!   command waits until `system.mutations` says they are done. (Servers
+//!   from 19.6 on can do the same with column TTLs; the mutation works on
+//!   every version this project supports, 18.16 included.)
+//! - The local spool (no sink, or events not shipped yet): sealed segments
+//!   are rewritten, each through a temporary file renamed over the old one,
+//!   so a crash leaves one or the other whole. The command takes the
+//!   shipper's lock first, because a shipper keeps byte offsets into a
+//!   segment; with a shipper running, retention belongs to the sink.
+//!   Damaged records are copied through untouched: never lose data.
+
+use crate::config::RetentionConfig;
+use crate::ship::sinks::ClickHouse;
+use crate::spool::{reader, record};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// The cut-off times, as the RFC 3339 strings events carry in `ts` (which
+/// sort as they compare).
+#[derive(Debug, Clone)]
+pub struct Cutoffs {
+    pub ip: String,
+    pub user_agent: String,
+    pub ip_full: String,
+}
+
+impl Cutoffs {
+    pub fn new(cfg: &RetentionConfig, now: SystemTime) -> Cutoffs {
+        let before = |days: u32| {
+            let t = now
+                .checked_sub(DAY * days)
+                .unwrap_or(SystemTime::UNIX_EPOCH);
+            humantime::format_rfc3339_millis(t).to_string()
+        };
+        Cutoffs {
+            ip: before(cfg.ip_days),
+            user_agent: before(cfg.user_agent_days),
+            ip_full: before(cfg.ip_full_days),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RetentionError {
+    #[error(
+        "a shipper is running on {0} (it holds ship.lock); the events it ships are \
+         handled by `clickedge retention --sink`, and the local spool only keeps \
+         what is not shipped yet"
+    )]
+    ShipperRunning(String),
+    #[error("{0}: {1}")]
+    Io(String, io::Error),
+    #[error("ClickHouse: {0}")]
+    ClickHouse(String),
+}
+
+/// What a local pass changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct LocalOutcome {
+    pub records_seen: u64,
+    pub records_changed: u64,
+    pub segments_rewritten: u64,
+    /// Records that failed their checksum: copied through, not changed.
+    pub damaged: u64,
+    /// The segment the shipper is part-way through, left as it is.
+    pub skipped_segments: u64,
+}
+
+/// Applies the cut-offs to the sealed segments under `<data_dir>/clicks/`.
+pub fn local(data_dir: &Path, cut: &Cutoffs) -> Result<LocalOutcome, RetentionError> {
+    let io_err = |what: &Path| {
+        let what = what.display().to_string();
+        move |e| RetentionError::Io(what, e)
+    };
+    let mut out = LocalOutcome::default();
+    let dir = data_dir.join("clicks");
+    if !dir.exists() {
+        return Ok(out);
+    }
+    let lock_path = data_dir.join("ship.lock");
+    let lock = File::create(&lock_path).map_err(io_err(&lock_path))?;
+    if lock.try_lock().is_err() {
+        return Err(RetentionError::ShipperRunning(
+            data_dir.display().to_string(),
+        ));
+    }
+    let pos = reader::Position::load(&data_dir.join("ship.pos"));
+    let nobody: reader::ActiveSegment = Default::default();
+    for name in reader::segments(&dir).map_err(io_err(&dir))? {
+        if !reader::is_sealed(&name, &nobody) || name == pos.segment {
+            out.skipped_segments += 1;
+            continue;
+        }
+        rewrite_segment(&dir, &name, cut, &mut out)?;
+    }
+    drop(lock);
+    Ok(out)
+}
+
+fn rewrite_segment(
+    dir: &Path,
+    name: &str,
+    cut: &Cutoffs,
+    out: &mut LocalOutcome,
+) -> Result<(), RetentionError> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.retention"));
+    let err = |p: &Path| {
+        let p = p.display().to_string();
+        move |e| RetentionError::Io(p, e)
+    };
+    let mut r = BufReader::new(File::open(&path).map_err(err(&path))?);
+    let mut w = BufWriter::new(File::create(&tmp).map_err(err(&tmp))?);
+    let mut line = Vec::with_capacity(1024);
+    let mut changed = 0u64;
+    loop {
+        line.clear();
+        if r.read_until(b'\n', &mut line).map_err(err(&path))? == 0 {
+            break;
+        }
+        let whole = line.last() == Some(&b'\n');
+        let body_len = line.len() - usize::from(whole);
+        let new = match record::open(&line[..body_len]) {
+            Some(body) => {
+                out.records_seen += 1;
+                apply(body, cut)
+            }
+            None => {
+                out.damaged += 1;
+                None
+            }
+        };
+        match new {
+            Some(mut json) => {
+                record::seal(&mut json);
+                w.write_all(&json).map_err(err(&tmp))?;
+                changed += 1;
+            }
+            None => w.write_all(&line).map_err(err(&tmp))?,
+        }
+    }
+    if changed == 0 {
+        drop(w);
+        let _ = std::fs::remove_file(&tmp);
+        return Ok(());
+    }
+    let f = w.into_inner().map_err(|e| err(&tmp)(e.into_error()))?;
+    f.sync_all().map_err(err(&tmp))?;
+    std::fs::rename(&tmp, &path).map_err(err(&path))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(err(dir))?;
+    out.records_changed += changed;
+    out.segments_rewritten += 1;
+    Ok(())
+}
+
+/// The event with the expired fields removed, or `None` if nothing is due.
+fn apply(body: &[u8], cut: &Cutoffs) -> Option<Vec<u8>> {
+    let mut json = body.to_vec();
+    json.push(b'}');
+    let mut ev: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&json).ok()?;
+    let ts = ev.get("ts")?.as_str()?.to_string();
+    let mut changed = false;
+    if ts < cut.ip && ev.get("ip").and_then(|v| v.as_str()) != Some("") {
+        ev.insert("ip".into(), "".into());
+        changed = true;
+    }
+    if ts < cut.ip_full && ev.contains_key("ip_full") {
+        ev.remove("ip_full");
+        changed = true;
+    }
+    if ts < cut.user_agent {
+        let device = ev.get("device").cloned().unwrap_or_else(|| "".into());
+        if ev.get("user_agent") != Some(&device) {
+            ev.insert("user_agent".into(), device);
+            changed = true;
+        }
+    }
+    changed.then(|| serde_json::to_vec(&ev).ok()).flatten()
+}
+
+/// The ClickHouse statements for the cut-offs (ages in whole days, from the
+/// server's clock).
+pub fn clickhouse_statements(table: &str, cfg: &RetentionConfig) -> Vec<String> {
+    vec![
+        format!(
+            "ALTER TABLE {table} UPDATE ip = '' \
+             WHERE time < now() - INTERVAL {} DAY AND ip != ''",
+            cfg.ip_days
+        ),
+        format!(
+            "ALTER TABLE {table} UPDATE ip_full = '' \
+             WHERE time < now() - INTERVAL {} DAY AND ip_full != ''",
+            cfg.ip_full_days
+        ),
+        format!(
+            "ALTER TABLE {table} UPDATE user_agent = device \
+             WHERE time < now() - INTERVAL {} DAY AND user_agent != device",
+            cfg.user_agent_days
+        ),
+    ]
+}
+
+/// Runs the mutations and waits (up to `wait`) until ClickHouse has applied
+/// them to every part.
+pub fn clickhouse(
+    ch: &ClickHouse,
+    cfg: &RetentionConfig,
+    wait: Duration,
+) -> Result<Vec<String>, RetentionError> {
+    let table = ch.table_name();
+    let statements = clickhouse_statements(&table, cfg);
+    for s in &statements {
+        ch.query(s).map_err(RetentionError::ClickHouse)?;
+    }
+    let (db, name) = table.split_once('.').unwrap_or(("default", &table));
+    let pending = format!(
+        "SELECT count() FROM system.mutations \
+         WHERE database = '{db}' AND table = '{name}' AND is_done = 0"
+    );
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let n = ch.query(&pending).map_err(RetentionError::ClickHouse)?;
+        if n.trim() == "0" {
+            return Ok(statements);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(RetentionError::ClickHouse(format!(
+                "{} mutations still running after {}s; they go on in the background \
+                 (see system.mutations)",
+                n.trim(),
+                wait.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cut() -> Cutoffs {
+        Cutoffs {
+            ip: "2026-01-01T00:00:00.000Z".into(),
+            user_agent: "2025-01-01T00:00:00.000Z".into(),
+            ip_full: "2026-06-01T00:00:00.000Z".into(),
+        }
+    }
+
+    /// A record body: the event without its closing brace.
+    fn event(ts: &str) -> Vec<u8> {
+        format!(
+            r#"{{"ts":"{ts}","ip":"192.0.2.0","ip_full":"192.0.2.7","user_agent":"Mozilla/5.0 (X11; Linux x86_64)","device":"desktop""#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn each_field_goes_at_its_own_age() {
+        let get = |ts: &str| -> Option<serde_json::Value> {
+            apply(&event(ts), &cut()).map(|j| serde_json::from_slice(&j).unwrap())
+        };
+        // Young: nothing due.
+        assert!(get("2026-07-01T00:00:00.000Z").is_none());
+        // Older than ip_full's cut-off only.
+        let e = get("2026-03-01T00:00:00.000Z").unwrap();
+        assert!(e.get("ip_full").is_none());
+        assert_eq!(e["ip"], "192.0.2.0");
+        // Older than ip's too.
+        let e = get("2025-06-01T00:00:00.000Z").unwrap();
+        assert_eq!(e["ip"], "");
+        assert_eq!(e["user_agent"], "Mozilla/5.0 (X11; Linux x86_64)");
+        // And the user agent's.
+        let e = get("2024-06-01T00:00:00.000Z").unwrap();
+        assert_eq!(e["user_agent"], "desktop");
+        assert_eq!(e["ts"], "2024-06-01T00:00:00.000Z");
+        // Applying again changes nothing.
+        let mut again = serde_json::to_vec(&e).unwrap();
+        again.pop();
+        assert!(apply(&again, &cut()).is_none());
+    }
+
+    #[test]
+    fn statements_name_the_table_and_ages() {
+        let s = clickhouse_statements("clicks.events", &RetentionConfig::default());
+        assert!(s[0].contains("ALTER TABLE clicks.events UPDATE ip = ''"));
+        assert!(s[0].contains("INTERVAL 270 DAY"));
+        assert!(s[1].contains("INTERVAL 30 DAY"));
+        assert!(s[2].contains("user_agent = device") && s[2].contains("INTERVAL 540 DAY"));
+    }
+}
