@@ -148,7 +148,10 @@ fn clickhouse_loses_each_field_at_its_age_and_keeps_every_click() {
     ch.wait_count(30);
     let table = "clickedge.clicks";
     let q = |sql: &str| ch.query(&sql.replace("{t}", table)).trim().to_string();
-    assert_eq!(q("SELECT count() FROM {t} WHERE ip_full = '127.0.0.1'"), "30");
+    assert_eq!(
+        q("SELECT count() FROM {t} WHERE ip_full = '127.0.0.1'"),
+        "30"
+    );
     // ClickHouse's `time` has whole seconds: let "older than 0 days" hold.
     std::thread::sleep(std::time::Duration::from_millis(1100));
 
