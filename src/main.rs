@@ -113,6 +113,20 @@ enum Command {
     },
 }
 
+/// The central store when one is named (flag or config) and no data dir
+/// was asked for; `None`: the local spool (`report`, `retention`).
+fn central_store(
+    data_dir: &Option<PathBuf>,
+    sink: &Option<String>,
+    cfg: &Config,
+) -> Option<String> {
+    match (data_dir, sink) {
+        (Some(_), _) => None,
+        (None, Some(s)) => Some(s.clone()),
+        (None, None) => cfg.sink.url.clone(),
+    }
+}
+
 fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -235,13 +249,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .map_err(anyhow::Error::msg)?,
             };
             let format = report::Format::parse(&format).map_err(anyhow::Error::msg)?;
-            // The central store when one is named (flag or config) and no
-            // data dir was asked for; else the local spool.
-            let central = match (&data_dir, &sink) {
-                (Some(_), _) => None,
-                (None, Some(s)) => Some(s.clone()),
-                (None, None) => cfg.sink.url.clone(),
-            };
+            let central = central_store(&data_dir, &sink, &cfg);
             let rows = match central {
                 Some(url) => {
                     let ch =
@@ -275,11 +283,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             use clickedge::retention;
             let cfg = Config::load(&config)?;
             let ages = &cfg.privacy.retention;
-            let central = match (&data_dir, &sink) {
-                (Some(_), _) => None,
-                (None, Some(s)) => Some(s.clone()),
-                (None, None) => cfg.sink.url.clone(),
-            };
+            let central = central_store(&data_dir, &sink, &cfg);
             match central {
                 Some(url) => {
                     let ch =
