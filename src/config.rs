@@ -54,6 +54,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub reload: ReloadConfig,
     pub server: ServerConfig,
+    pub tls: TlsConfig,
+    pub limits: LimitsConfig,
 }
 
 impl Default for Config {
@@ -73,6 +75,8 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             reload: ReloadConfig::default(),
             server: ServerConfig::default(),
+            tls: TlsConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -461,10 +465,77 @@ pub struct ServerConfig {
     pub grace_period_seconds: u64,
     /// Then: seconds to let the runtimes finish before they are stopped.
     pub graceful_shutdown_timeout_seconds: u64,
+    /// After SIGTERM or SIGQUIT: seconds a kept-alive HTTP/1 connection
+    /// may still bring one more request (answered with `Connection: close`)
+    /// before idle ones are closed. Busy clients then reconnect (to the new
+    /// process, in an upgrade) instead of racing a close. Less than
+    /// `grace_period_seconds`.
+    pub keepalive_drain_seconds: u64,
     /// Unix socket the listening sockets are handed over on in a graceful upgrade.
     pub upgrade_sock: String,
     /// Where the pid is written.
     pub pid_file: String,
+    /// The server's own log level (`error`, `warn`, `info`, `debug`, `trace`,
+    /// or a `tracing` filter like `info,pingora=warn`); `RUST_LOG` overrides it.
+    pub log_level: String,
+}
+
+/// TLS listeners (HTTP/1.1 and HTTP/2 by ALPN).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// Addresses served over TLS, `IP:PORT`; empty: no TLS.
+    pub listen: Vec<String>,
+    /// PEM certificate chain, leaf first. Reloaded when it changes.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of the leaf certificate. Reloaded when it changes.
+    pub key_file: Option<PathBuf>,
+    /// Offer HTTP/2 by ALPN next to HTTP/1.1.
+    pub http2: bool,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            listen: Vec::new(),
+            cert_file: None,
+            key_file: None,
+            http2: true,
+        }
+    }
+}
+
+/// Limits against abusive or broken clients; each one counted in
+/// `clickedge_limit_hits_total{limit=...}` when it triggers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest request header (request line and every header line); over it: 431.
+    pub max_header_bytes: usize,
+    /// Most header fields in a request; over it: 431.
+    pub max_headers: usize,
+    /// Seconds a client gets to send a whole request header (HTTP/1), counted
+    /// from the connection (first request) or from the end of the previous
+    /// answer plus `idle_timeout_seconds` (later requests). Then it is closed.
+    pub header_timeout_seconds: u64,
+    /// Seconds an HTTP/1 keep-alive connection may sit idle between
+    /// requests, and an HTTP/2 connection without streams, before it is closed.
+    pub idle_timeout_seconds: u64,
+    /// Requests served on one HTTP/1 connection before it is closed
+    /// (`Connection: close` on the last answer); 0: no limit.
+    pub requests_per_connection: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_header_bytes: 16 * 1024,
+            max_headers: 64,
+            header_timeout_seconds: 10,
+            idle_timeout_seconds: 60,
+            requests_per_connection: 10_000,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -473,8 +544,10 @@ impl Default for ServerConfig {
             threads: 0,
             grace_period_seconds: 5,
             graceful_shutdown_timeout_seconds: 2,
+            keepalive_drain_seconds: 2,
             upgrade_sock: "/tmp/clickedge_upgrade.sock".to_string(),
             pid_file: "/tmp/clickedge.pid".to_string(),
+            log_level: "info".to_string(),
         }
     }
 }
@@ -524,6 +597,8 @@ impl Config {
             .chain(&b.iab_include_file)
             .chain(&b.iab_ip_file)
             .chain(&self.geo.country_db)
+            .chain(&self.tls.cert_file)
+            .chain(&self.tls.key_file)
             .map(PathBuf::as_path)
             .collect()
     }
@@ -584,6 +659,7 @@ impl Config {
         if let Err(e) = self.origin_addr() {
             p.push(e);
         }
+        self.tls_and_limits_problems(touch_disk, &mut p);
         if !self.edge_id.is_empty() && !is_id(&self.edge_id, 128) {
             p.push(format!(
                 "edge_id: {:?} must be 1 to 128 characters of A-Z a-z 0-9 . _ ~ -",
@@ -660,6 +736,65 @@ impl Config {
             }
         }
         p
+    }
+
+    fn tls_and_limits_problems(&self, _touch_disk: bool, p: &mut Vec<String>) {
+        let t = &self.tls;
+        for l in &t.listen {
+            if l.parse::<SocketAddr>().is_err() {
+                p.push(format!("tls.listen: {l:?} is not an IP:PORT address"));
+            }
+            if self.listen.contains(l) || self.metrics.listen.as_ref() == Some(l) {
+                p.push(format!(
+                    "tls.listen: {l} is also a plain listen address; use another port"
+                ));
+            }
+        }
+        match (&t.cert_file, &t.key_file) {
+            (Some(c), Some(k)) => {
+                if let Err(e) = crate::tls::CertKey::load(c, k) {
+                    p.push(e);
+                }
+            }
+            (None, None) if t.listen.is_empty() => {}
+            _ => p.push(
+                "tls: tls.listen needs both tls.cert_file and tls.key_file (PEM files)".to_string(),
+            ),
+        }
+        let l = &self.limits;
+        if !(1024..=1024 * 1024).contains(&l.max_header_bytes) {
+            p.push(format!(
+                "limits.max_header_bytes: {} is out of range; use 1024 to 1048576 (default 16384)",
+                l.max_header_bytes
+            ));
+        }
+        if !(8..=256).contains(&l.max_headers) {
+            p.push(format!(
+                "limits.max_headers: {} is out of range; use 8 to 256 (default 64)",
+                l.max_headers
+            ));
+        }
+        for (name, v) in [
+            ("limits.header_timeout_seconds", l.header_timeout_seconds),
+            ("limits.idle_timeout_seconds", l.idle_timeout_seconds),
+        ] {
+            if v == 0 || v > 3600 {
+                p.push(format!("{name}: {v} is out of range; use 1 to 3600"));
+            }
+        }
+        let sv = &self.server;
+        if sv.keepalive_drain_seconds > 0 && sv.keepalive_drain_seconds >= sv.grace_period_seconds {
+            p.push(format!(
+                "server.keepalive_drain_seconds: {} must be less than server.grace_period_seconds ({})",
+                sv.keepalive_drain_seconds, sv.grace_period_seconds
+            ));
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.server.log_level) {
+            p.push(format!(
+                "server.log_level: {:?} is not a level or filter ({e}); use error, warn, info, debug or trace",
+                self.server.log_level
+            ));
+        }
     }
 
     fn signing_problems(&self, p: &mut Vec<String>) {

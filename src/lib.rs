@@ -53,6 +53,7 @@ pub mod device;
 pub mod event;
 pub mod geo;
 pub mod ivt;
+pub mod limits;
 pub mod metrics;
 pub mod policy;
 pub mod privacy;
@@ -63,6 +64,7 @@ pub mod retention;
 pub mod server;
 pub mod ship;
 pub mod spool;
+pub mod tls;
 
 pub use config::Config;
 pub use policy::Policy;

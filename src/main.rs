@@ -127,8 +127,10 @@ fn central_store(
     }
 }
 
-fn init_logs() {
+/// Server logs on stderr: `RUST_LOG` when set, else `server.log_level`.
+fn init_logs(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -158,8 +160,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             sink,
             upgrade,
         } => {
-            init_logs();
             let mut cfg = Config::load(&config)?;
+            init_logs(&cfg.server.log_level);
             if !listen.is_empty() {
                 cfg.listen = listen;
             }

@@ -9,6 +9,7 @@
 
 use crate::click::ClickError;
 use crate::ivt::{Action, Reason, Verdict};
+use crate::limits::Limit;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
@@ -19,6 +20,8 @@ pub struct Metrics {
     /// `[reason index + 1 (0 = valid)][action]`
     clicks: Vec<[IntCounter; 3]>,
     refused: Vec<IntCounter>,
+    /// Indexed like [`Limit::ALL`].
+    limits: Vec<IntCounter>,
     pub bad_method: IntCounter,
     pub unanswered: IntCounter,
     pub latency: Histogram,
@@ -142,7 +145,23 @@ impl Metrics {
         registry
             .register(Box::new(ship_lag.clone()))
             .unwrap_or_else(|e| panic!("{e}"));
+        let limits_vec = IntCounterVec::new(
+            Opts::new(
+                "clickedge_limit_hits_total",
+                "Requests refused (431) or connections closed by a limit (limits.* in the config), by limit.",
+            ),
+            &["limit"],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        registry
+            .register(Box::new(limits_vec.clone()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let limits = Limit::ALL
+            .iter()
+            .map(|l| limits_vec.with_label_values(&[l.as_str()]))
+            .collect();
         Metrics {
+            limits,
             spool_bytes,
             ship_lag,
             spool_quota_hits: counter(&registry, "clickedge_spool_quota_hits_total", "Batches of new events dropped because the spool reached events.max_spool_bytes."),
@@ -198,6 +217,10 @@ impl Metrics {
             Action::Blocked => 2,
         };
         self.clicks[r][a].inc();
+    }
+
+    pub fn limit_hit(&self, l: Limit) {
+        self.limits[l as usize].inc();
     }
 
     pub fn refused(&self, e: ClickError) {

@@ -397,6 +397,7 @@ pub async fn respond_text(session: &mut Session, status: u16, body: &str) -> Res
 pub struct EdgeProxy {
     pub edge: ClickEdge,
     pub origin: Option<SocketAddr>,
+    pub limits: crate::limits::Limits,
 }
 
 #[async_trait]
@@ -405,7 +406,21 @@ impl ProxyHttp for EdgeProxy {
 
     fn new_ctx(&self) {}
 
+    fn on_connection_reuse(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut (),
+        prev: Box<dyn std::any::Any + Send + Sync>,
+    ) {
+        crate::limits::HeaderRead::mark(prev);
+    }
+
     async fn request_filter(&self, session: &mut Session, _ctx: &mut ()) -> Result<bool> {
+        if let Some(why) = self.limits.check(session) {
+            session.set_keepalive(None);
+            respond_text(session, 431, why).await?;
+            return Ok(true);
+        }
         if self.edge.handle(session).await? {
             return Ok(true);
         }

@@ -9,13 +9,14 @@
 //! logged with every problem and counted (`clickedge_reloads_total{result="failed"}`).
 //!
 //! What reloads: signing keys, allowed landing hosts, bot lists, IP lists,
-//! IVT actions. What needs a restart (or a graceful upgrade): listen
+//! IVT actions, the country database, the TLS certificate and key. What needs a restart (or a graceful upgrade): listen
 //! addresses, the origin, the data dir, the event queue, metrics, threads,
 //! and the duplicate window's size.
 
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::policy::Policy;
+use crate::tls::{CertKey, CertStore};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
@@ -33,6 +34,8 @@ pub struct Reloader {
     metrics: Arc<Metrics>,
     interval: Duration,
     seen: Mutex<Stamp>,
+    /// The TLS certificate in force, reloaded with the policy.
+    certs: Option<Arc<CertStore>>,
 }
 
 fn stamp<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Stamp {
@@ -67,7 +70,14 @@ impl Reloader {
             slot,
             metrics,
             interval: Duration::from_secs(cfg.reload.check_interval_seconds),
+            certs: None,
         }
+    }
+
+    /// Also reload the TLS certificate and key into this store.
+    pub fn with_certs(mut self, certs: Option<Arc<CertStore>>) -> Reloader {
+        self.certs = certs;
+        self
     }
 
     /// Whether the config or a list changed since the last load.
@@ -91,11 +101,18 @@ impl Reloader {
                     return Err(problems);
                 }
                 let policy = Policy::load(&cfg)?;
-                Ok((cfg, policy))
+                let pair = match (&self.certs, &cfg.tls.cert_file, &cfg.tls.key_file) {
+                    (Some(_), Some(c), Some(k)) => Some(CertKey::load(c, k).map_err(|e| vec![e])?),
+                    _ => None,
+                };
+                Ok((cfg, policy, pair))
             });
         match result {
-            Ok((cfg, policy)) => {
+            Ok((cfg, policy, pair)) => {
                 self.slot.store(Arc::new(policy));
+                if let (Some(store), Some(pair)) = (&self.certs, pair) {
+                    store.store(pair);
+                }
                 if let Ok(mut seen) = self.seen.lock() {
                     *seen = stamp_config(&self.config_path, &cfg);
                 }

@@ -8,8 +8,10 @@
 //! request is written before the process exits.
 
 use crate::config::Config;
+use crate::limits::{Guarded, Limits};
 use crate::proxy::{ClickEdge, EdgeProxy, MetricsApp, StartError};
 use crate::reload::Reloader;
+use crate::tls::{CertKey, CertStore};
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server};
 
@@ -70,10 +72,16 @@ pub fn serve(cfg: &Config, opts: &ServeOptions) -> Result<(), StartError> {
             )
         }
     };
-    let reloader = opts
-        .config_path
-        .clone()
-        .map(|path| Reloader::new(path, cfg, edge.policy_slot(), metrics.clone()));
+    let certs = match (&cfg.tls.cert_file, &cfg.tls.key_file) {
+        (Some(c), Some(k)) if !cfg.tls.listen.is_empty() => Some(CertStore::new(
+            CertKey::load(c, k).map_err(|e| StartError::Config(vec![e]))?,
+        )),
+        _ => None,
+    };
+    let reloader = opts.config_path.clone().map(|path| {
+        Reloader::new(path, cfg, edge.policy_slot(), metrics.clone()).with_certs(certs.clone())
+    });
+    let limits = Limits::new(&cfg.limits, metrics.clone());
 
     let opt = Opt {
         upgrade: opts.upgrade,
@@ -82,13 +90,34 @@ pub fn serve(cfg: &Config, opts: &ServeOptions) -> Result<(), StartError> {
     let mut server = Server::new_with_opt_and_conf(opt, server_conf(cfg));
     server.bootstrap();
 
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(
-        &server.configuration,
-        EdgeProxy { edge, origin },
-        "clickedge",
+    let mut app = pingora::proxy::HttpProxy::new(
+        EdgeProxy {
+            edge,
+            origin,
+            limits: limits.clone(),
+        },
+        server.configuration.clone(),
+    );
+    app.handle_init_modules();
+    app.server_options = Some(limits.server_options());
+    let mut proxy = pingora::services::listening::Service::new(
+        "clickedge".to_string(),
+        Guarded::new(
+            app,
+            limits,
+            std::time::Duration::from_secs(cfg.server.keepalive_drain_seconds),
+        ),
     );
     for addr in &cfg.listen {
         proxy.add_tcp(addr);
+    }
+    if let Some(certs) = &certs {
+        for addr in &cfg.tls.listen {
+            let settings = certs.settings(cfg.tls.http2).map_err(|e| {
+                StartError::Config(vec![format!("tls: cannot set up OpenSSL: {e}")])
+            })?;
+            proxy.add_tls_with_settings(addr, None, settings);
+        }
     }
     server.add_service(proxy);
     if let Some(r) = reloader {
@@ -107,7 +136,7 @@ pub fn serve(cfg: &Config, opts: &ServeOptions) -> Result<(), StartError> {
         server.add_service(svc);
     }
 
-    tracing::info!(listen = ?cfg.listen, metrics = ?cfg.metrics.listen, origin = ?origin,
+    tracing::info!(listen = ?cfg.listen, tls = ?cfg.tls.listen, metrics = ?cfg.metrics.listen, origin = ?origin,
         data_dir = %cfg.data_dir.display(), "clickedge serving");
     server.run(RunArgs::default());
     tracing::info!("server stopped; writing queued events");

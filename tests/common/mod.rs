@@ -50,6 +50,7 @@ server:
   threads: 2
   grace_period_seconds: 1
   graceful_shutdown_timeout_seconds: 1
+  keepalive_drain_seconds: 0
   pid_file: "{data}/clickedge.pid"
   upgrade_sock: "{data}/upgrade.sock"
 {extra}"#,

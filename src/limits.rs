@@ -1,0 +1,224 @@
+//! Limits against abusive or broken clients, for `clickedge serve`: request
+//! header size and count, the time to send a request header, idle keep-alive
+//! connections, and requests per connection. Each trigger is counted in
+//! `clickedge_limit_hits_total{limit=...}`. (The click query's length is the
+//! click parser's: `click.max_query_bytes`, a 400 counted as `query_too_long`.)
+//!
+//! Owns: [`Guarded`], a wrapper around Pingora's HTTP app that puts a
+//! deadline on reading each HTTP/1 request header, and [`Limits::check`],
+//! which the proxy runs first on every request.
+//!
+//! Why a wrapper: Pingora reads the request header before any `ProxyHttp`
+//! hook runs, with a per-read timeout of 60 s on a new connection and none
+//! between keep-alive requests, so a client dripping a byte at a time could
+//! hold a connection for ever. The wrapper races the whole request against
+//! the deadline and gives up only while the header is still unread (the
+//! proxy marks it read in `on_connection_reuse`, through the connection's
+//! user context); an answer or a proxied request in progress is never cut.
+
+use crate::config::LimitsConfig;
+use crate::metrics::Metrics;
+use async_trait::async_trait;
+use pingora::apps::{HttpServerApp, HttpServerOptions, ReusedHttpStream};
+use pingora::protocols::http::ServerSession;
+use pingora::proxy::Session;
+use pingora::server::ShutdownWatch;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The limits, with their counters.
+#[derive(Clone)]
+pub struct Limits {
+    max_header_bytes: usize,
+    max_headers: usize,
+    idle_timeout: Duration,
+    header_timeout: Duration,
+    /// Pingora's `keepalive_request_limit`: reuses after the first request.
+    reuse_limit: u32,
+    metrics: Arc<Metrics>,
+}
+
+/// The connection user context the wrapper hands to the proxy: set once the
+/// request header has been read.
+pub struct HeaderRead(Arc<AtomicBool>);
+
+impl HeaderRead {
+    /// Called by the proxy's `on_connection_reuse` with the context it got.
+    pub fn mark(ctx: Box<dyn std::any::Any + Send + Sync>) {
+        if let Ok(h) = ctx.downcast::<HeaderRead>() {
+            h.0.store(true, Ordering::Release);
+        }
+    }
+}
+
+impl Limits {
+    pub fn new(cfg: &LimitsConfig, metrics: Arc<Metrics>) -> Limits {
+        Limits {
+            max_header_bytes: cfg.max_header_bytes,
+            max_headers: cfg.max_headers,
+            idle_timeout: Duration::from_secs(cfg.idle_timeout_seconds),
+            header_timeout: Duration::from_secs(cfg.header_timeout_seconds),
+            reuse_limit: match cfg.requests_per_connection {
+                0 => u32::MAX,
+                n => n - 1,
+            },
+            metrics,
+        }
+    }
+
+    /// Pingora's options for the proxy service: the request limit per
+    /// connection and the HTTP/2 idle timeout.
+    pub fn server_options(&self) -> HttpServerOptions {
+        let mut o = HttpServerOptions::default();
+        o.keepalive_request_limit = Some(self.reuse_limit);
+        o.h2_idle_timeout = Some(self.idle_timeout);
+        o
+    }
+
+    /// Runs first on every request. Sets the idle timeout for the wait for
+    /// the next request, counts the last request of a connection, and says
+    /// why the request must be refused (431), if it must.
+    pub fn check(&self, session: &mut Session) -> Option<&'static str> {
+        // HTTP/1.1 keep-alive would otherwise wait for the next request for
+        // ever; only a connection that is kept alive gets the timeout.
+        if session.get_keepalive().is_some() {
+            session.set_keepalive(Some(self.idle_timeout.as_secs()));
+        }
+        if session.get_keepalive_reuses_remaining() == Some(0) && self.reuse_limit != u32::MAX {
+            self.metrics.limit_hit(Limit::RequestsPerConnection);
+        }
+        let h = session.req_header();
+        if h.headers.len() > self.max_headers {
+            self.metrics.limit_hit(Limit::Headers);
+            return Some("too many request header fields\n");
+        }
+        // The request line and each `name: value\r\n` line, as sent.
+        let line = h.method.as_str().len() + h.raw_path().len() + 12;
+        let bytes = h
+            .headers
+            .iter()
+            .fold(line, |n, (k, v)| n + k.as_str().len() + v.len() + 4);
+        if bytes > self.max_header_bytes {
+            self.metrics.limit_hit(Limit::HeaderBytes);
+            return Some("request header too large\n");
+        }
+        None
+    }
+}
+
+/// What triggered; the label of `clickedge_limit_hits_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    HeaderBytes,
+    Headers,
+    HeaderTimeout,
+    IdleTimeout,
+    RequestsPerConnection,
+}
+
+impl Limit {
+    pub const ALL: [Limit; 5] = [
+        Limit::HeaderBytes,
+        Limit::Headers,
+        Limit::HeaderTimeout,
+        Limit::IdleTimeout,
+        Limit::RequestsPerConnection,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Limit::HeaderBytes => "header_bytes",
+            Limit::Headers => "headers",
+            Limit::HeaderTimeout => "header_timeout",
+            Limit::IdleTimeout => "idle_timeout",
+            Limit::RequestsPerConnection => "requests_per_connection",
+        }
+    }
+}
+
+/// Pingora's HTTP app (the proxy) with a deadline on each HTTP/1 request
+/// header: the header timeout from the connection's start for its first
+/// request, the idle timeout plus the header timeout for later ones.
+///
+/// It also drains kept-alive connections on shutdown: Pingora closes every
+/// connection waiting for its next request as soon as shutdown starts, which
+/// races a client that is sending one (a failed request for it). The wrapper
+/// holds that back for `drain`; meanwhile each connection's next request is
+/// answered with `Connection: close`, and the client reconnects.
+pub struct Guarded<A> {
+    app: Arc<A>,
+    limits: Limits,
+    drain: Duration,
+}
+
+impl<A> Guarded<A> {
+    pub fn new(app: A, limits: Limits, drain: Duration) -> Guarded<A> {
+        Guarded {
+            app: Arc::new(app),
+            limits,
+            drain,
+        }
+    }
+}
+
+#[async_trait]
+impl<A: HttpServerApp + Send + Sync + 'static> HttpServerApp for Guarded<A> {
+    async fn process_new_http(
+        self: &Arc<Self>,
+        mut session: ServerSession,
+        shutdown: &ShutdownWatch,
+    ) -> Option<ReusedHttpStream> {
+        if session.is_http2() {
+            // The stream's header has already arrived; h2 has its own limits.
+            return self.app.process_new_http(session, shutdown).await;
+        }
+        let l = &self.limits;
+        let first = session.get_keepalive_reuses_remaining() == Some(l.reuse_limit);
+        let deadline = if first {
+            l.header_timeout
+        } else {
+            l.idle_timeout + l.header_timeout
+        };
+        let read = Arc::new(AtomicBool::new(false));
+        session.set_connection_user_context(Some(Box::new(HeaderRead(read.clone()))));
+        let start = Instant::now();
+        let work = self.app.process_new_http(session, shutdown);
+        tokio::pin!(work);
+        tokio::select! {
+            biased;
+            done = &mut work => {
+                if done.is_none()
+                    && !first
+                    && !read.load(Ordering::Acquire)
+                    && start.elapsed() >= l.idle_timeout
+                {
+                    l.metrics.limit_hit(Limit::IdleTimeout);
+                }
+                done
+            }
+            () = tokio::time::sleep(deadline) => {
+                if read.load(Ordering::Acquire) {
+                    work.await
+                } else {
+                    // Dropping the request closes the connection.
+                    l.metrics.limit_hit(Limit::HeaderTimeout);
+                    None
+                }
+            }
+        }
+    }
+
+    fn h2_options(&self) -> Option<pingora::protocols::http::v2::server::H2Options> {
+        self.app.h2_options()
+    }
+
+    fn server_options(&self) -> Option<&HttpServerOptions> {
+        self.app.server_options()
+    }
+
+    async fn http_cleanup(&self) {
+        tokio::time::sleep(self.drain).await;
+        self.app.http_cleanup().await
+    }
+}
