@@ -716,6 +716,14 @@ impl Config {
         if e.segment_max_bytes < 64 * 1024 {
             p.push("events.segment_max_bytes: use at least 65536".to_string());
         }
+        if e.max_spool_bytes < e.segment_max_bytes.saturating_mul(2) {
+            // Only sealed files are deleted once shipped: a quota the open
+            // file alone can fill would refuse events for ever.
+            p.push(format!(
+                "events.max_spool_bytes: {} must be at least twice events.segment_max_bytes ({})",
+                e.max_spool_bytes, e.segment_max_bytes
+            ));
+        }
         if let Some(url) = &self.sink.url {
             if let Err(e) = crate::ship::sinks::from_url(url, &self.sink.options()) {
                 p.push(format!("sink.url: {e}"));

@@ -343,25 +343,46 @@ fn http_sink_gets_gzip_ndjson_with_its_headers_and_retries() {
 #[test]
 fn the_spool_quota_refuses_new_events_and_counts_it_but_clicks_are_answered() {
     let mut edge = Edge::start_edited(
-        |c| c.replace("events:\n", "events:\n  max_spool_bytes: 3000\n"),
+        |c| {
+            c.replace(
+                "events:\n",
+                "events:\n  segment_max_bytes: 65536\n  max_spool_bytes: 131072\n",
+            )
+        },
         &[],
     );
     let url = edge.sign(&["--landing", "https://a.example/", "--campaign", "c"]);
     let mut conn = Conn::open(edge.port).unwrap();
-    for _ in 0..20 {
+    // About 300 events fill the quota; no sink ships them away.
+    let sent = 600;
+    for i in 0..sent {
         assert_eq!(conn.send("GET", &url, &browser(), b"").unwrap().status, 302);
-        // One batch per click, so the quota is checked between them.
-        std::thread::sleep(Duration::from_millis(70));
+        if i % 20 == 0 {
+            // Several batches, so the quota is checked between them.
+            std::thread::sleep(Duration::from_millis(60));
+        }
+    }
+    // Every event queued has been written or refused once the count settles.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while edge.metric("clickedge_events_spooled_total")
+        + edge.metric("clickedge_events_dropped_total")
+        < sent as f64
+    {
+        assert!(
+            Instant::now() < deadline,
+            "events neither spooled nor dropped"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
     let hits = edge.metric("clickedge_spool_quota_hits_total");
     let dropped = edge.metric("clickedge_events_dropped_total");
-    assert!(hits >= 1.0, "quota never hit");
     edge.stop();
+    assert!(hits >= 1.0, "quota never hit");
     let kept = edge.events().len();
-    assert!((3..20).contains(&kept), "{kept} events kept");
+    assert!((200..sent).contains(&kept), "{kept} events kept");
     assert_eq!(
         kept as f64 + dropped,
-        20.0,
+        sent as f64,
         "every click is either on disk or counted as dropped"
     );
 }

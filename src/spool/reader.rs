@@ -80,7 +80,17 @@ pub fn read_batch(
     let mut buf = vec![0u8; want];
     f.read_exact(&mut buf)?;
     let read_to_eof = offset + want as u64 == len;
+    Ok(scan(&buf, offset, max_events, read_to_eof, sealed))
+}
 
+/// Takes up to `max_events` records from `buf`, the bytes of a segment from
+/// `offset` on; `read_to_eof`: `buf` runs to the end of the file. The part
+/// of [`read_batch`] that never touches the disk (and is fuzzed).
+pub fn scan(buf: &[u8], offset: u64, max_events: usize, read_to_eof: bool, sealed: bool) -> Batch {
+    let mut batch = Batch {
+        end: offset,
+        ..Batch::default()
+    };
     let mut pos = 0usize;
     while pos < buf.len() && batch.count < max_events {
         let Some(nl) = buf[pos..].iter().position(|&b| b == b'\n') else {
@@ -111,8 +121,8 @@ pub fn read_batch(
         pos += nl + 1;
     }
     batch.end = offset + pos as u64;
-    batch.at_eof = batch.end == len;
-    Ok(batch)
+    batch.at_eof = read_to_eof && pos == buf.len();
+    batch
 }
 
 fn first_ts(body: &[u8]) -> Option<String> {

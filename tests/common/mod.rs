@@ -353,6 +353,28 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// Writes bytes as they are (a partial request, say).
+    pub fn write_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.reader.get_mut().write_all(bytes)
+    }
+
+    /// Whether the server closes the connection (end of stream or reset)
+    /// within `limit`, sending nothing more.
+    pub fn closed_within(&mut self, limit: Duration) -> bool {
+        self.reader.get_mut().set_read_timeout(Some(limit)).unwrap();
+        let mut b = [0u8; 64];
+        match self.reader.read(&mut b) {
+            Ok(0) => true,
+            Ok(n) => panic!("unexpected bytes: {:?}", String::from_utf8_lossy(&b[..n])),
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        }
+    }
+}
+
 pub fn try_get(port: u16, path: &str) -> std::io::Result<Response> {
     Conn::open(port)?.send("GET", path, &[], b"")
 }

@@ -1,0 +1,87 @@
+//! The click URL parser and signature check, from both sides:
+//! - any query string: never a panic, and whatever is accepted is a click
+//!   that may be redirected (http(s) landing, ids of the id alphabet) and
+//!   whose Location is a clean header value;
+//! - a click minted by `sign` from arbitrary fields: it parses back to the
+//!   same fields (when `sign` accepts them), signed or not.
+#![no_main]
+
+use clickedge::click::{self, ClickPolicy, Keys, SignRequest};
+use libfuzzer_sys::fuzz_target;
+
+fn policy(signing_required: bool) -> ClickPolicy {
+    ClickPolicy {
+        keys: Keys::new([
+            ("k1", &b"fuzz-secret-0123456789abcdef"[..]),
+            ("k2", &b"another-secret-0123456789ab"[..]),
+        ]),
+        signing_required,
+        allowed_hosts: vec![click::HostPattern::parse("*.example").unwrap()],
+        max_query_bytes: 4096,
+    }
+}
+
+fn is_id(s: &str) -> bool {
+    (1..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._~-".contains(&b))
+}
+
+fn check_accepted(c: &click::Click<'_>) {
+    assert!(matches!(c.landing.scheme(), "http" | "https"));
+    assert!(c.landing.host_str().is_some_and(|h| !h.is_empty()));
+    assert!(is_id(&c.campaign) && is_id(&c.impression));
+    assert!(c.publisher.is_empty() || is_id(&c.publisher));
+    let loc = click::location(&c.landing, "clickid", "0190b2d4-0000-7000-8000-000000000000");
+    assert!(http::HeaderValue::from_str(&loc).is_ok(), "{loc:?}");
+    assert!(loc.starts_with("http://") || loc.starts_with("https://"));
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return;
+    };
+    if mode % 2 == 0 {
+        // Any query string, against both signing modes.
+        for required in [true, false] {
+            if let Ok(c) = click::parse(text, &policy(required)) {
+                check_accepted(&c);
+            }
+        }
+        return;
+    }
+    // Fields for `sign`, separated by NUL bytes.
+    let mut f = text.split('\0');
+    let landing = f.next().unwrap_or("");
+    let campaign = f.next().unwrap_or("");
+    let impression = f.next().unwrap_or("");
+    let publisher = f.next();
+    let req = SignRequest {
+        landing,
+        campaign,
+        impression,
+        publisher,
+        test: mode & 2 != 0,
+        child_directed: mode & 4 != 0,
+    };
+    let keys = policy(true).keys;
+    let Ok(url) = click::sign(&keys, "k2", &req) else {
+        return;
+    };
+    let query = url.strip_prefix("/c?").expect("sign prints /c?...");
+    let c = click::parse(query, &policy(true)).expect("a URL sign minted is accepted");
+    check_accepted(&c);
+    assert_eq!(c.campaign, campaign);
+    assert_eq!(c.impression, impression);
+    assert_eq!(c.publisher, publisher.unwrap_or(""));
+    assert_eq!(c.test, req.test);
+    // One flipped byte of the signature is refused.
+    let mut forged = query.as_bytes().to_vec();
+    let last = forged.len() - 1;
+    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    assert!(click::parse(&forged, &policy(true)).is_err());
+});
