@@ -118,6 +118,7 @@ fn bench(c: &mut Criterion) {
             publisher: Some("pub-42"),
             test: false, child_directed: false,
         },
+        4096,
     )
     .unwrap();
     let query = url[3..].to_string();

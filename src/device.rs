@@ -84,8 +84,49 @@ const MOBILE: &[&str] = &[
 ];
 const DESKTOP: &[&str] = &["Windows NT", "Macintosh", "X11", "CrOS", "Linux x86_64"];
 
-fn any(ua: &str, tokens: &[&str]) -> bool {
-    tokens.iter().any(|t| ua.contains(t))
+/// Bits of what a user agent contains, from one pass of one automaton
+/// over it (the token lists above, plus "Android").
+const IS_TV: u8 = 1;
+const IS_TABLET: u8 = 2;
+const IS_MOBILE: u8 = 4;
+const IS_DESKTOP: u8 = 8;
+const HAS_ANDROID: u8 = 16;
+const HAS_MOBI: u8 = 32;
+
+struct Tokens {
+    automaton: aho_corasick::AhoCorasick,
+    /// The bits of each pattern, by pattern id.
+    bits: Vec<u8>,
+}
+
+static TOKENS: std::sync::LazyLock<Option<Tokens>> = std::sync::LazyLock::new(|| {
+    let mut patterns = Vec::new();
+    let mut bits = Vec::new();
+    for (list, bit) in [
+        (TV, IS_TV),
+        (TABLET, IS_TABLET),
+        (MOBILE, IS_MOBILE),
+        (DESKTOP, IS_DESKTOP),
+        (&["Android"][..], HAS_ANDROID),
+    ] {
+        for t in list {
+            patterns.push(*t);
+            bits.push(if *t == "Mobi" { bit | HAS_MOBI } else { bit });
+        }
+    }
+    let automaton = aho_corasick::AhoCorasick::new(&patterns).ok()?;
+    Some(Tokens { automaton, bits })
+});
+
+/// Which of the token lists `ua` has a token of.
+fn seen(ua: &str) -> u8 {
+    let Some(t) = TOKENS.as_ref() else {
+        return 0;
+    };
+    // Overlapping: "Android TV" must count as both "Android TV" and "Android".
+    t.automaton
+        .find_overlapping_iter(ua)
+        .fold(0, |acc, m| acc | t.bits[m.pattern().as_usize()])
 }
 
 /// `ch_mobile` is the `Sec-CH-UA-Mobile` header when present (`?1` or `?0`).
@@ -93,16 +134,17 @@ pub fn classify(ua: &str, ch_mobile: Option<&[u8]>) -> Device {
     if ua.is_empty() {
         return Device::Other;
     }
-    if any(ua, TV) {
+    let has = seen(ua);
+    if has & IS_TV != 0 {
         return Device::Tv;
     }
-    if any(ua, TABLET) || (ua.contains("Android") && !ua.contains("Mobi")) {
+    if has & IS_TABLET != 0 || (has & HAS_ANDROID != 0 && has & HAS_MOBI == 0) {
         return Device::Tablet;
     }
-    if ch_mobile == Some(b"?1") || any(ua, MOBILE) {
+    if ch_mobile == Some(b"?1") || has & IS_MOBILE != 0 {
         return Device::Mobile;
     }
-    if any(ua, DESKTOP) {
+    if has & IS_DESKTOP != 0 {
         return Device::Desktop;
     }
     Device::Other

@@ -72,7 +72,7 @@ fn plugin_answers_clicks_inside_another_proxy() {
         test: false,
         child_directed: false,
     };
-    let url = clickedge::click::sign(&keys, "k1", &req).unwrap();
+    let url = clickedge::click::sign(&keys, "k1", &req, 4096).unwrap();
 
     let mut conn = Conn::open(port).unwrap();
     let r = conn

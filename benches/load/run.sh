@@ -57,7 +57,10 @@
 # Exit status 0 only if every check passed and nothing failed.
 #
 # Environment: SERVER_CPU (0), WRK_CPU (1), KEEP=1 keeps the temporary
-# directory (configs, logs, spools, request lines).
+# directory (configs, logs, spools, request lines), PROFILE (production: the
+# cargo profile clickedge and the floor are built with, LTO on; `release`
+# builds faster), CLICKEDGE_BIN (a clickedge binary to measure instead of the
+# one built, to compare two builds).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -78,6 +81,7 @@ while [ $# -gt 0 ]; do
 done
 [ "$DURATION" -ge 2 ] 2>/dev/null || { echo "--duration: whole seconds, at least 2" >&2; exit 2; }
 SERVER_CPU=${SERVER_CPU:-0}
+PROFILE=${PROFILE:-production}
 WRK_CPU=${WRK_CPU:-1}
 [ "$(nproc)" -ge 2 ] || echo "warning: fewer than 2 cores: server and wrk share one" >&2
 
@@ -103,10 +107,10 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-log "building"
-cargo build --release --bin clickedge --example floor
-CE=$ROOT/target/release/clickedge
-FLOOR=$ROOT/target/release/examples/floor
+log "building (cargo profile $PROFILE)"
+cargo build --profile "$PROFILE" --bin clickedge --example floor
+CE=${CLICKEDGE_BIN:-$ROOT/target/$PROFILE/clickedge}
+FLOOR=$ROOT/target/$PROFILE/examples/floor
 
 # --- temporary directory, cleanup ----------------------------------------------
 TMP=$(mktemp -d /tmp/clickedge-load.XXXXXX)

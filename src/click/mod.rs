@@ -391,8 +391,14 @@ pub struct SignRequest<'a> {
 
 /// Mints a signed click path and query, `/c?...&kid=..&sig=..`, and checks
 /// it the way the edge will, so a URL that `sign` prints is one the edge
-/// accepts (with the same keys).
-pub fn sign(keys: &Keys, kid: &str, req: &SignRequest<'_>) -> Result<String, ClickError> {
+/// accepts (with the same keys and `click.max_query_bytes`): a query longer
+/// than `max_query_bytes` is refused here rather than by the edge.
+pub fn sign(
+    keys: &Keys,
+    kid: &str,
+    req: &SignRequest<'_>,
+    max_query_bytes: usize,
+) -> Result<String, ClickError> {
     let mut q = format!(
         "u={}&cmp={}&imp={}",
         utf8_percent_encode(req.landing, COMPONENT),
@@ -418,7 +424,7 @@ pub fn sign(keys: &Keys, kid: &str, req: &SignRequest<'_>) -> Result<String, Cli
         keys: keys.clone(),
         signing_required: true,
         allowed_hosts: Vec::new(),
-        max_query_bytes: usize::MAX,
+        max_query_bytes,
     };
     parse(&q, &policy)?;
     Ok(format!("/c?{q}"))

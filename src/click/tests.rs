@@ -25,7 +25,7 @@ fn signed(landing: &str, cmp: &str, imp: &str) -> String {
         test: false,
         child_directed: false,
     };
-    sign(&keys(), "k1", &req).unwrap()[3..].to_string()
+    sign(&keys(), "k1", &req, 4096).unwrap()[3..].to_string()
 }
 
 /// Signs an arbitrary raw query (for malformed-but-signed cases).
@@ -55,7 +55,7 @@ fn publisher_and_test_flag() {
         test: true,
         child_directed: false,
     };
-    let q = sign(&keys(), "k2", &req).unwrap();
+    let q = sign(&keys(), "k2", &req, 4096).unwrap();
     assert!(
         q.starts_with("/c?u=http%3A%2F%2Fa.example%2F&cmp=c&imp=i&pub=pub-9&test=1&kid=k2&sig=")
     );
@@ -312,18 +312,18 @@ fn sign_refuses_what_the_edge_would_refuse() {
         child_directed: false,
     };
     assert_eq!(
-        sign(&keys(), "k1", &req).unwrap_err(),
+        sign(&keys(), "k1", &req, 4096).unwrap_err(),
         ClickError::BadLanding
     );
     req.landing = "https://x.example/";
     req.campaign = "has space";
     assert_eq!(
-        sign(&keys(), "k1", &req).unwrap_err(),
+        sign(&keys(), "k1", &req, 4096).unwrap_err(),
         ClickError::BadId("cmp")
     );
     req.campaign = "c";
     assert_eq!(
-        sign(&keys(), "nokey", &req).unwrap_err(),
+        sign(&keys(), "nokey", &req, 4096).unwrap_err(),
         ClickError::UnknownKey
     );
 }
@@ -389,7 +389,7 @@ proptest! {
                              publisher in proptest::option::of(id_strategy()), test: bool) {
         let req = SignRequest { landing: &landing, campaign: &cmp, impression: &imp,
                                 publisher: publisher.as_deref(), test, child_directed: !test };
-        let path = sign(&keys(), "k2", &req).unwrap();
+        let path = sign(&keys(), "k2", &req, 4096).unwrap();
         let c = parse(&path[3..], &ClickPolicy { max_query_bytes: usize::MAX, ..policy() }).unwrap();
         prop_assert_eq!(c.landing, Url::parse(&landing).unwrap());
         prop_assert_eq!(&c.campaign, &cmp);
@@ -424,4 +424,22 @@ proptest! {
         let ids: Vec<_> = l.query_pairs().filter(|(k, _)| k == "clickid").map(|(_, v)| v.into_owned()).collect();
         prop_assert_eq!(ids, vec!["ID-1".to_string()]);
     }
+}
+
+/// Found by fuzzing (`fuzz/`, target click_url): `sign` printed URLs longer
+/// than `click.max_query_bytes`, which the edge then refused.
+#[test]
+fn sign_refuses_a_query_the_edge_would_refuse_as_too_long() {
+    let long = format!("https://shop.example/{}", "a".repeat(5000));
+    let req = SignRequest {
+        landing: &long,
+        campaign: "c",
+        impression: "i",
+        ..SignRequest::default()
+    };
+    assert_eq!(
+        sign(&keys(), "k1", &req, 4096).unwrap_err(),
+        ClickError::QueryTooLong
+    );
+    assert!(sign(&keys(), "k1", &req, 8192).is_ok());
 }
