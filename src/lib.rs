@@ -45,7 +45,8 @@
 //! Module map, in the order a click goes through them: [`click`] (URL,
 //! signature, Location), [`ivt`] (is it a person's click?), [`event`] (what
 //! is logged), [`spool`] (the queue and the files), [`proxy`] (Pingora
-//! glue), [`server`] (the process), [`config`], [`metrics`], [`device`].
+//! glue), [`limits`] and [`tls`] (the listeners of `clickedge serve`),
+//! [`server`] (the process), [`config`], [`metrics`], [`device`].
 
 pub mod click;
 pub mod config;
