@@ -85,6 +85,12 @@ fn idle_keep_alive_connections_are_closed_and_counted() {
         conn.closed_within(Duration::from_secs(6)),
         "an idle connection stayed open"
     );
+    // Counted once Pingora hands the closed connection back, just after the close.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while hits(&edge, "idle_timeout") < 1.0 {
+        assert!(Instant::now() < deadline, "the idle close was not counted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(hits(&edge, "idle_timeout"), 1.0);
     assert_eq!(hits(&edge, "header_timeout"), 0.0);
 }
