@@ -141,6 +141,23 @@ fn bench(c: &mut Criterion) {
             ))
         })
     });
+    c.bench_function("device/classify", |b| {
+        let mut i = 0usize;
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            black_box(clickedge::device::classify(
+                black_box(UAS[i % UAS.len()]),
+                None,
+            ))
+        })
+    });
+    c.bench_function("privacy/scrub", |b| {
+        let mut i = 0usize;
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            black_box(clickedge::privacy::scrub(black_box(UAS[i % UAS.len()])).len())
+        })
+    });
     c.bench_function("event/encode", |b| {
         b.iter(|| {
             black_box(

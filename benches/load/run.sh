@@ -49,7 +49,15 @@
 #                 was the limit
 #   wrk core      how busy core 1 (wrk's) was: ~100% means the load tool was
 #                 the limit, and the req/s is the tool's, not the server's
+#   CPU µs/req    the server's CPU time divided by the requests it answered:
+#                 its cost per request, which holds whether or not wrk could
+#                 keep its core busy
 #   vs floor, vs nginx   clickedge's req/s divided by theirs, same mix
+#   ..., per CPU  their CPU µs/req divided by clickedge's: the share of their
+#                 requests per CPU-second clickedge serves. When a server's
+#                 CPU is well under 100%, wrk (one core) was the limit for
+#                 it, its req/s understates it, and this is the fair ratio;
+#                 the script then says so under the table
 # Then for each run: the answers per HTTP status, and for clickedge the check
 # that the events on disk (lines of data/clicks/*.ndjson after SIGTERM, which
 # drains the queue) equal the click answers wrk counted (302+204+403+503),
@@ -238,7 +246,8 @@ awk -v OFS='\t' -v total="$LINES" -v pattern="BBBKBBDBBPBBBBTBBKBB" \
 
 # --- one run -------------------------------------------------------------------
 CLICK_SECONDS=$(awk -v d="$DURATION" 'BEGIN { printf "%.1f", d - 0.2 }')
-declare -A RPS P50 P99 P999 CPU WCORE NOTE
+declare -A RPS P50 P99 P999 CPU WCORE NOTE USREQ BUSYC
+UNFILLED=""
 FAILED=0
 DETAILS=""
 
@@ -308,6 +317,10 @@ run_one() { # SERVER MIX
   CPU[$key]=$(awk -v c=$((c1 - c0)) -v hz="$hz" -v s0="$s0" -v s1="$s1" 'BEGIN { printf "%.0f%%", 100 * c / hz / (s1 - s0) }')
   WCORE[$key]=$(awk -v b=$((b1 - b0)) -v t=$((t1 - t0)) 'BEGIN { printf "%.0f%%", t ? 100 * b / t : 0 }')
   RPS[$key]=$(awk '$2 == "click_rps" { print $3 }' "$out")
+  # Server CPU time per request answered (every request of the run, /healthz
+  # tail included): the cost, whether or not wrk could fill the server's core.
+  USREQ[$key]=$(awk -v c=$((c1 - c0)) -v hz="$hz" '$2 == "status" { n += $4 } END { printf "%.1f", n ? 1e6 * c / hz / n : 0 }' "$out")
+  BUSYC[$key]=$(awk -v c=$((c1 - c0)) -v hz="$hz" -v s0="$s0" -v s1="$s1" 'BEGIN { printf "%.0f", 100 * c / hz / (s1 - s0) }')
   read -r p50 p99 p999 _ < <(awk '$2 == "latency_us" { print $3, $4, $5, $6 }' "$out")
   P50[$key]=$p50; P99[$key]=$p99; P999[$key]=$p999
 
@@ -364,20 +377,28 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b ? a / b : 0 }'; }
 echo
 echo "clickedge vs a bare Pingora floor vs nginx: each server on core $SERVER_CPU with one worker, wrk -t1 -c$CONNECTIONS -d${DURATION}s on core $WRK_CPU ($(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo))"
 echo
-echo "| server | mix | req/s | p50 ms | p99 ms | p99.9 ms | server CPU | wrk core | vs floor | vs nginx |"
-echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| server | mix | req/s | p50 ms | p99 ms | p99.9 ms | server CPU | wrk core | CPU µs/req | vs floor | vs nginx | vs floor, per CPU | vs nginx, per CPU |"
+echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for mix in $MIXES; do
   for server in clickedge floor nginx; do
     k="$server/$mix"
-    vf="" vn=""
+    vf="" vn="" cf="" cn=""
     if [ "$server" = clickedge ]; then
       vf="$(ratio "${RPS[$k]}" "${RPS[floor/$mix]}")x"
       vn="$(ratio "${RPS[$k]}" "${RPS[nginx/$mix]}")x"
+      cf="$(ratio "${USREQ[floor/$mix]}" "${USREQ[$k]}")x"
+      cn="$(ratio "${USREQ[nginx/$mix]}" "${USREQ[$k]}")x"
+    elif [ "${BUSYC[$k]}" -lt 90 ]; then
+      UNFILLED="$UNFILLED $server/$mix (${CPU[$k]})"
     fi
-    echo "| $server | $mix${NOTE[$k]:-} | ${RPS[$k]} | $(ms "${P50[$k]}") | $(ms "${P99[$k]}") | $(ms "${P999[$k]}") | ${CPU[$k]} | ${WCORE[$k]} | $vf | $vn |"
+    echo "| $server | $mix${NOTE[$k]:-} | ${RPS[$k]} | $(ms "${P50[$k]}") | $(ms "${P99[$k]}") | $(ms "${P999[$k]}") | ${CPU[$k]} | ${WCORE[$k]} | ${USREQ[$k]} | $vf | $vn | $cf | $cn |"
   done
 done
 echo
+if [ -n "$UNFILLED" ]; then
+  echo "note: wrk did not fill the server's core in$UNFILLED: there the load tool, not the server, set the req/s, and the per-CPU ratios (CPU time per request) are the fair comparison"
+  echo
+fi
 [ "$BUSY" -gt 5 ] && echo "warning: the machine was ${BUSY}% busy before the runs (other processes): figures are skewed" && echo
 printf '%s' "$DETAILS"
 if [ "$FAILED" -ne 0 ]; then

@@ -16,14 +16,16 @@
 /// `,"crc":"` + 8 hex digits + `"}`
 pub const SUFFIX_LEN: usize = 18;
 
-/// Turns `{…}` (a JSON object) into a sealed record with its newline.
+/// Turns `{…}` (a JSON object, or one whose closing brace is still to
+/// come) into a sealed record with its newline.
 pub fn seal(json: &mut Vec<u8>) {
     if json.last() == Some(&b'}') {
         json.pop();
     }
     let crc = crc32c::crc32c(json);
     json.extend_from_slice(b",\"crc\":\"");
-    json.extend_from_slice(format!("{crc:08x}").as_bytes());
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    json.extend((0..8).rev().map(|i| HEX[(crc >> (4 * i) & 0xf) as usize]));
     json.extend_from_slice(b"\"}\n");
 }
 
