@@ -67,11 +67,12 @@ fn main() {
             100.0 * flagged.len() as f64 / browsers.len() as f64
         );
     }
-    if std::env::var_os("SHOW").is_some() {
-        for m in missed.iter().take(40) {
+    // SHOW=N prints the first N misses and false flags of each kind.
+    if let Some(n) = std::env::var("SHOW").ok().map(|v| v.parse().unwrap_or(40)) {
+        for m in missed.iter().take(n) {
             println!("missed  {m}");
         }
-        for f in flagged.iter().take(40) {
+        for f in flagged.iter().take(n) {
             println!("flagged {f}");
         }
     }
