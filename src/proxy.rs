@@ -28,9 +28,10 @@ use crate::spool::{EventQueue, Spool, SpoolConfig};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
+use http::HeaderValue;
 use pingora::http::{Method, RequestHeader, ResponseHeader};
 use pingora::prelude::{HttpPeer, ProxyHttp, Session};
-use pingora::Result;
+use pingora::{ErrorType::InvalidHTTPHeader, OrErr, Result};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -187,7 +188,7 @@ impl ClickEdge {
             .map(|a| a.ip());
         let decided = self
             .decide(session.req_header(), client_ip, endpoint)
-            .and_then(|a| match answer_header(a.status, a.location.as_deref()) {
+            .and_then(|mut a| match answer_header(a.status, a.location.take()) {
                 Ok(h) => Ok((a, h)),
                 // Only a Location that is not a valid header value can fail.
                 Err(_) => Err(ClickError::BadLanding),
@@ -351,19 +352,27 @@ fn header_str<'a>(req: &'a RequestHeader, name: &str) -> std::borrow::Cow<'a, st
 /// The header of a click's answer (SPEC §4). A redirect and a block carry
 /// `Content-Length: 0` so the connection stays alive; a 204 has no body by
 /// definition.
-fn answer_header(status: u16, location: Option<&str>) -> Result<Box<ResponseHeader>> {
+/// The answer's header. The fixed values are static and the `Location`
+/// takes over the string it was built in: no value is copied.
+fn answer_header(status: u16, location: Option<String>) -> Result<Box<ResponseHeader>> {
+    const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
     let mut h = ResponseHeader::build(status, Some(5))?;
     match location {
         Some(location) => {
+            let location = HeaderValue::from_maybe_shared(Bytes::from(location))
+                .or_err(InvalidHTTPHeader, "Location is not a valid header value")?;
             h.insert_header("Location", location)?;
-            h.insert_header("Cache-Control", REDIRECT_CACHE_CONTROL)?;
-            h.insert_header("Pragma", "no-cache")?;
-            h.insert_header("Expires", "0")?;
+            h.insert_header(
+                "Cache-Control",
+                HeaderValue::from_static(REDIRECT_CACHE_CONTROL),
+            )?;
+            h.insert_header("Pragma", HeaderValue::from_static("no-cache"))?;
+            h.insert_header("Expires", HeaderValue::from_static("0"))?;
         }
-        None => h.insert_header("Cache-Control", "no-store")?,
+        None => h.insert_header("Cache-Control", NO_STORE)?,
     }
     if status != 204 {
-        h.insert_header("Content-Length", "0")?;
+        h.insert_header("Content-Length", HeaderValue::from_static("0"))?;
     }
     Ok(Box::new(h))
 }

@@ -314,9 +314,16 @@ fn valid_percent(s: &str) -> bool {
     true
 }
 
+/// Percent-decodes into one allocation of the encoded length (the crate's
+/// own `decode_utf8` grows its buffer three or four times on a landing URL).
 fn decode<'a>(raw: &'a str, label: &'static str) -> Result<Cow<'a, str>, ClickError> {
-    percent_decode_str(raw)
-        .decode_utf8()
+    if !raw.contains('%') {
+        return Ok(Cow::Borrowed(raw));
+    }
+    let mut bytes = Vec::with_capacity(raw.len());
+    bytes.extend(percent_decode_str(raw));
+    String::from_utf8(bytes)
+        .map(Cow::Owned)
         .map_err(|_| ClickError::BadEncoding(label))
 }
 
