@@ -168,7 +168,7 @@ impl Metrics {
             spool_damaged: counter(&registry, "clickedge_spool_damaged_records_total", "Spool records skipped when read back: checksum mismatch or torn tail."),
             events_shipped: counter(&registry, "clickedge_events_shipped_total", "Events acknowledged by the central sink."),
             sink_errors: counter(&registry, "clickedge_sink_errors_total", "Failed sends to the sink (network errors, 5xx); each is retried."),
-            sink_rejected: counter(&registry, "clickedge_sink_rejected_total", "Sends the sink refused with a 4xx; retried, kept on disk, and logged: fix the sink."),
+            sink_rejected: counter(&registry, "clickedge_sink_rejected_total", "Sends the sink refused with a 4xx or a redirect; retried, kept on disk, and logged: fix the sink."),
             reloads_ok: reloads.with_label_values(&["ok"]),
             reloads_failed: reloads.with_label_values(&["failed"]),
             clicks,

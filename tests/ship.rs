@@ -243,6 +243,16 @@ type Received =
 /// A real HTTP receiver of the test's own: decodes gzip NDJSON, fails the
 /// first `fail` requests with a 503.
 fn receiver(fail: usize) -> (String, Received) {
+    receiver_answering(
+        fail,
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy",
+    )
+}
+
+/// The same, answering the first `fail` requests with `answer`. A request
+/// without a body (what a client that follows a redirect sends) gets a 200
+/// and records nothing, as a login page or a moved endpoint would.
+fn receiver_answering(fail: usize, answer: &'static [u8]) -> (String, Received) {
     use std::io::{BufRead, BufReader, Read, Write};
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = format!("http://{}/ingest?token=t", l.local_addr().unwrap());
@@ -275,9 +285,11 @@ fn receiver(fail: usize) -> (String, Received) {
                 r.read_exact(&mut body).unwrap();
                 n += 1;
                 if n <= fail {
-                    let _ = s.write_all(
-                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy",
-                    );
+                    let _ = s.write_all(answer);
+                    continue;
+                }
+                if body.is_empty() {
+                    let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
                     continue;
                 }
                 let mut text = String::new();
@@ -338,6 +350,35 @@ fn http_sink_gets_gzip_ndjson_with_its_headers_and_retries() {
     );
     assert_eq!(events[0]["campaign"], "c");
     assert!(edge.metric("clickedge_sink_errors_total") >= 2.0);
+}
+
+#[test]
+fn a_redirecting_sink_is_not_an_acknowledgement() {
+    // A 302 from the sink (an http-to-https move, a login page) keeps the
+    // batch, counts a rejection and retries; the data reaches the receiver
+    // once it answers 2xx to the POST itself.
+    let (url, got) = receiver_answering(
+        2,
+        b"HTTP/1.1 302 Found\r\nLocation: /moved\r\nContent-Length: 0\r\n\r\n",
+    );
+    let edge = Edge::start_with(SINK, &["--sink", &url]);
+    let u = edge.sign(&["--landing", "https://a.example/", "--campaign", "c"]);
+    let mut conn = Conn::open(edge.port).unwrap();
+    for _ in 0..10 {
+        assert_eq!(conn.send("GET", &u, &browser(), b"").unwrap().status, 302);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let n: usize = got.lock().unwrap().iter().map(|(_, e)| e.len()).sum();
+        if n >= 10 {
+            assert_eq!(n, 10);
+            break;
+        }
+        assert!(Instant::now() < deadline, "receiver has {n} of 10");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(edge.metric("clickedge_sink_rejected_total") >= 2.0);
+    assert!(edge.log().contains("redirects are not followed"));
 }
 
 #[test]

@@ -66,6 +66,10 @@ fn agent(opts: &SinkOptions) -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_global(Some(opts.timeout))
         .http_status_as_error(false)
+        // A redirect is answered, not followed: following one re-sends a
+        // POST as a GET without its body, and a 2xx at the end of it would
+        // count as the sink taking a batch it never saw.
+        .max_redirects(0)
         .build()
         .into()
 }
@@ -91,6 +95,17 @@ fn verdict(resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Resul
     let status = resp.status().as_u16();
     if (200..300).contains(&status) {
         return Ok(());
+    }
+    if (300..400).contains(&status) {
+        let to = resp
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        return Err(SinkError::Rejected(format!(
+            "HTTP {status} to {to:?}: redirects are not followed, set the sink's URL to where it points"
+        )));
     }
     let body = resp.body_mut().read_to_string().unwrap_or_default();
     let msg = format!(
