@@ -26,6 +26,10 @@
 //!         }
 //!         Ok(false) // your own logic
 //!     }
+//!     // Keeps click URLs (landing URL, signature) out of Pingora's error log.
+//!     fn request_summary(&self, session: &Session, _: &()) -> String {
+//!         ClickEdge::request_summary(session)
+//!     }
 //!     async fn upstream_peer(&self, _: &mut Session, _: &mut ()) -> Result<Box<HttpPeer>> {
 //!         Ok(Box::new(HttpPeer::new("127.0.0.1:8000", false, String::new())))
 //!     }

@@ -181,7 +181,7 @@ impl Metrics {
             unanswered: counter(
                 &registry,
                 "clickedge_clicks_unanswered_total",
-                "Clicks whose answer could not be written (client gone); not logged.",
+                "Answers on /c and /b that could not be written (client gone); a decided click is still logged.",
             ),
             latency,
             events_queued: counter(

@@ -179,7 +179,12 @@ impl ClickEdge {
             return write_text(session, h, "method not allowed\n").await;
         }
         if endpoint == Endpoint::Beacon && method == Method::POST {
-            self.skip_body(session).await?;
+            // The body is ignored; one that never arrives (a tab closed
+            // mid-send) does not stop the beacon being counted. The
+            // connection is not reused after it.
+            if self.skip_body(session).await.is_err() {
+                session.set_keepalive(None);
+            }
         }
 
         let client_ip = session
@@ -193,25 +198,51 @@ impl ClickEdge {
                 // Only a Location that is not a valid header value can fail.
                 Err(_) => Err(ClickError::BadLanding),
             });
-        match decided {
+        // A client that is gone by the time its answer is written is the
+        // client's business: the connection is closed and counted, never an
+        // error (Pingora would log the whole click URL with it).
+        let written = match decided {
             Err(e) => {
                 self.metrics.refused(e);
                 let body = format!("{e}\n");
-                write_text(session, text_header(e.status(), &body)?, &body).await?;
+                write_text(session, text_header(e.status(), &body)?, &body).await
             }
             Ok((answer, header)) => {
-                if let Err(e) = session.write_response_header(header, true).await {
-                    self.metrics.unanswered.inc();
-                    return Err(e);
-                }
+                // Logged whether or not the answer reaches the client: the
+                // click was decided (and opened its duplicate window), and a
+                // written answer only ever meant the kernel took it.
                 self.metrics.click(answer.reason, answer.action);
                 self.events.push(answer.event);
+                session.write_response_header(header, true).await
             }
+        };
+        if written.is_err() {
+            self.metrics.unanswered.inc();
+            session.set_keepalive(None);
         }
         self.metrics
             .latency
             .observe(started.elapsed().as_secs_f64());
         Ok(())
+    }
+
+    /// Pingora's one-line summary of a request, for its error log, without
+    /// the query of a click or a beacon: that holds the landing URL (which
+    /// may carry personal data) and the signature. Embedders: return this
+    /// from `ProxyHttp::request_summary`.
+    pub fn request_summary(session: &Session) -> String {
+        let req = session.req_header();
+        match req.uri.path() {
+            path @ ("/c" | "/b") => {
+                let host = req
+                    .headers
+                    .get("host")
+                    .map(|h| String::from_utf8_lossy(h.as_bytes()))
+                    .unwrap_or_default();
+                format!("{} {path}?<withheld>, Host: {host}", req.method)
+            }
+            _ => session.as_ref().request_summary(),
+        }
     }
 
     /// Everything about a click that needs no I/O: verify, classify, build
@@ -351,9 +382,8 @@ fn header_str<'a>(req: &'a RequestHeader, name: &str) -> std::borrow::Cow<'a, st
 
 /// The header of a click's answer (SPEC §4). A redirect and a block carry
 /// `Content-Length: 0` so the connection stays alive; a 204 has no body by
-/// definition.
-/// The answer's header. The fixed values are static and the `Location`
-/// takes over the string it was built in: no value is copied.
+/// definition. The fixed values are static and the `Location` takes over
+/// the string it was built in: no value is copied.
 fn answer_header(status: u16, location: Option<String>) -> Result<Box<ResponseHeader>> {
     const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
     let mut h = ResponseHeader::build(status, Some(5))?;
@@ -438,6 +468,10 @@ impl ProxyHttp for EdgeProxy {
             return Ok(true);
         }
         Ok(false)
+    }
+
+    fn request_summary(&self, session: &Session, _ctx: &()) -> String {
+        ClickEdge::request_summary(session)
     }
 
     async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut ()) -> Result<Box<HttpPeer>> {

@@ -498,3 +498,71 @@ fn curl_as_itself_is_a_known_bot_and_blocked() {
     assert_eq!(e["device"], "bot");
     assert!(e["user_agent"].as_str().unwrap().starts_with("curl/"));
 }
+
+#[test]
+fn a_click_whose_client_is_gone_is_logged_once_and_its_url_stays_out_of_the_log() {
+    use socket2::{Domain, Socket, Type};
+    use std::io::Write;
+    let edge = Edge::start();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", edge.port).parse().unwrap();
+    let click = edge.sign(&[
+        "--landing",
+        "https://shop.example/p?email=jane.doe%40example.com",
+        "--campaign",
+        "gone",
+        "--impression",
+        "reset",
+    ]);
+    // Sent, then reset at once (SO_LINGER 0): by the time the edge writes
+    // its answer, the connection is gone.
+    for _ in 0..20 {
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        s.connect(&addr.into()).unwrap();
+        let req = format!(
+            "GET {click} HTTP/1.1\r\nHost: clicks.example\r\nUser-Agent: {BROWSER_UA}\r\n\r\n"
+        );
+        (&s).write_all(req.as_bytes()).unwrap();
+        s.set_linger(Some(std::time::Duration::ZERO)).unwrap();
+    }
+    // A beacon whose body never arrives in full (its tab was closed).
+    let beacon = edge
+        .sign(&[
+            "--landing",
+            "https://shop.example/",
+            "--campaign",
+            "gone",
+            "--impression",
+            "tab",
+        ])
+        .replacen("/c?", "/b?", 1);
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let req = format!(
+        "POST {beacon} HTTP/1.1\r\nHost: clicks.example\r\nUser-Agent: {BROWSER_UA}\r\nContent-Length: 100\r\n\r\n0123456789"
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    drop(s);
+
+    // Every request past the signature check is one event (SPEC §5): the
+    // first reset click counts, the other 19 are its duplicates.
+    edge.wait_events(21);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let events = edge.events();
+    assert_eq!(events.len(), 21, "{events:?}");
+    let reset: Vec<_> = events
+        .iter()
+        .filter(|e| e["impression"] == "reset")
+        .collect();
+    assert_eq!(reset.iter().filter(|e| e["verdict"] == "valid").count(), 1);
+    assert_eq!(
+        reset.iter().filter(|e| e["reason"] == "duplicate").count(),
+        19
+    );
+    let tab: Vec<_> = events.iter().filter(|e| e["impression"] == "tab").collect();
+    assert_eq!(tab.len(), 1);
+    assert_eq!(tab[0]["action"], "beacon");
+    // Nothing of the click URL reaches the log.
+    let log = edge.log();
+    assert!(!log.contains("jane"), "{log}");
+    assert!(!log.contains("sig="), "{log}");
+}
