@@ -108,7 +108,7 @@ pub fn local(data_dir: &Path, cut: &Cutoffs) -> Result<LocalOutcome, RetentionEr
     let pos = reader::Position::load(&data_dir.join("ship.pos"));
     let nobody: reader::ActiveSegment = Default::default();
     for name in reader::segments(&dir).map_err(io_err(&dir))? {
-        if !reader::is_sealed(&name, &nobody) || name == pos.segment {
+        if !reader::is_sealed(&dir, &name, &nobody) || name == pos.segment {
             out.skipped_segments += 1;
             continue;
         }

@@ -145,6 +145,12 @@ fn every_operations_metric_moves_as_clicks_are_served_shipped_and_refused() {
     assert!(get(&outage, "clickedge_spool_bytes") > get(&served, "clickedge_spool_bytes"));
     assert!(get(&outage, "clickedge_spool_files") >= 1.0);
     eprintln!("{n} clicks during the outage");
+    // The lag is the age of the oldest unshipped event: it keeps growing
+    // while the sink stays down (an alert on it must fire).
+    let lag = get(&outage, "clickedge_ship_lag_seconds");
+    std::thread::sleep(Duration::from_millis(1500));
+    let later = get(&scrape(&edge), "clickedge_ship_lag_seconds");
+    assert!(later >= lag + 1.0, "lag {lag} then {later} during the outage");
 
     // Back: everything kept is shipped, the lag and the spool go back down.
     ch.run();

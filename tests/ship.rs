@@ -382,6 +382,46 @@ fn a_redirecting_sink_is_not_an_acknowledgement() {
 }
 
 #[test]
+fn segments_named_before_the_position_are_shipped_not_deleted() {
+    // The wall clock stepped back: the saved position names a segment an
+    // hour after every file now on disk or yet to be written. Those files
+    // are unshipped all the same, and none may be skipped or deleted.
+    let mut edge = Edge::start_with(SINK, &[]);
+    let u = edge.sign(&["--landing", "https://a.example/", "--campaign", "c"]);
+    let mut conn = Conn::open(edge.port).unwrap();
+    for _ in 0..3 {
+        assert_eq!(conn.send("GET", &u, &browser(), b"").unwrap().status, 302);
+    }
+    edge.stop();
+    let ahead = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        + 3_600_000;
+    std::fs::write(
+        edge.data().join("ship.pos"),
+        format!("{ahead:013}-1-0001.ndjson 100\n"),
+    )
+    .unwrap();
+    let (url, got) = receiver(0);
+    edge.restart(&["--sink", &url]);
+    let mut conn = Conn::open(edge.port).unwrap();
+    for _ in 0..2 {
+        assert_eq!(conn.send("GET", &u, &browser(), b"").unwrap().status, 302);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let n: usize = got.lock().unwrap().iter().map(|(_, e)| e.len()).sum();
+        if n >= 5 {
+            assert_eq!(n, 5);
+            break;
+        }
+        assert!(Instant::now() < deadline, "receiver has {n} of 5");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
 fn the_spool_quota_refuses_new_events_and_counts_it_but_clicks_are_answered() {
     let mut edge = Edge::start_edited(
         |c| {

@@ -29,6 +29,7 @@ pub mod sinks;
 use crate::metrics::Metrics;
 use crate::spool::reader::{self, ActiveSegment, Position};
 pub use sinks::{Sink, SinkError};
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -142,14 +143,16 @@ impl Run {
         tracing::info!(sink = %self.sink.describe(), "shipping the spool");
         let pos_path = self.cfg.state_dir.join("ship.pos");
         let start = Position::load(&pos_path);
-        // Segments wholly before the position were shipped: a crash between
-        // the position's save and the delete leaves them; delete them now.
-        if let Ok(segments) = reader::segments(&self.cfg.dir) {
-            for old in segments
-                .iter()
-                .filter(|s| s.as_str() < start.segment.as_str())
-            {
-                self.delete(old);
+        // The position's segment, if it was read to its end, was shipped: a
+        // crash between the position's save and the delete leaves it. Any
+        // other segment is unshipped, whatever its name (one written after
+        // the wall clock stepped back sorts before the position).
+        if !start.segment.is_empty()
+            && reader::is_sealed(&self.cfg.dir, &start.segment, &self.active)
+        {
+            let len = std::fs::metadata(self.cfg.dir.join(&start.segment)).map(|m| m.len());
+            if len.is_ok_and(|len| len <= start.offset) {
+                self.delete(&start.segment);
             }
         }
 
@@ -169,15 +172,11 @@ impl Run {
         };
         while let Ok(p) = rx.recv() {
             if p.count > 0 {
-                if let Some(lag) = p
+                let oldest = p
                     .first_ts
                     .as_deref()
-                    .and_then(|t| humantime::parse_rfc3339(t).ok())
-                    .and_then(|t| SystemTime::now().duration_since(t).ok())
-                {
-                    self.metrics.ship_lag.set(lag.as_secs_f64());
-                }
-                if !self.send(&p.body, p.count) {
+                    .and_then(|t| humantime::parse_rfc3339(t).ok());
+                if !self.send(&p.body, p.count, oldest) {
                     break; // stopping during an outage: it stays on disk
                 }
                 self.metrics.events_shipped.inc_by(p.count as u64);
@@ -219,10 +218,15 @@ impl Run {
         }
     }
 
-    /// Sends until acknowledged; false if asked to stop first.
-    fn send(&self, body: &[u8], count: usize) -> bool {
+    /// Sends until acknowledged; false if asked to stop first. `oldest`, the
+    /// batch's first event time, sets the shipping lag at every attempt, so
+    /// the lag keeps growing through an outage.
+    fn send(&self, body: &[u8], count: usize, oldest: Option<SystemTime>) -> bool {
         let mut delay = self.cfg.retry_initial;
         loop {
+            if let Some(lag) = oldest.and_then(|t| SystemTime::now().duration_since(t).ok()) {
+                self.metrics.ship_lag.set(lag.as_secs_f64());
+            }
             match self.sink.send(body) {
                 Ok(()) => return true,
                 Err(e) => {
@@ -269,16 +273,18 @@ struct Reader {
 }
 
 impl Reader {
+    /// Reads the position's segment on from its offset until it is
+    /// finished, then every other segment from its start, oldest name
+    /// first. `done` remembers the segments finished in this run until the
+    /// shipper has deleted them (it runs a batch behind).
     fn run(self, mut at: Position, tx: mpsc::SyncSender<Prepared>) {
+        let mut done = BTreeSet::new();
         while !self.stop.load(Ordering::Acquire) {
-            match self.next(&at) {
+            match self.next(&at, &mut done) {
                 Ok(Some(p)) => {
                     at = if p.finished {
-                        // The next segment (by name) starts at 0.
-                        Position {
-                            segment: format!("{}\u{1}", p.segment),
-                            offset: 0,
-                        }
+                        done.insert(p.segment.clone());
+                        Position::default()
                     } else {
                         Position {
                             segment: p.segment.clone(),
@@ -299,13 +305,19 @@ impl Reader {
     }
 
     /// The next batch after `at`, or `None` when there is nothing new.
-    fn next(&self, at: &Position) -> std::io::Result<Option<Prepared>> {
+    fn next(
+        &self,
+        at: &Position,
+        done: &mut BTreeSet<String>,
+    ) -> std::io::Result<Option<Prepared>> {
         let segments = reader::segments(&self.cfg.dir)?;
-        let Some(seg) = segments.iter().find(|s| s.as_str() >= at.segment.as_str()) else {
+        done.retain(|d| segments.binary_search(d).is_ok());
+        let current = segments.iter().find(|s| **s == at.segment);
+        let Some(seg) = current.or_else(|| segments.iter().find(|s| !done.contains(*s))) else {
             return Ok(None);
         };
         let offset = if *seg == at.segment { at.offset } else { 0 };
-        let sealed = reader::is_sealed(seg, &self.active);
+        let sealed = reader::is_sealed(&self.cfg.dir, seg, &self.active);
         let path = self.cfg.dir.join(seg);
         let batch = reader::read_batch(
             &path,

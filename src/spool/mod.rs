@@ -46,7 +46,7 @@ use crate::metrics::Metrics;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -125,6 +125,12 @@ impl Spool {
     /// Creates the directory and starts the writer thread.
     pub fn start(cfg: SpoolConfig, metrics: Arc<Metrics>) -> io::Result<Spool> {
         std::fs::create_dir_all(&cfg.dir)?;
+        let newest = reader::segments(&cfg.dir)?
+            .iter()
+            .filter_map(|n| n.split('-').next()?.parse::<u64>().ok())
+            .max()
+            .unwrap_or(0);
+        LAST_MS.fetch_max(newest, Ordering::Relaxed);
         let existing: u64 = reader::segments(&cfg.dir)?
             .iter()
             .filter_map(|n| std::fs::metadata(cfg.dir.join(n)).ok())
@@ -372,14 +378,29 @@ impl Writer {
     }
 }
 
-/// Creates the next file; names sort in creation order.
+/// The millisecond stamp of the newest segment name, this process's or
+/// found on disk at start: names keep sorting in creation order even when
+/// the wall clock steps back.
+static LAST_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Creates the next file; names sort in creation order. The file is made
+/// under a hidden name, locked (the lock that keeps it open to readers, see
+/// [`reader::is_sealed`]), and only then given its name, so no reader in
+/// any process sees it unlocked before it is closed.
 fn open_segment(dir: &Path, metrics: &Metrics, active: &ActiveSegment) -> io::Result<Segment> {
-    let ms = SystemTime::now()
+    let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
+        .map_or(0, |d| d.as_millis() as u64);
+    let prev = LAST_MS
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+            Some(now.max(last + 1))
+        })
+        .unwrap_or(0);
+    let ms = now.max(prev + 1);
     let seq = FILE_SEQ.fetch_add(1, Ordering::Relaxed) + 1;
     let name = format!("{ms:013}-{}-{seq:04}.ndjson", std::process::id());
     let path = dir.join(&name);
+    let hidden = dir.join(format!(".{name}.new"));
     // Marked active before it exists, so no reader ever sees it sealed.
     if let Ok(mut a) = active.lock() {
         *a = Some(name);
@@ -387,7 +408,11 @@ fn open_segment(dir: &Path, metrics: &Metrics, active: &ActiveSegment) -> io::Re
     let file = OpenOptions::new()
         .create_new(true)
         .append(true)
-        .open(&path)?;
+        .open(&hidden)?;
+    if let Err(e) = file.try_lock() {
+        tracing::warn!(error = %e, "cannot lock a new spool segment; readers go by its pid");
+    }
+    std::fs::rename(&hidden, &path)?;
     sync_dir(dir)?;
     metrics.spool_files.inc();
     Ok(Segment {

@@ -2,10 +2,12 @@
 //! damaged ones skipped and counted, and the shipper's position.
 //!
 //! A segment is *sealed* once no process will append to it: it is not the
-//! writer's current file, and the process that created it (its pid is in
-//! its name) is not running. Only in a sealed segment is a last line
-//! without a newline a torn record (a crash cut it); in an open one it is a
-//! record still being written, and the reader waits for it.
+//! writer's current file, and no process holds the lock its writer takes
+//! on it for as long as the file is open (the kernel drops the lock when
+//! the writer closes it or dies, so a crash, a reboot or a reused pid
+//! cannot keep it open). Only in a sealed segment is a last line without a
+//! newline a torn record (a crash cut it); in an open one it is a record
+//! still being written, and the reader waits for it.
 
 use super::record;
 use std::fs::File;
@@ -27,16 +29,27 @@ pub fn segments(dir: &Path) -> io::Result<Vec<String>> {
     Ok(names)
 }
 
-/// Whether anyone may still append to the segment `name`.
-pub fn is_sealed(name: &str, active: &ActiveSegment) -> bool {
+/// Whether anyone may still append to the segment `name` in `dir`.
+pub fn is_sealed(dir: &Path, name: &str, active: &ActiveSegment) -> bool {
     if active.lock().map_or(true, |a| a.as_deref() == Some(name)) {
         return false;
     }
-    let pid: Option<u32> = name.split('-').nth(1).and_then(|p| p.parse().ok());
-    match pid {
-        Some(pid) if pid == std::process::id() => true,
-        Some(pid) => !Path::new(&format!("/proc/{pid}")).exists(),
-        None => true,
+    let Ok(file) = File::open(dir.join(name)) else {
+        return true; // gone: nothing more will be written to it
+    };
+    match file.try_lock_shared() {
+        Ok(()) => true,
+        Err(std::fs::TryLockError::WouldBlock) => false,
+        // A file system without locks: by the pid in the name, which a
+        // reused pid can hold open for longer than needed, never shorter.
+        Err(std::fs::TryLockError::Error(_)) => {
+            let pid: Option<u32> = name.split('-').nth(1).and_then(|p| p.parse().ok());
+            match pid {
+                Some(pid) if pid == std::process::id() => true,
+                Some(pid) => !Path::new(&format!("/proc/{pid}")).exists(),
+                None => true,
+            }
+        }
     }
 }
 
@@ -225,6 +238,27 @@ mod tests {
     }
 
     #[test]
+    fn sealed_means_nobody_holds_the_lock_whatever_the_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let nobody = ActiveSegment::default();
+        // A live pid (1 is always running) in the name, but no lock: a
+        // crashed writer whose pid was reused.
+        let reused = "1-1-0001.ndjson";
+        std::fs::write(dir.path().join(reused), rec(0)).unwrap();
+        assert!(is_sealed(dir.path(), reused, &nobody));
+        // A pid that cannot exist, but the file is locked: a writer has it.
+        let held = "1-4294967294-0002.ndjson";
+        let f = File::create(dir.path().join(held)).unwrap();
+        f.lock().unwrap();
+        assert!(!is_sealed(dir.path(), held, &nobody));
+        drop(f);
+        assert!(is_sealed(dir.path(), held, &nobody));
+        // The writer's current file, before it exists.
+        let active: ActiveSegment = Arc::new(Mutex::new(Some("2-1-0003.ndjson".into())));
+        assert!(!is_sealed(dir.path(), "2-1-0003.ndjson", &active));
+    }
+
+    #[test]
     fn position_survives_a_reload() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("ship.pos");
@@ -235,24 +269,5 @@ mod tests {
         };
         pos.save(&p).unwrap();
         assert_eq!(Position::load(&p), pos);
-    }
-
-    #[test]
-    fn sealed_segments() {
-        let active: ActiveSegment = Arc::new(Mutex::new(Some(format!(
-            "5-{}-0002.ndjson",
-            std::process::id()
-        ))));
-        assert!(!is_sealed(
-            &format!("5-{}-0002.ndjson", std::process::id()),
-            &active
-        ));
-        assert!(is_sealed(
-            &format!("5-{}-0001.ndjson", std::process::id()),
-            &active
-        ));
-        // pid 1 is always running; an absurd pid never is.
-        assert!(!is_sealed("5-1-0001.ndjson", &active));
-        assert!(is_sealed("5-4294967294-0001.ndjson", &active));
     }
 }

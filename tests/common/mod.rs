@@ -125,6 +125,26 @@ impl Edge {
         }
     }
 
+    /// Starts `serve` again on the same config and data dir (after `stop`
+    /// or a kill), with `args`, and waits until it answers.
+    pub fn restart(&mut self, args: &[&str]) {
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("serve.log"))
+            .unwrap();
+        let child = Command::new(BIN)
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
     }
