@@ -650,10 +650,27 @@ impl Config {
             if m.parse::<SocketAddr>().is_err() {
                 p.push(format!("metrics.listen: {m:?} is not an IP:PORT address"));
             }
-            if self.listen.contains(m) {
-                p.push(format!(
-                    "metrics.listen: {m} is also a proxy listen address; use another port"
-                ));
+        }
+        // One address, one listener: a second bind of it fails at start.
+        let mut seen: Vec<(SocketAddr, &str)> = Vec::new();
+        let named = self
+            .listen
+            .iter()
+            .map(|a| (a, "listen"))
+            .chain(self.tls.listen.iter().map(|a| (a, "tls.listen")))
+            .chain(self.metrics.listen.iter().map(|a| (a, "metrics.listen")));
+        for (addr, key) in named {
+            let Ok(sa) = addr.parse::<SocketAddr>() else {
+                continue;
+            };
+            match seen.iter().find(|(other, _)| {
+                other.port() == sa.port()
+                    && (*other == sa || other.ip().is_unspecified() || sa.ip().is_unspecified())
+            }) {
+                Some((_, first)) => p.push(format!(
+                    "{key}: {addr} is already taken by {first}; give each listener its own port"
+                )),
+                None => seen.push((sa, key)),
             }
         }
         if let Err(e) = self.origin_addr() {

@@ -184,7 +184,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let problems = clickedge::policy::check(&cfg);
             if !problems.is_empty() {
                 bail!(
-                    "{} has problems (run `clickedge check`):\n  {}",
+                    "{} with the flags given has problems:\n  {}",
                     config.display(),
                     problems.join("\n  ")
                 );

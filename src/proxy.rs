@@ -57,6 +57,11 @@ pub enum StartError {
         dir: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot listen on {addr}: {source} (is another process on that port?)")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

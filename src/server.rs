@@ -40,9 +40,67 @@ fn server_conf(cfg: &Config) -> ServerConf {
     }
 }
 
+/// Binds every address the server will listen on, all at once, and lets
+/// go: Pingora retries a failed bind for half a minute and then leaves the
+/// process running with nothing to serve, so a port already taken is found
+/// here and ends the start instead. Not on an upgrade, whose sockets come
+/// from the old process.
+fn probe_listen(cfg: &Config) -> Result<(), StartError> {
+    let addrs = cfg
+        .listen
+        .iter()
+        .chain(&cfg.tls.listen)
+        .chain(cfg.metrics.listen.as_ref());
+    let mut held = Vec::new();
+    for addr in addrs {
+        let l =
+            std::net::TcpListener::bind(addr.as_str()).map_err(|source| StartError::Listen {
+                addr: addr.clone(),
+                source,
+            })?;
+        held.push(l);
+    }
+    Ok(())
+}
+
+/// `server.pid_file`: written once the server is set up (Pingora writes it
+/// only when it daemonizes, which `serve` does not), removed at exit if it
+/// is still this process's (after an upgrade it is the new one's).
+struct PidFile(Option<std::path::PathBuf>);
+
+impl PidFile {
+    fn write(path: &str) -> PidFile {
+        let path = std::path::PathBuf::from(path);
+        let tmp = path.with_extension("pid.tmp");
+        let done = std::fs::write(&tmp, format!("{}\n", std::process::id()))
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        match done {
+            Ok(()) => PidFile(Some(path)),
+            Err(e) => {
+                tracing::warn!(error = %e, path = %path.display(), "cannot write the pid file");
+                PidFile(None)
+            }
+        }
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let Some(path) = &self.0 else { return };
+        let ours =
+            std::fs::read_to_string(path).is_ok_and(|t| t.trim() == std::process::id().to_string());
+        if ours {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 /// Runs until SIGTERM, SIGINT or SIGQUIT, then drains and returns.
 pub fn serve(cfg: &Config, opts: &ServeOptions) -> Result<(), StartError> {
     let origin = cfg.origin_addr().map_err(|e| StartError::Config(vec![e]))?;
+    if !opts.upgrade {
+        probe_listen(cfg)?;
+    }
     let (edge, spool) = ClickEdge::start(cfg)?;
     let metrics = edge.metrics().clone();
     let shipper = match &cfg.sink.url {
@@ -138,6 +196,7 @@ pub fn serve(cfg: &Config, opts: &ServeOptions) -> Result<(), StartError> {
 
     tracing::info!(listen = ?cfg.listen, tls = ?cfg.tls.listen, metrics = ?cfg.metrics.listen, origin = ?origin,
         data_dir = %cfg.data_dir.display(), "clickedge serving");
+    let pid_file = PidFile::write(&cfg.server.pid_file);
     server.run(RunArgs::default());
     tracing::info!("server stopped; writing queued events");
     spool.shutdown();
@@ -146,6 +205,7 @@ pub fn serve(cfg: &Config, opts: &ServeOptions) -> Result<(), StartError> {
         s.shutdown();
         tracing::info!("shipper stopped");
     }
+    drop(pid_file);
     tracing::info!("exiting");
     Ok(())
 }

@@ -118,3 +118,63 @@ fn sign_prints_one_url_the_edge_accepts_with_rotated_keys() {
     // Impressions default to unique ids.
     assert_ne!(with_k1.split("imp=").nth(1), with_k2.split("imp=").nth(1));
 }
+
+#[test]
+fn serve_exits_at_once_when_a_port_is_taken_or_listed_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let metrics_port = free_port();
+    let f = dir.path().join("c.yaml");
+    std::fs::write(
+        &f,
+        config_text(port, metrics_port, &dir.path().join("data"), ""),
+    )
+    .unwrap();
+    // Listed twice: `check` and `serve` both say so.
+    let twice = format!("127.0.0.1:{port}");
+    let out = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&f)
+        .args(["--listen", &twice, "--listen", &twice])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("already taken by listen"), "{err}");
+    let text = std::fs::read_to_string(&f).unwrap().replace(
+        &format!("listen: [\"{twice}\"]"),
+        &format!("listen: [\"{twice}\", \"{twice}\"]"),
+    );
+    let g = dir.path().join("twice.yaml");
+    std::fs::write(&g, text).unwrap();
+    let (code, text) = check(&g);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("already taken by listen"), "{text}");
+
+    // Held by another process: an error and a non-zero exit, not a
+    // process that stays up serving nothing.
+    let _other = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let started = std::time::Instant::now();
+    let out = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+#[test]
+fn serve_writes_its_pid_file_and_removes_it_at_exit() {
+    let mut edge = Edge::start();
+    let pid_file = edge.data().join("clickedge.pid");
+    let text = std::fs::read_to_string(&pid_file).unwrap();
+    assert_eq!(text.trim(), edge.pid().to_string());
+    edge.stop();
+    assert!(!pid_file.exists());
+}

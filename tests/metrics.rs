@@ -150,7 +150,10 @@ fn every_operations_metric_moves_as_clicks_are_served_shipped_and_refused() {
     let lag = get(&outage, "clickedge_ship_lag_seconds");
     std::thread::sleep(Duration::from_millis(1500));
     let later = get(&scrape(&edge), "clickedge_ship_lag_seconds");
-    assert!(later >= lag + 1.0, "lag {lag} then {later} during the outage");
+    assert!(
+        later >= lag + 1.0,
+        "lag {lag} then {later} during the outage"
+    );
 
     // Back: everything kept is shipped, the lag and the spool go back down.
     ch.run();
