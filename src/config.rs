@@ -752,6 +752,7 @@ impl Config {
                 );
             }
         }
+        self.sink_problems(&mut p);
         if touch_disk {
             if let Err(e) = check_writable_dir(&self.data_dir.join("clicks")) {
                 p.push(format!(
@@ -763,16 +764,45 @@ impl Config {
         p
     }
 
+    /// Timing and headers of the sink, checked with or without a URL (one
+    /// may come from `--sink`): a zero delay retries in a tight loop.
+    fn sink_problems(&self, p: &mut Vec<String>) {
+        let s = &self.sink;
+        if s.timeout_seconds == 0 {
+            p.push("sink.timeout_seconds: must be at least 1 (default 30)".to_string());
+        }
+        if s.retry_initial_ms < 10 {
+            p.push(format!(
+                "sink.retry_initial_ms: {} is too short; use at least 10 (default 250)",
+                s.retry_initial_ms
+            ));
+        }
+        if s.retry_max_ms < s.retry_initial_ms {
+            p.push(format!(
+                "sink.retry_max_ms: {} must be at least sink.retry_initial_ms ({})",
+                s.retry_max_ms, s.retry_initial_ms
+            ));
+        }
+        if s.poll_interval_ms == 0 {
+            p.push("sink.poll_interval_ms: must be at least 1 (default 200)".to_string());
+        }
+        for (name, value) in &s.headers {
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                p.push(format!("sink.headers: {name:?} is not a valid header name"));
+            }
+            if http::HeaderValue::from_str(value).is_err() {
+                p.push(format!(
+                    "sink.headers.{name}: the value is not a valid header value (no line breaks or control characters)"
+                ));
+            }
+        }
+    }
+
     fn tls_and_limits_problems(&self, _touch_disk: bool, p: &mut Vec<String>) {
         let t = &self.tls;
         for l in &t.listen {
             if l.parse::<SocketAddr>().is_err() {
                 p.push(format!("tls.listen: {l:?} is not an IP:PORT address"));
-            }
-            if self.listen.contains(l) || self.metrics.listen.as_ref() == Some(l) {
-                p.push(format!(
-                    "tls.listen: {l} is also a plain listen address; use another port"
-                ));
             }
         }
         match (&t.cert_file, &t.key_file) {
@@ -819,6 +849,20 @@ impl Config {
                 "server.log_level: {:?} is not a level or filter ({e}); use error, warn, info, debug or trace",
                 self.server.log_level
             ));
+        }
+        // A bare word is a level; the filter syntax would read a misspelt
+        // one (`warning`) as a module name and silence every log line.
+        const LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+        for d in self.server.log_level.split(',').map(str::trim) {
+            if !d.is_empty()
+                && !d.contains('=')
+                && !LEVELS.contains(&d.to_ascii_lowercase().as_str())
+            {
+                p.push(format!(
+                    "server.log_level: {d:?} is not a level; use error, warn, info, debug or \
+                     trace, and module=level for one module (like info,pingora=warn)"
+                ));
+            }
         }
     }
 

@@ -272,6 +272,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 None => {
                     let dir = data_dir.unwrap_or(cfg.data_dir.clone());
+                    if !dir.join("clicks").is_dir() {
+                        // A mistyped path must not read as a day of no clicks.
+                        bail!(
+                            "no spool at {}: give the data dir `serve` writes to (--data-dir, or data_dir in the config)",
+                            dir.join("clicks").display()
+                        );
+                    }
                     let local = report::local(&dir, &q)
                         .with_context(|| format!("reading {}", dir.display()))?;
                     if local.damaged > 0 {
@@ -341,6 +348,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             count,
         } => {
             let cfg = Config::load(&config)?;
+            // What the edge would refuse to start with, or to redirect to,
+            // is not signed.
+            let problems = cfg.problems(false);
+            if !problems.is_empty() {
+                bail!(
+                    "{} has problems (run `clickedge check`):\n  {}",
+                    config.display(),
+                    problems.join("\n  ")
+                );
+            }
+            let allowed: Vec<click::HostPattern> = cfg
+                .signing
+                .allowed_landing_hosts
+                .iter()
+                .filter_map(|h| click::HostPattern::parse(h))
+                .collect();
             let key = cfg
                 .signing_key()
                 .with_context(|| format!("{} has no signing key to sign with", config.display()))?;
@@ -358,8 +381,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     test,
                     child_directed,
                 };
-                let url = click::sign(&keys, &key.id, &req, cfg.click.max_query_bytes)
-                    .map_err(|e| anyhow::anyhow!("cannot sign: {e}"))?;
+                let url =
+                    click::sign_for(&keys, &key.id, &req, cfg.click.max_query_bytes, &allowed)
+                        .map_err(|e| anyhow::anyhow!("cannot sign: {e}"))?;
                 writeln!(out, "{url}")?;
             }
             out.flush()?;

@@ -178,3 +178,80 @@ fn serve_writes_its_pid_file_and_removes_it_at_exit() {
     edge.stop();
     assert!(!pid_file.exists());
 }
+
+#[test]
+fn check_refuses_sink_timings_headers_and_log_levels_that_would_misbehave() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.yaml");
+    std::fs::write(
+        &f,
+        "listen: ['127.0.0.1:8080']\nsigning:\n  keys: [{id: k, secret: 0123456789abcdef0123}]\n\
+         sink:\n  timeout_seconds: 0\n  retry_initial_ms: 0\n  poll_interval_ms: 0\n  \
+         headers: {\"X Bad\": \"v\\nx\"}\nserver:\n  log_level: warning\n",
+    )
+    .unwrap();
+    let (code, text) = check(&f);
+    assert_eq!(code, Some(1), "{text}");
+    for needle in [
+        "sink.timeout_seconds",
+        "sink.retry_initial_ms",
+        "sink.poll_interval_ms",
+        "\"X Bad\" is not a valid header name",
+        "not a valid header value",
+        "\"warning\" is not a level",
+        "6 problem(s)",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+    // A module's own level is still a filter.
+    std::fs::write(
+        &f,
+        "listen: ['127.0.0.1:8080']\nsigning:\n  keys: [{id: k, secret: 0123456789abcdef0123}]\n\
+         server:\n  log_level: info,pingora_proxy=warn\n",
+    )
+    .unwrap();
+    let (code, text) = check(&f);
+    assert_eq!(code, Some(0), "{text}");
+}
+
+#[test]
+fn sign_refuses_what_the_edge_would_refuse_and_report_a_missing_spool() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("c.yaml");
+    let text = config_text(free_port(), free_port(), &dir.path().join("data"), "").replace(
+        "signing:\n",
+        "signing:\n  allowed_landing_hosts: [shop.example]\n",
+    );
+    std::fs::write(&f, &text).unwrap();
+    let sign = |cfg: &std::path::Path, landing: &str| {
+        Command::new(BIN)
+            .args(["sign", "--config"])
+            .arg(cfg)
+            .args(["--landing", landing, "--campaign", "c"])
+            .output()
+            .unwrap()
+    };
+    assert!(sign(&f, "https://shop.example/p").status.success());
+    let out = sign(&f, "https://evil.example/p");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("landing host not allowed"), "{err}");
+    // A key the edge would refuse to start with signs nothing.
+    let g = dir.path().join("short.yaml");
+    std::fs::write(&g, text.replace(SECRET, "short")).unwrap();
+    let out = sign(&g, "https://shop.example/p");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("secret"));
+
+    // A mistyped data dir is an error, not a report of zero clicks.
+    let out = Command::new(BIN)
+        .args(["report", "--config"])
+        .arg(&f)
+        .args(["--data-dir", "/nonexistent/clickedge"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no spool at /nonexistent/clickedge/clicks")
+    );
+}

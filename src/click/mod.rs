@@ -296,6 +296,10 @@ pub fn parse<'a>(query: &'a str, policy: &ClickPolicy) -> Result<Click<'a>, Clic
         if !policy.allowed_hosts.iter().any(|p| p.matches(host)) {
             return Err(ClickError::HostNotAllowed);
         }
+    } else if !policy.signing_required {
+        // Unsigned and no host listed: nothing vouches for the landing URL
+        // (a policy built by hand; `check` refuses such a config).
+        return Err(ClickError::HostNotAllowed);
     }
     Ok(click)
 }
@@ -406,6 +410,18 @@ pub fn sign(
     req: &SignRequest<'_>,
     max_query_bytes: usize,
 ) -> Result<String, ClickError> {
+    sign_for(keys, kid, req, max_query_bytes, &[])
+}
+
+/// [`sign`], refusing a landing host the edge would refuse: when
+/// `allowed_hosts` is not empty, the landing URL's host must match one.
+pub fn sign_for(
+    keys: &Keys,
+    kid: &str,
+    req: &SignRequest<'_>,
+    max_query_bytes: usize,
+    allowed_hosts: &[HostPattern],
+) -> Result<String, ClickError> {
     let mut q = format!(
         "u={}&cmp={}&imp={}",
         utf8_percent_encode(req.landing, COMPONENT),
@@ -430,7 +446,7 @@ pub fn sign(
     let policy = ClickPolicy {
         keys: keys.clone(),
         signing_required: true,
-        allowed_hosts: Vec::new(),
+        allowed_hosts: allowed_hosts.to_vec(),
         max_query_bytes,
     };
     parse(&q, &policy)?;

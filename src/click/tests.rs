@@ -203,6 +203,16 @@ fn unsigned_mode_only_redirects_to_allowed_hosts() {
     assert!(parse(&q("https://shop.example/x"), &p).is_ok());
     assert!(parse(&q("https://SHOP.example./x"), &p).is_err());
     assert!(parse(&q("https://a.cdn.example/x"), &p).is_ok());
+    // Unsigned with no host listed (a policy built by hand, past `check`):
+    // nothing is redirected.
+    let open = ClickPolicy {
+        allowed_hosts: Vec::new(),
+        ..p.clone()
+    };
+    assert_eq!(
+        parse(&q("https://evil.example/x"), &open).unwrap_err(),
+        ClickError::HostNotAllowed
+    );
     assert_eq!(
         parse(&q("https://cdn.example/x"), &p).unwrap_err(),
         ClickError::HostNotAllowed
