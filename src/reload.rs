@@ -9,9 +9,10 @@
 //! logged with every problem and counted (`clickedge_reloads_total{result="failed"}`).
 //!
 //! What reloads: signing keys, allowed landing hosts, bot lists, IP lists,
-//! IVT actions, the country database, the TLS certificate and key. What needs a restart (or a graceful upgrade): listen
-//! addresses, the origin, the data dir, the event queue, metrics, threads,
-//! and the duplicate window's size.
+//! IVT actions, `click.max_query_bytes`, the country database, the TLS
+//! certificate and key. Everything else needs a restart (or a graceful
+//! upgrade); a reload that finds such a setting changed in the file says
+//! which, at every reload until the restart (see [`restart_only_changes`]).
 
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -28,8 +29,75 @@ use std::time::{Duration, SystemTime};
 /// What a file looked like at the last load: (path, mtime, size).
 type Stamp = Vec<(PathBuf, Option<SystemTime>, u64)>;
 
+/// The settings of `new` that differ from `old` and take effect only at a
+/// restart, by their config keys.
+pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
+    fn differs<T: std::fmt::Debug>(a: &T, b: &T) -> bool {
+        format!("{a:?}") != format!("{b:?}")
+    }
+    let sink = |c: &Config| {
+        let mut s = c.sink.clone();
+        s.url = None;
+        s
+    };
+    let checks: [(&'static str, bool); 18] = [
+        ("listen", differs(&old.listen, &new.listen)),
+        ("origin", differs(&old.origin, &new.origin)),
+        ("data_dir", differs(&old.data_dir, &new.data_dir)),
+        ("edge_id", differs(&old.edge_id, &new.edge_id)),
+        (
+            "click.clickid_param",
+            differs(&old.click.clickid_param, &new.click.clickid_param),
+        ),
+        (
+            "click.robots_txt",
+            differs(&old.click.robots_txt, &new.click.robots_txt),
+        ),
+        (
+            "click.beacon_max_body_bytes",
+            differs(
+                &old.click.beacon_max_body_bytes,
+                &new.click.beacon_max_body_bytes,
+            ),
+        ),
+        (
+            "ivt.duplicate_window_seconds",
+            differs(
+                &old.ivt.duplicate_window_seconds,
+                &new.ivt.duplicate_window_seconds,
+            ),
+        ),
+        (
+            "ivt.duplicate_max_entries",
+            differs(
+                &old.ivt.duplicate_max_entries,
+                &new.ivt.duplicate_max_entries,
+            ),
+        ),
+        ("privacy", differs(&old.privacy, &new.privacy)),
+        ("events", differs(&old.events, &new.events)),
+        ("sink.url", differs(&old.sink.url, &new.sink.url)),
+        ("sink", differs(&sink(old), &sink(new))),
+        ("metrics", differs(&old.metrics, &new.metrics)),
+        ("reload", differs(&old.reload, &new.reload)),
+        ("server", differs(&old.server, &new.server)),
+        ("limits", differs(&old.limits, &new.limits)),
+        (
+            "tls.listen, tls.http2",
+            differs(
+                &(&old.tls.listen, old.tls.http2),
+                &(&new.tls.listen, new.tls.http2),
+            ),
+        ),
+    ];
+    checks.iter().filter(|(_, d)| *d).map(|(k, _)| *k).collect()
+}
+
 pub struct Reloader {
     config_path: PathBuf,
+    /// The file's settings when the process started, to name the changes
+    /// a reload cannot apply.
+    started_with: Option<Config>,
     slot: Arc<ArcSwap<Policy>>,
     metrics: Arc<Metrics>,
     interval: Duration,
@@ -66,6 +134,9 @@ impl Reloader {
     ) -> Reloader {
         Reloader {
             seen: Mutex::new(stamp_config(&config_path, cfg)),
+            // The file as it is (flags such as --listen override the
+            // running config, not the file).
+            started_with: Config::load(&config_path).ok(),
             config_path,
             slot,
             metrics,
@@ -118,6 +189,15 @@ impl Reloader {
                 }
                 self.metrics.reloads_ok.inc();
                 tracing::info!(why, config = %self.config_path.display(), "policy reloaded");
+                if let Some(old) = &self.started_with {
+                    let pending = restart_only_changes(old, &cfg);
+                    if !pending.is_empty() {
+                        tracing::warn!(
+                            settings = %pending.join(", "),
+                            "changed in the config file but not in force: they take effect at a restart or a graceful upgrade"
+                        );
+                    }
+                }
                 Ok(())
             }
             Err(problems) => {

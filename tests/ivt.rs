@@ -305,6 +305,37 @@ fn sighup_reloads_keys_and_a_broken_file_keeps_the_old_policy() {
     assert_eq!(edge.get(&k3_url, &[]).status, 302);
     assert!(edge.log().contains("not-a-network"), "{}", edge.log());
     assert!(edge.log().contains("old policy stays in force"));
+
+    // Settings a reload cannot apply are named, not silently ignored.
+    std::fs::write(
+        &dc,
+        "192.0.2.0/24
+",
+    )
+    .unwrap();
+    std::fs::write(
+        &edge.config,
+        with_k3.replace("edge_id: test-edge", "edge_id: other-edge")
+            + "privacy:
+  ip_mode: none
+click:
+  clickid_param: gclid
+",
+    )
+    .unwrap();
+    edge.signal("HUP");
+    wait_for("the reload", || {
+        edge.metric("clickedge_reloads_total{result=\"ok\"}") == 2.0
+    });
+    let log = edge.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("not in force"))
+        .unwrap_or_else(|| panic!("no warning in\n{log}"));
+    for key in ["edge_id", "click.clickid_param", "privacy"] {
+        assert!(line.contains(key), "{key} not named in {line}");
+    }
+    assert!(!line.contains("listen"), "{line}");
 }
 
 #[test]
