@@ -200,6 +200,22 @@ fn damaged_records_are_skipped_counted_and_the_rest_shipped() {
     let torn = rec(20);
     b.extend(&torn[..torn.len() - 30]);
     std::fs::write(clicks.join("0000000000002-4294967294-0002.ndjson"), &b).unwrap();
+    // A record with a good checksum that is not a whole click event (no
+    // `edge`): it alone is skipped, not the batch it is in.
+    let mut c = Vec::new();
+    for i in 21..26 {
+        let r = rec(i);
+        if i == 23 {
+            let text = String::from_utf8(r).unwrap();
+            let cut = text.find(",\"edge\"").unwrap();
+            let mut r = format!("{}}}", &text[..cut]).into_bytes();
+            clickedge::spool::record::seal(&mut r);
+            c.extend(r);
+        } else {
+            c.extend(r);
+        }
+    }
+    std::fs::write(clicks.join("0000000000003-4294967294-0003.ndjson"), &c).unwrap();
 
     let edge = Edge::start_with(
         SINK,
@@ -210,13 +226,13 @@ fn damaged_records_are_skipped_counted_and_the_rest_shipped() {
             &edge_dir.path().display().to_string(),
         ],
     );
-    ch.wait_count(19);
+    ch.wait_count(23);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while edge.metric("clickedge_spool_damaged_records_total") < 2.0 {
+    while edge.metric("clickedge_spool_damaged_records_total") < 3.0 {
         assert!(Instant::now() < deadline);
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(edge.metric("clickedge_spool_damaged_records_total"), 2.0);
+    assert_eq!(edge.metric("clickedge_spool_damaged_records_total"), 3.0);
     assert!(!ch
         .query("SELECT click_id FROM clickedge.clicks WHERE click_id = 'dead-4' FORMAT TSV")
         .contains("dead-4"));

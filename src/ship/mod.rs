@@ -338,10 +338,27 @@ impl Reader {
                 Ok(b) => (b, batch.count),
                 Err(e) => {
                     // Records that pass their checksum but are not click
-                    // events (a foreign file): counted as damaged.
+                    // events (a foreign line): found one by one, skipped
+                    // and counted as damaged; the rest of the batch ships.
                     tracing::error!(error = %e, segment = %seg, "records the sink cannot take; skipped");
-                    damaged += batch.count;
-                    (Vec::new(), 0)
+                    let mut good = Vec::with_capacity(batch.ndjson.len());
+                    let mut n = 0;
+                    for line in batch.ndjson.split_inclusive(|&b| b == b'\n') {
+                        if self.sink.encode(line).is_ok() {
+                            good.extend_from_slice(line);
+                            n += 1;
+                        }
+                    }
+                    match self.sink.encode(&good) {
+                        Ok(b) if n > 0 => {
+                            damaged += batch.count - n;
+                            (b, n)
+                        }
+                        _ => {
+                            damaged += batch.count;
+                            (Vec::new(), 0)
+                        }
+                    }
                 }
             }
         };
