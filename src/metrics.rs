@@ -197,7 +197,7 @@ impl Metrics {
             events_spooled: counter(
                 &registry,
                 "clickedge_events_spooled_total",
-                "Click events written to the spool.",
+                "Click events written to a spool file (counted when flushed to the OS; one the disk refuses first counts as dropped).",
             ),
             spool_write_errors: counter(
                 &registry,

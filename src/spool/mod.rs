@@ -220,6 +220,10 @@ struct Writer {
     segment: Option<Segment>,
     /// Bytes in the BufWriter not yet handed to the OS.
     dirty: bool,
+    /// Events (and their bytes) written since the last successful flush:
+    /// counted spooled once flushed, dropped if the file fails first.
+    pending: u64,
+    pending_bytes: u64,
     /// Bytes handed to the OS not yet fsynced.
     unsynced: bool,
     last_flush: Instant,
@@ -234,6 +238,8 @@ impl Writer {
             active,
             segment: None,
             dirty: false,
+            pending: 0,
+            pending_bytes: 0,
             unsynced: false,
             last_flush: Instant::now(),
             last_sync: Instant::now(),
@@ -306,20 +312,33 @@ impl Writer {
             batch.clear();
             return;
         }
+        let bytes: u64 = batch.iter().map(|l| l.len() as u64).sum();
         let result = self.append(batch);
         batch.clear();
-        match result {
-            Ok(()) => self.metrics.events_spooled.inc_by(n),
-            Err(e) => {
-                // The disk refused; the batch is counted as dropped and the
-                // next one goes to a new file.
-                tracing::error!(error = %e, events = n, dir = %self.cfg.dir.display(), "spool write failed; events dropped");
-                self.metrics.spool_write_errors.inc();
-                self.metrics.events_dropped.inc_by(n);
-                self.segment = None;
-                self.dirty = false;
+        self.pending += n;
+        self.pending_bytes += bytes;
+        if let Err(e) = result {
+            // The disk refused: this batch and whatever of earlier ones was
+            // still buffered are lost with the file; the next batch goes to
+            // a new one.
+            tracing::error!(error = %e, events = self.pending, dir = %self.cfg.dir.display(), "spool write failed; events dropped");
+            self.metrics.spool_write_errors.inc();
+            self.lose_pending();
+            // Dropped without the flush a BufWriter tries on drop: what is
+            // counted lost must not turn up in the file after all.
+            if let Some(seg) = self.segment.take() {
+                let _ = seg.out.into_parts();
             }
+            self.dirty = false;
         }
+    }
+
+    /// The buffered events did not reach the file: counted as dropped.
+    fn lose_pending(&mut self) {
+        self.metrics.events_dropped.inc_by(self.pending);
+        self.metrics.spool_bytes.sub(self.pending_bytes as i64);
+        self.pending = 0;
+        self.pending_bytes = 0;
     }
 
     fn append(&mut self, batch: &[Vec<u8>]) -> io::Result<()> {
@@ -336,11 +355,17 @@ impl Writer {
                 .segment
                 .insert(open_segment(&self.cfg.dir, &self.metrics, &self.active)?),
         };
+        let mut result = Ok(());
         for line in batch {
-            seg.out.write_all(line)?;
+            result = seg.out.write_all(line);
+            if result.is_err() {
+                break;
+            }
             seg.bytes += line.len() as u64;
-            self.metrics.spool_bytes.add(line.len() as i64);
         }
+        let written: u64 = batch.iter().map(|l| l.len() as u64).sum();
+        self.metrics.spool_bytes.add(written as i64);
+        result?;
         self.dirty = true;
         Ok(())
     }
@@ -348,6 +373,10 @@ impl Writer {
     fn close_segment(&mut self) {
         self.flush();
         self.sync();
+        if self.pending > 0 {
+            // The last flush failed: what it held goes with the file.
+            self.lose_pending();
+        }
         self.segment = None;
         if let Ok(mut a) = self.active.lock() {
             *a = None;
@@ -356,9 +385,17 @@ impl Writer {
 
     fn flush(&mut self) {
         if let Some(seg) = &mut self.segment {
-            if let Err(e) = seg.out.flush() {
-                tracing::error!(error = %e, file = %seg.path.display(), "spool flush failed");
-                self.metrics.spool_write_errors.inc();
+            match seg.out.flush() {
+                Ok(()) => {
+                    self.metrics.events_spooled.inc_by(self.pending);
+                    self.pending = 0;
+                    self.pending_bytes = 0;
+                }
+                Err(e) => {
+                    // Kept buffered: a later flush may still write it.
+                    tracing::error!(error = %e, file = %seg.path.display(), "spool flush failed");
+                    self.metrics.spool_write_errors.inc();
+                }
             }
         }
         self.dirty = false;
@@ -440,6 +477,43 @@ mod tests {
             segment_max_bytes,
             max_spool_bytes: u64::MAX,
         }
+    }
+
+    #[test]
+    fn events_count_as_spooled_only_once_flushed_and_as_dropped_when_the_disk_refuses() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("clicks")).unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let mut w = Writer::new(
+            cfg(dir.path(), 16, 1 << 20),
+            metrics.clone(),
+            ActiveSegment::default(),
+        );
+        // A file that takes every write into its buffer and refuses every
+        // flush: /dev/full, "no space left on device".
+        let full = OpenOptions::new().append(true).open("/dev/full").unwrap();
+        w.segment = Some(Segment {
+            out: BufWriter::with_capacity(256 * 1024, full),
+            path: "/dev/full".into(),
+            bytes: 0,
+        });
+        let line = b"{\"n\":1}\n".to_vec();
+        w.write_batch(&mut vec![line.clone(); 3]);
+        assert_eq!(metrics.events_spooled.get(), 0, "buffered is not spooled");
+        w.flush();
+        assert_eq!(metrics.events_spooled.get(), 0);
+        w.write_batch(&mut vec![line.clone(); 2]);
+        w.close_segment();
+        assert_eq!(metrics.events_spooled.get(), 0);
+        assert_eq!(metrics.events_dropped.get(), 5);
+        assert!(metrics.spool_write_errors.get() >= 1);
+        assert_eq!(metrics.spool_bytes.get(), 0);
+        // A working file: counted once flushed.
+        w.write_batch(&mut vec![line; 4]);
+        assert_eq!(metrics.events_spooled.get(), 0);
+        w.flush();
+        assert_eq!(metrics.events_spooled.get(), 4);
+        assert_eq!(metrics.events_dropped.get(), 5);
     }
 
     fn lines(dir: &Path) -> Vec<String> {
