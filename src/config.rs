@@ -23,10 +23,10 @@ pub const DEV_SECRET: &str = "clickedge-development-key-DO-NOT-USE-IN-PRODUCTION
 /// Errors loading the file; validation problems come from [`Config::problems`].
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("config file {path} is not valid: {message}")]
     Parse { path: PathBuf, message: String },
@@ -555,9 +555,9 @@ impl Default for ServerConfig {
 impl Config {
     /// Reads and parses a file. Only syntax and types are checked here.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         Self::parse(&text).map_err(|message| ConfigError::Parse {
             path: path.to_path_buf(),

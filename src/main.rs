@@ -32,11 +32,13 @@ struct Cli {
 enum Command {
     /// Run the proxy.
     Serve {
+        /// The config file (paths in it are relative to the working directory).
         #[arg(long, default_value = "conf/clickedge.yaml")]
         config: PathBuf,
         /// Listen address (repeatable); replaces the config's list.
         #[arg(long)]
         listen: Vec<String>,
+        /// The data dir: the spool of events is <DATA_DIR>/clicks/.
         #[arg(long)]
         data_dir: Option<PathBuf>,
         /// HOST:PORT every non-click request is proxied to.
@@ -51,11 +53,13 @@ enum Command {
     },
     /// Validate the config and the files it names; exit non-zero on any problem.
     Check {
+        /// The config file (paths in it are relative to the working directory).
         #[arg(long, default_value = "conf/clickedge.yaml")]
         config: PathBuf,
     },
     /// Summarise clicks: gross, valid, invalid (per reason) and test, per group.
     Report {
+        /// The config file (paths in it are relative to the working directory).
         #[arg(long, default_value = "conf/clickedge.yaml")]
         config: PathBuf,
         /// Read the local spool of this data dir.
@@ -73,12 +77,14 @@ enum Command {
         /// Group by any of campaign,publisher,day,device,country.
         #[arg(long, value_delimiter = ',')]
         by: Vec<String>,
+        /// table, json or csv.
         #[arg(long, default_value = "table")]
         format: String,
     },
     /// Remove personal detail from stored clicks once it is old enough
     /// (privacy.retention): from ClickHouse, or from the local spool.
     Retention {
+        /// The config file (paths in it are relative to the working directory).
         #[arg(long, default_value = "conf/clickedge.yaml")]
         config: PathBuf,
         /// Rewrite the local spool of this data dir.
@@ -92,18 +98,21 @@ enum Command {
         #[arg(long, default_value_t = 600)]
         wait_seconds: u64,
     },
-    /// Print one signed click URL (path and query).
+    /// Print signed click URLs (path and query), one a line.
     Sign {
+        /// The config file (paths in it are relative to the working directory).
         #[arg(long, default_value = "conf/clickedge.yaml")]
         config: PathBuf,
         /// Landing page, an absolute http or https URL.
         #[arg(long)]
         landing: String,
+        /// Campaign id: 1 to 128 of A-Z a-z 0-9 . _ ~ -
         #[arg(long)]
         campaign: String,
-        /// Default: a new unique id.
+        /// Impression id (same alphabet); default: a new unique id.
         #[arg(long, conflicts_with = "count")]
         impression: Option<String>,
+        /// Publisher id (same alphabet); default: none.
         #[arg(long)]
         publisher: Option<String>,
         /// Mark as a test click (never billable).
