@@ -234,7 +234,7 @@ impl Run {
                         SinkError::Rejected(_) => self.metrics.sink_rejected.inc(),
                         SinkError::Failed(_) => self.metrics.sink_errors.inc(),
                     }
-                    tracing::warn!(error = %e, events = count, retry_in = ?delay, "sink did not take the batch");
+                    tracing::warn!(error = %e, sink = %self.sink.describe(), events = count, retry_in = ?delay, "sink did not take the batch");
                 }
             }
             if self.stopping() {
