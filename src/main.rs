@@ -217,10 +217,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let cfg = Config::load(&config)?;
             let mut problems = clickedge::policy::check(&cfg);
             if let Some(url) = &cfg.sink.url {
-                match clickedge::ship::sinks::from_url(url, &cfg.sink.options()).map(|s| s.check())
+                match clickedge::ship::sinks::from_url(url, &cfg.sink.options())
+                    .map(|s| (s.describe(), s.check()))
                 {
-                    Ok(Ok(msg)) => println!("sink: {msg}"),
-                    Ok(Err(e)) => problems.push(format!("sink: {e}")),
+                    Ok((_, Ok(msg))) => println!("sink: {msg}"),
+                    Ok((to, Err(e))) => problems.push(format!("sink {to}: {e}")),
                     Err(_) => {} // already a config problem
                 }
             }

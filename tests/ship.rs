@@ -499,7 +499,10 @@ fn check_says_when_the_sink_is_unreachable_or_the_table_missing() {
     .unwrap();
     let (code, text) = check(&cfg);
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains("sink:"), "{text}");
+    assert!(
+        text.contains(&format!("127.0.0.1:{closed}")),
+        "names the sink: {text}"
+    );
 
     let ch = ClickHouse::start();
     std::fs::write(
