@@ -57,11 +57,8 @@ pub enum StartError {
         dir: std::path::PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot listen on {addr}: {source} (is another process on that port?)")]
-    Listen {
-        addr: String,
-        source: std::io::Error,
-    },
+    #[error("cannot listen on {addr}: {error} (is another process on that port?)")]
+    Listen { addr: String, error: std::io::Error },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

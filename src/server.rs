@@ -53,11 +53,10 @@ fn probe_listen(cfg: &Config) -> Result<(), StartError> {
         .chain(cfg.metrics.listen.as_ref());
     let mut held = Vec::new();
     for addr in addrs {
-        let l =
-            std::net::TcpListener::bind(addr.as_str()).map_err(|source| StartError::Listen {
-                addr: addr.clone(),
-                source,
-            })?;
+        let l = std::net::TcpListener::bind(addr.as_str()).map_err(|error| StartError::Listen {
+            addr: addr.clone(),
+            error,
+        })?;
         held.push(l);
     }
     Ok(())

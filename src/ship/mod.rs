@@ -205,11 +205,11 @@ impl Run {
 
     fn delete(&self, seg: &str) {
         let path = self.cfg.dir.join(seg);
-        let len = std::fs::metadata(&path).map_or(0, |m| m.len());
         match std::fs::remove_file(&path) {
             Ok(()) => {
-                self.metrics.spool_bytes.sub(len as i64);
-                self.metrics.spool_files.dec();
+                let (bytes, files) = reader::usage(&self.cfg.dir);
+                self.metrics.spool_bytes.set(bytes as i64);
+                self.metrics.spool_files.set(files as i64);
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {

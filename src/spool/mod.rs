@@ -44,7 +44,7 @@ pub use reader::ActiveSegment;
 
 use crate::metrics::Metrics;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
@@ -131,15 +131,10 @@ impl Spool {
             .max()
             .unwrap_or(0);
         LAST_MS.fetch_max(newest, Ordering::Relaxed);
-        let existing: u64 = reader::segments(&cfg.dir)?
-            .iter()
-            .filter_map(|n| std::fs::metadata(cfg.dir.join(n)).ok())
-            .map(|m| m.len())
-            .sum();
-        metrics.spool_bytes.set(existing as i64);
-        metrics
-            .spool_files
-            .set(reader::segments(&cfg.dir)?.len() as i64);
+        sweep_hidden(&cfg.dir);
+        let (bytes, files) = reader::usage(&cfg.dir);
+        metrics.spool_bytes.set(bytes as i64);
+        metrics.spool_files.set(files as i64);
         let (tx, rx) = mpsc::sync_channel(cfg.queue_capacity);
         let active = ActiveSegment::default();
         let writer = Writer::new(cfg, metrics.clone(), active.clone());
@@ -207,8 +202,11 @@ impl Inbox {
 /// in the same millisecond.
 static FILE_SEQ: AtomicU32 = AtomicU32::new(0);
 
+/// Bytes buffered before they are written out, besides every flush tick.
+const BUF_BYTES: usize = 256 * 1024;
+
 struct Segment {
-    out: BufWriter<File>,
+    file: File,
     path: PathBuf,
     bytes: u64,
 }
@@ -218,12 +216,9 @@ struct Writer {
     metrics: Arc<Metrics>,
     active: ActiveSegment,
     segment: Option<Segment>,
-    /// Bytes in the BufWriter not yet handed to the OS.
-    dirty: bool,
-    /// Events (and their bytes) written since the last successful flush:
-    /// counted spooled once flushed, dropped if the file fails first.
-    pending: u64,
-    pending_bytes: u64,
+    /// Whole records not yet handed to the OS. They count as spooled once
+    /// written to the file, and as dropped if the file refuses them first.
+    buf: Vec<u8>,
     /// Bytes handed to the OS not yet fsynced.
     unsynced: bool,
     last_flush: Instant,
@@ -237,9 +232,7 @@ impl Writer {
             metrics,
             active,
             segment: None,
-            dirty: false,
-            pending: 0,
-            pending_bytes: 0,
+            buf: Vec::with_capacity(BUF_BYTES),
             unsynced: false,
             last_flush: Instant::now(),
             last_sync: Instant::now(),
@@ -279,7 +272,9 @@ impl Writer {
                 self.write_batch(&mut inbox.batch);
             }
             let must_sync = !inbox.acks.is_empty() || inbox.stopping;
-            if self.dirty && (must_sync || self.last_flush.elapsed() >= self.cfg.flush_interval) {
+            if !self.buf.is_empty()
+                && (must_sync || self.last_flush.elapsed() >= self.cfg.flush_interval)
+            {
                 self.flush();
             }
             if self.unsynced && (must_sync || self.last_sync.elapsed() >= self.cfg.fsync_interval) {
@@ -300,7 +295,8 @@ impl Writer {
 
     fn write_batch(&mut self, batch: &mut Vec<Vec<u8>>) {
         let n = batch.len() as u64;
-        if self.metrics.spool_bytes.get() as u64 >= self.cfg.max_spool_bytes {
+        let on_disk = self.metrics.spool_bytes.get().max(0) as u64;
+        if on_disk >= self.cfg.max_spool_bytes {
             // The quota: keep what is unshipped, refuse what is new.
             tracing::error!(
                 events = n,
@@ -312,36 +308,6 @@ impl Writer {
             batch.clear();
             return;
         }
-        let bytes: u64 = batch.iter().map(|l| l.len() as u64).sum();
-        let result = self.append(batch);
-        batch.clear();
-        self.pending += n;
-        self.pending_bytes += bytes;
-        if let Err(e) = result {
-            // The disk refused: this batch and whatever of earlier ones was
-            // still buffered are lost with the file; the next batch goes to
-            // a new one.
-            tracing::error!(error = %e, events = self.pending, dir = %self.cfg.dir.display(), "spool write failed; events dropped");
-            self.metrics.spool_write_errors.inc();
-            self.lose_pending();
-            // Dropped without the flush a BufWriter tries on drop: what is
-            // counted lost must not turn up in the file after all.
-            if let Some(seg) = self.segment.take() {
-                let _ = seg.out.into_parts();
-            }
-            self.dirty = false;
-        }
-    }
-
-    /// The buffered events did not reach the file: counted as dropped.
-    fn lose_pending(&mut self) {
-        self.metrics.events_dropped.inc_by(self.pending);
-        self.metrics.spool_bytes.sub(self.pending_bytes as i64);
-        self.pending = 0;
-        self.pending_bytes = 0;
-    }
-
-    fn append(&mut self, batch: &[Vec<u8>]) -> io::Result<()> {
         if self
             .segment
             .as_ref()
@@ -349,63 +315,89 @@ impl Writer {
         {
             self.close_segment();
         }
-        let seg = match &mut self.segment {
-            Some(seg) => seg,
-            None => self
-                .segment
-                .insert(open_segment(&self.cfg.dir, &self.metrics, &self.active)?),
-        };
-        let mut result = Ok(());
-        for line in batch {
-            result = seg.out.write_all(line);
-            if result.is_err() {
-                break;
+        if self.segment.is_none() {
+            match open_segment(&self.cfg.dir, &self.metrics, &self.active) {
+                Ok(seg) => self.segment = Some(seg),
+                Err(e) => {
+                    tracing::error!(error = %e, events = n, dir = %self.cfg.dir.display(), "cannot create a spool file; events dropped");
+                    self.metrics.spool_write_errors.inc();
+                    self.metrics.events_dropped.inc_by(n);
+                    batch.clear();
+                    return;
+                }
             }
-            seg.bytes += line.len() as u64;
         }
-        let written: u64 = batch.iter().map(|l| l.len() as u64).sum();
+        for line in batch.drain(..) {
+            self.buf.extend_from_slice(&line);
+        }
+        if self.buf.len() >= BUF_BYTES {
+            self.flush();
+        }
+    }
+
+    /// Hands the buffer to the OS. Records wholly written count as
+    /// spooled; on an error the rest count as dropped, and the next batch
+    /// goes to a new file (this one may end in a torn record, which readers
+    /// skip and count).
+    fn flush(&mut self) {
+        self.last_flush = Instant::now();
+        if self.buf.is_empty() {
+            return;
+        }
+        let Some(seg) = &mut self.segment else {
+            return;
+        };
+        let mut written = 0;
+        let mut failed = None;
+        while written < self.buf.len() {
+            match seg.file.write(&self.buf[written..]) {
+                Ok(0) => {
+                    failed = Some(io::Error::from(io::ErrorKind::WriteZero));
+                    break;
+                }
+                Ok(k) => written += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        seg.bytes += written as u64;
         self.metrics.spool_bytes.add(written as i64);
-        result?;
-        self.dirty = true;
-        Ok(())
+        let whole = count_lines(&self.buf[..written]);
+        self.metrics.events_spooled.inc_by(whole);
+        if written > 0 {
+            self.unsynced = true;
+        }
+        if let Some(e) = failed {
+            let lost = count_lines(&self.buf) - whole;
+            tracing::error!(error = %e, events = lost, file = %seg.path.display(), "spool write failed; events dropped");
+            self.metrics.spool_write_errors.inc();
+            self.metrics.events_dropped.inc_by(lost);
+            self.buf.clear();
+            self.drop_segment();
+        }
+        self.buf.clear();
     }
 
     fn close_segment(&mut self) {
         self.flush();
         self.sync();
-        if self.pending > 0 {
-            // The last flush failed: what it held goes with the file.
-            self.lose_pending();
-        }
+        self.drop_segment();
+    }
+
+    /// Done with the current file (closing it releases its lock).
+    fn drop_segment(&mut self) {
         self.segment = None;
         if let Ok(mut a) = self.active.lock() {
             *a = None;
         }
     }
 
-    fn flush(&mut self) {
-        if let Some(seg) = &mut self.segment {
-            match seg.out.flush() {
-                Ok(()) => {
-                    self.metrics.events_spooled.inc_by(self.pending);
-                    self.pending = 0;
-                    self.pending_bytes = 0;
-                }
-                Err(e) => {
-                    // Kept buffered: a later flush may still write it.
-                    tracing::error!(error = %e, file = %seg.path.display(), "spool flush failed");
-                    self.metrics.spool_write_errors.inc();
-                }
-            }
-        }
-        self.dirty = false;
-        self.unsynced = true;
-        self.last_flush = Instant::now();
-    }
-
     fn sync(&mut self) {
         if let Some(seg) = &self.segment {
-            if let Err(e) = seg.out.get_ref().sync_data() {
+            if let Err(e) = seg.file.sync_data() {
                 tracing::error!(error = %e, file = %seg.path.display(), "spool fsync failed");
                 self.metrics.spool_write_errors.inc();
             }
@@ -413,6 +405,33 @@ impl Writer {
         self.unsynced = false;
         self.last_sync = Instant::now();
     }
+}
+
+/// Removes files a crash left between creating a segment under its hidden
+/// name and linking it (older than a minute, so never another process's
+/// file in the making).
+fn sweep_hidden(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let stale = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > Duration::from_secs(60));
+        if name.starts_with('.') && name.ends_with(".ndjson.new") && stale {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Records in `bytes`: each ends with the only newline it has.
+fn count_lines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 /// The millisecond stamp of the newest segment name, this process's or
@@ -449,11 +468,17 @@ fn open_segment(dir: &Path, metrics: &Metrics, active: &ActiveSegment) -> io::Re
     if let Err(e) = file.try_lock() {
         tracing::warn!(error = %e, "cannot lock a new spool segment; readers go by its pid");
     }
-    std::fs::rename(&hidden, &path)?;
+    // A link, not a rename: it fails rather than replace a file of the
+    // same name (another process sharing the directory).
+    let linked = std::fs::hard_link(&hidden, &path);
+    let _ = std::fs::remove_file(&hidden);
+    linked?;
     sync_dir(dir)?;
-    metrics.spool_files.inc();
+    let (bytes, files) = reader::usage(dir);
+    metrics.spool_bytes.set(bytes as i64);
+    metrics.spool_files.set(files as i64);
     Ok(Segment {
-        out: BufWriter::with_capacity(256 * 1024, file),
+        file,
         path,
         bytes: 0,
     })
@@ -480,7 +505,7 @@ mod tests {
     }
 
     #[test]
-    fn events_count_as_spooled_only_once_flushed_and_as_dropped_when_the_disk_refuses() {
+    fn events_count_as_spooled_once_written_and_as_dropped_when_the_disk_refuses() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("clicks")).unwrap();
         let metrics = Arc::new(Metrics::new());
@@ -489,11 +514,10 @@ mod tests {
             metrics.clone(),
             ActiveSegment::default(),
         );
-        // A file that takes every write into its buffer and refuses every
-        // flush: /dev/full, "no space left on device".
+        // A file that refuses every write: /dev/full, "no space left".
         let full = OpenOptions::new().append(true).open("/dev/full").unwrap();
         w.segment = Some(Segment {
-            out: BufWriter::with_capacity(256 * 1024, full),
+            file: full,
             path: "/dev/full".into(),
             bytes: 0,
         });
@@ -502,18 +526,24 @@ mod tests {
         assert_eq!(metrics.events_spooled.get(), 0, "buffered is not spooled");
         w.flush();
         assert_eq!(metrics.events_spooled.get(), 0);
-        w.write_batch(&mut vec![line.clone(); 2]);
-        w.close_segment();
-        assert_eq!(metrics.events_spooled.get(), 0);
-        assert_eq!(metrics.events_dropped.get(), 5);
-        assert!(metrics.spool_write_errors.get() >= 1);
+        assert_eq!(metrics.events_dropped.get(), 3);
+        assert_eq!(metrics.spool_write_errors.get(), 1);
         assert_eq!(metrics.spool_bytes.get(), 0);
-        // A working file: counted once flushed.
-        w.write_batch(&mut vec![line; 4]);
+        assert!(w.segment.is_none(), "the next batch goes to a new file");
+        // A new file: counted once written, its bytes in the gauge.
+        w.write_batch(&mut vec![line.clone(); 4]);
         assert_eq!(metrics.events_spooled.get(), 0);
         w.flush();
         assert_eq!(metrics.events_spooled.get(), 4);
-        assert_eq!(metrics.events_dropped.get(), 5);
+        assert_eq!(metrics.events_dropped.get(), 3);
+        assert_eq!(metrics.spool_bytes.get(), 4 * line.len() as i64);
+        // A gauge driven below zero (another process deleted files it never
+        // counted) is not a full disk.
+        metrics.spool_bytes.set(-1_000_000);
+        w.write_batch(&mut vec![line; 2]);
+        w.close_segment();
+        assert_eq!(metrics.events_spooled.get(), 6);
+        assert_eq!(metrics.spool_quota_hits.get(), 0);
     }
 
     fn lines(dir: &Path) -> Vec<String> {

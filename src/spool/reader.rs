@@ -29,13 +29,30 @@ pub fn segments(dir: &Path) -> io::Result<Vec<String>> {
     Ok(names)
 }
 
+/// Bytes and number of the segment files in `dir` now: what the
+/// `spool_bytes` and `spool_files` gauges are reset to, since processes
+/// that share the directory (an upgrade) each count only their own writes.
+pub fn usage(dir: &Path) -> (u64, usize) {
+    let names = segments(dir).unwrap_or_default();
+    let bytes = names
+        .iter()
+        .filter_map(|n| std::fs::metadata(dir.join(n)).ok())
+        .map(|m| m.len())
+        .sum();
+    (bytes, names.len())
+}
+
 /// Whether anyone may still append to the segment `name` in `dir`.
 pub fn is_sealed(dir: &Path, name: &str, active: &ActiveSegment) -> bool {
     if active.lock().map_or(true, |a| a.as_deref() == Some(name)) {
         return false;
     }
-    let Ok(file) = File::open(dir.join(name)) else {
-        return true; // gone: nothing more will be written to it
+    let file = match File::open(dir.join(name)) {
+        Ok(f) => f,
+        // Gone: nothing more will be written to it.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return true,
+        // Cannot tell (out of file descriptors, permissions): open.
+        Err(_) => return false,
     };
     match file.try_lock_shared() {
         Ok(()) => true,
@@ -144,8 +161,9 @@ fn first_ts(body: &[u8]) -> Option<String> {
     std::str::from_utf8(&rest[..end]).ok().map(str::to_string)
 }
 
-/// Where the shipper is: every record before `offset` in `segment`, and
-/// every segment before it, has been acknowledged by the sink.
+/// Where the shipper is: every record before `offset` in `segment` has
+/// been acknowledged by the sink, and so has every segment the shipper has
+/// deleted. Every other segment on disk is unshipped, whatever its name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Position {
     pub segment: String,
