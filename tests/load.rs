@@ -181,9 +181,10 @@ fn a_graceful_upgrade_under_load_fails_no_request_and_loses_no_event() {
         old.log(),
         new_log()
     );
-    // Every click wrk counted reaches ClickHouse, once: the new process
-    // ships what both wrote, and drops nothing (its count of the spool's
-    // size must survive deleting files the old one grew after it started).
+    // Every click wrk counted reaches ClickHouse (as many distinct click
+    // ids; a replayed batch would fold into them): the new process ships
+    // what both wrote, and drops nothing (its count of the spool's size
+    // must survive deleting files the old one grew after it started).
     ch.wait_count(counts.answered as u64);
     assert_eq!(
         old.metric("clickedge_events_dropped_total"),

@@ -308,10 +308,11 @@ impl Writer {
             batch.clear();
             return;
         }
+        let buffered = self.buf.len() as u64;
         if self
             .segment
             .as_ref()
-            .is_some_and(|s| s.bytes >= self.cfg.segment_max_bytes)
+            .is_some_and(|s| s.bytes + buffered >= self.cfg.segment_max_bytes)
         {
             self.close_segment();
         }
@@ -375,8 +376,15 @@ impl Writer {
             tracing::error!(error = %e, events = lost, file = %seg.path.display(), "spool write failed; events dropped");
             self.metrics.spool_write_errors.inc();
             self.metrics.events_dropped.inc_by(lost);
+            // A torn record ends the file: what follows goes to a new one,
+            // after what was written whole is made durable. Otherwise the
+            // file stays (a full disk does not make a file a flush).
+            let torn = written > 0 && self.buf[written - 1] != b'\n';
             self.buf.clear();
-            self.drop_segment();
+            if torn {
+                self.sync();
+                self.drop_segment();
+            }
         }
         self.buf.clear();
     }
@@ -470,9 +478,16 @@ fn open_segment(dir: &Path, metrics: &Metrics, active: &ActiveSegment) -> io::Re
     }
     // A link, not a rename: it fails rather than replace a file of the
     // same name (another process sharing the directory).
-    let linked = std::fs::hard_link(&hidden, &path);
-    let _ = std::fs::remove_file(&hidden);
-    linked?;
+    match std::fs::hard_link(&hidden, &path) {
+        Ok(()) => std::fs::remove_file(&hidden)?,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let _ = std::fs::remove_file(&hidden);
+            return Err(e);
+        }
+        // A file system without hard links (vfat, some FUSE): the names
+        // are unique anyway (pid, sequence, a stamp that only grows).
+        Err(_) => std::fs::rename(&hidden, &path)?,
+    }
     sync_dir(dir)?;
     let (bytes, files) = reader::usage(dir);
     metrics.spool_bytes.set(bytes as i64);
@@ -529,8 +544,13 @@ mod tests {
         assert_eq!(metrics.events_dropped.get(), 3);
         assert_eq!(metrics.spool_write_errors.get(), 1);
         assert_eq!(metrics.spool_bytes.get(), 0);
-        assert!(w.segment.is_none(), "the next batch goes to a new file");
-        // A new file: counted once written, its bytes in the gauge.
+        assert!(
+            w.segment.is_some(),
+            "nothing torn was written: no new file per failed flush"
+        );
+        // Another file (as after a torn write): counted once written, its
+        // bytes in the gauge.
+        w.drop_segment();
         w.write_batch(&mut vec![line.clone(); 4]);
         assert_eq!(metrics.events_spooled.get(), 0);
         w.flush();
