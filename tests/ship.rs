@@ -256,6 +256,20 @@ fn damaged_records_are_skipped_counted_and_the_rest_shipped() {
 type Received =
     std::sync::Arc<std::sync::Mutex<Vec<(HashMap<String, String>, Vec<serde_json::Value>)>>>;
 
+/// Waits until the receiver has exactly `want` events.
+fn wait_received(got: &Received, want: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let n: usize = got.lock().unwrap().iter().map(|(_, e)| e.len()).sum();
+        if n >= want {
+            assert_eq!(n, want);
+            return;
+        }
+        assert!(Instant::now() < deadline, "receiver has {n} of {want}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A real HTTP receiver of the test's own: decodes gzip NDJSON, fails the
 /// first `fail` requests with a 503.
 fn receiver(fail: usize) -> (String, Received) {
@@ -336,16 +350,7 @@ fn http_sink_gets_gzip_ndjson_with_its_headers_and_retries() {
     for _ in 0..25 {
         assert_eq!(conn.send("GET", &u, &browser(), b"").unwrap().status, 302);
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let n: usize = got.lock().unwrap().iter().map(|(_, e)| e.len()).sum();
-        if n >= 25 {
-            assert_eq!(n, 25);
-            break;
-        }
-        assert!(Instant::now() < deadline, "receiver has {n} of 25");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_received(&got, 25);
     let batches = got.lock().unwrap();
     let (headers, events) = &batches[0];
     assert_eq!(
@@ -383,16 +388,7 @@ fn a_redirecting_sink_is_not_an_acknowledgement() {
     for _ in 0..10 {
         assert_eq!(conn.send("GET", &u, &browser(), b"").unwrap().status, 302);
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let n: usize = got.lock().unwrap().iter().map(|(_, e)| e.len()).sum();
-        if n >= 10 {
-            assert_eq!(n, 10);
-            break;
-        }
-        assert!(Instant::now() < deadline, "receiver has {n} of 10");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_received(&got, 10);
     assert!(edge.metric("clickedge_sink_rejected_total") >= 2.0);
     assert!(edge.log().contains("redirects are not followed"));
 }
@@ -425,16 +421,7 @@ fn segments_named_before_the_position_are_shipped_not_deleted() {
     for _ in 0..2 {
         assert_eq!(conn.send("GET", &u, &browser(), b"").unwrap().status, 302);
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let n: usize = got.lock().unwrap().iter().map(|(_, e)| e.len()).sum();
-        if n >= 5 {
-            assert_eq!(n, 5);
-            break;
-        }
-        assert!(Instant::now() < deadline, "receiver has {n} of 5");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_received(&got, 5);
 }
 
 #[test]
