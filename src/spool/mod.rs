@@ -31,7 +31,8 @@
 //! - Files are never appended to by a later process: each run, and each
 //!   rotation past `segment_max_bytes`, starts a new file. The directory is
 //!   fsynced after a file is created. A file is *sealed* once it is not the
-//!   writer's current one ([`ActiveSegment`]) and its process has exited.
+//!   writer's current one ([`ActiveSegment`]) and nobody holds the lock its
+//!   writer keeps on it while open ([`reader::is_sealed`]).
 //! - Past `max_spool_bytes` new events are refused (dropped and counted),
 //!   never old unshipped ones deleted.
 //! - [`Spool::shutdown`] writes every event still queued, fsyncs, and only
