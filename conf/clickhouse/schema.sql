@@ -3,15 +3,22 @@
 --   clickhouse-client --multiquery < conf/clickhouse/schema.sql
 -- or over HTTP, one statement per request.
 --
--- Every field of the click event (SPEC §5) is a column of the same name, as
--- the edge writes it. `time` is derived from `ts` (RFC 3339 with
--- milliseconds) for partitioning and reports.
+-- Every field of the click event (docs/contract.md §5) is a column of the
+-- same name, as the edge writes it. `time` is derived from `ts` (RFC 3339
+-- with milliseconds) for partitioning and reports.
 --
 -- Replays: the edge ships at least once (a batch the sink acknowledged may be
 -- sent again after a crash). The engine is a ReplacingMergeTree whose sorting
 -- key ends with click_id, unique per event, so replayed rows collapse into
 -- one when parts merge, and reports read with FINAL (or count
 -- uniqExact(click_id)) are exact before that.
+--
+-- ip_full is filled only in the `full` privacy mode: the whole client
+-- address, for fraud analysis. Reports never read it; `clickedge retention`
+-- clears it after privacy.retention.ip_full_days.
+--
+-- No comment sits inside a statement: benches/ship/run.sh joins each
+-- statement onto one line, where a `--` would swallow the rest of it.
 
 CREATE DATABASE IF NOT EXISTS clickedge;
 
@@ -33,9 +40,6 @@ CREATE TABLE IF NOT EXISTS clickedge.clicks
     country       String,
     referrer_host String,
     edge          String,
-    -- Only in the `full` privacy mode: the whole client address, for fraud
-    -- analysis. Reports never read it; `clickedge retention` clears it
-    -- after privacy.full_ip_retention_days.
     ip_full       String DEFAULT '',
     time          DateTime MATERIALIZED parseDateTimeBestEffort(ts)
 )
