@@ -8,9 +8,10 @@
 use clickedge::click::{self, Keys, SignRequest};
 use clickedge::config::Config;
 use clickedge::device::Device;
-use clickedge::event::{truncate_ip, Event};
+use clickedge::event::Event;
 use clickedge::ivt::{Action, DuplicateWindow, Reason, Signals, Verdict};
 use clickedge::policy::Policy;
+use clickedge::privacy::truncate_ip;
 use criterion::{criterion_group, criterion_main, Criterion};
 use pingora::http::RequestHeader;
 use std::hint::black_box;
@@ -92,7 +93,8 @@ fn bench(c: &mut Criterion) {
                 .get("user-agent")
                 .map_or("", |v| v.to_str().unwrap_or(""));
             let mut r = p.ivt.classify(&Signals {
-                req,
+                method: "GET",
+                headers: &req.headers,
                 user_agent: ua,
                 ip: Some(ips[i % ips.len()]),
                 test: false,
@@ -182,6 +184,35 @@ fn bench(c: &mut Criterion) {
                 }
                 .to_line(),
             )
+        })
+    });
+
+    // The whole click core, as a door calls it: parse and verify, classify,
+    // the duplicate window, device, privacy, Location and event.
+    let core = clickedge::core::Core::new(
+        policy(),
+        clickedge::privacy::Privacy::new(clickedge::config::IpMode::Truncate, "", 24, &[]),
+        &clickedge::core::CoreSettings {
+            clickid_param: "clickid".into(),
+            robots_txt: true,
+            edge_id: "edge-1".into(),
+            duplicate_window: Duration::from_secs(60),
+            duplicate_max_entries: 1_000_000,
+        },
+    );
+    c.bench_function("core/decide", |b| {
+        let mut i = 0usize;
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            let req = &reqs[i % reqs.len()];
+            let view = clickedge::request::Request {
+                method: "GET",
+                path: "/c",
+                query: &query,
+                headers: &req.headers,
+                client_ip: Some(ips[i % ips.len()]),
+            };
+            black_box(core.decide(&view, clickedge::core::Now::current()))
         })
     });
 }

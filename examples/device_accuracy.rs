@@ -4,7 +4,7 @@
 //!
 //! Each line is `LABEL<TAB>USER-AGENT`, with Matomo Device Detector's
 //! device types as labels; `benches/corpus/evaluate.sh` extracts them from
-//! its test fixtures (not in this repository). Labels map onto SPEC §5's
+//! its test fixtures (not in this repository). Labels map onto docs/contract.md §5's
 //! classes: smartphone, phablet, feature phone, wearable and portable media
 //! player are `mobile` (intoli's `mobile` too); console is `tv` (it sits under one); car browser,
 //! camera, peripheral, smart speaker and smart display are `other`.

@@ -1,4 +1,4 @@
-//! Device class of a click (SPEC §5): desktop, mobile, tablet, tv, bot, other.
+//! Device class of a click (docs/contract.md §5): desktop, mobile, tablet, tv, bot, other.
 //!
 //! A first, token-based reading of the User-Agent and the
 //! `Sec-CH-UA-Mobile` client hint: the platform tokens browsers put in

@@ -1,22 +1,64 @@
-//! The click event (SPEC §5) and its encoding: one JSON object a line.
+//! The click event (docs/contract.md §5): its schema, declared once, and
+//! its encoding, one JSON object a line.
 //!
-//! Owns: the fields and their order, how each is derived from the request
-//! (the client address truncated, the referrer reduced to its host), and the
-//! bytes written to the spool.
+//! Owns: the fields and their order ([`Field`]: the encoder, the sinks'
+//! columns, the report, retention and `conf/clickhouse/schema.sql` all
+//! follow it, and a test holds the SQL file to it), how an event is
+//! written on the request path ([`Event::to_line`]), and how a stored one is
+//! read back and rewritten ([`Record`]).
 //!
 //! Invariants: an event is encoded once, on the request path, into one
-//! buffer that is then moved through the queue and written as is; nothing
-//! downstream re-encodes it. Only what SPEC §5 lists is written: the full
-//! client address and the full referrer never leave this module.
+//! buffer that is then moved through the queue and written as is. Only
+//! what the contract lists is written; the full client address appears
+//! only in `ip_full`, and only in the `full` privacy mode, which the HTTP
+//! sink strips and reports never read.
 //!
 //! Does not: queue or write events (`spool`), or classify (`ivt`).
 
+use crate::closed_set::closed_set;
 use crate::device::Device;
 use crate::ivt::{Action, Reason, Verdict};
 pub use crate::privacy::IpField;
+use std::borrow::Cow;
 use std::io::Write;
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
+use strum::EnumCount;
+
+closed_set! {
+    /// The event's fields, in the order they are written. The one list of
+    /// them: a new field is a variant here, its value in [`Event::to_line`],
+    /// and a column in `conf/clickhouse/schema.sql` (a test checks the file).
+    pub enum Field {
+        Ts,
+        ClickId,
+        Campaign,
+        Impression,
+        Publisher,
+        LandingHost,
+        Verdict,
+        Reason,
+        Action,
+        Method,
+        Ip,
+        UserAgent,
+        Device,
+        Country,
+        ReferrerHost,
+        Edge,
+        /// Only in the `full` privacy mode: the whole address, for fraud
+        /// analysis; never read by reports, never sent to the HTTP sink.
+        IpFull,
+    }
+}
+
+impl Field {
+    /// Whether an event may lack the field: `ip_full` is written only in
+    /// the `full` privacy mode.
+    pub fn optional(self) -> bool {
+        self == Field::IpFull
+    }
+}
 
 /// One click event, borrowing from the request it describes.
 #[derive(Debug)]
@@ -37,8 +79,6 @@ pub struct Event<'a> {
     pub country: &'a str,
     pub referrer_host: &'a str,
     pub edge: &'a str,
-    /// Only in the `full` privacy mode: the whole address, for fraud
-    /// analysis; never read by reports, never sent to the HTTP sink.
     pub ip_full: Option<IpAddr>,
 }
 
@@ -47,10 +87,10 @@ impl Event<'_> {
     /// whose last field is `crc`, the CRC32C of everything before it (see
     /// [`crate::spool::record`]).
     ///
-    /// Written by hand into one buffer, in SPEC §5's field order, with JSON's
+    /// Written by hand into one buffer, in [`Field`] order, with JSON's
     /// string escapes (the same bytes serde_json writes, which a test
     /// checks): this runs on every click, and serde_json took about 1.8
-    /// times as long (criterion `event/encode`, see README "Speed").
+    /// times as long (criterion `event/encode`, docs/benchmarks.md).
     pub fn to_line(&self) -> Vec<u8> {
         // Field names, punctuation, the fixed-size values and the checksum
         // `seal` adds come to about 410 bytes; the rest is the free text.
@@ -65,29 +105,45 @@ impl Event<'_> {
             self.edge,
         ];
         let mut out = Vec::with_capacity(416 + free.iter().map(|f| f.len()).sum::<usize>());
-        out.extend_from_slice(b"{\"ts\":\"");
-        push_rfc3339_millis(&mut out, self.ts);
-        out.push(b'"');
-        push_field(&mut out, "click_id", self.click_id);
-        push_field(&mut out, "campaign", self.campaign);
-        push_field(&mut out, "impression", self.impression);
-        push_field(&mut out, "publisher", self.publisher);
-        push_field(&mut out, "landing_host", self.landing_host);
-        push_field(&mut out, "verdict", self.verdict.as_str());
-        push_field(&mut out, "reason", self.reason.map_or("", Reason::as_str));
-        push_field(&mut out, "action", self.action.as_str());
-        push_field(&mut out, "method", self.method);
-        // An address or a hex hash: nothing to escape.
-        out.extend_from_slice(b",\"ip\":\"");
-        let _ = write!(out, "{}", self.ip);
-        out.push(b'"');
-        push_field(&mut out, "user_agent", self.user_agent);
-        push_field(&mut out, "device", self.device.as_str());
-        push_field(&mut out, "country", self.country);
-        push_field(&mut out, "referrer_host", self.referrer_host);
-        push_field(&mut out, "edge", self.edge);
-        if let Some(full) = self.ip_full {
-            let _ = write!(out, ",\"ip_full\":\"{full}\"");
+        out.push(b'{');
+        for &f in Field::ALL {
+            let text = match f {
+                Field::Ts => {
+                    push_name(&mut out, f);
+                    out.push(b'"');
+                    push_rfc3339_millis(&mut out, self.ts);
+                    out.push(b'"');
+                    continue;
+                }
+                // An address or a hex hash: nothing to escape.
+                Field::Ip => {
+                    push_name(&mut out, f);
+                    let _ = write!(out, "\"{}\"", self.ip);
+                    continue;
+                }
+                Field::IpFull => {
+                    if let Some(full) = self.ip_full {
+                        push_name(&mut out, f);
+                        let _ = write!(out, "\"{full}\"");
+                    }
+                    continue;
+                }
+                Field::ClickId => self.click_id,
+                Field::Campaign => self.campaign,
+                Field::Impression => self.impression,
+                Field::Publisher => self.publisher,
+                Field::LandingHost => self.landing_host,
+                Field::Verdict => self.verdict.as_str(),
+                Field::Reason => self.reason.map_or("", Reason::as_str),
+                Field::Action => self.action.as_str(),
+                Field::Method => self.method,
+                Field::UserAgent => self.user_agent,
+                Field::Device => self.device.as_str(),
+                Field::Country => self.country,
+                Field::ReferrerHost => self.referrer_host,
+                Field::Edge => self.edge,
+            };
+            push_field(&mut out, f, text);
         }
         // `seal` closes the object after its checksum.
         crate::spool::record::seal(&mut out);
@@ -95,11 +151,103 @@ impl Event<'_> {
     }
 }
 
+/// A stored event read back: each field's text, borrowed from the line
+/// where it needed no unescaping. Fields the schema does not know are
+/// skipped; a value that is not a string makes the line unreadable.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Record<'a> {
+    values: [Option<Cow<'a, str>>; Field::COUNT],
+}
+
+impl<'a> Record<'a> {
+    /// Reads one JSON object (a spool record's body with its brace closed,
+    /// or a line as shipped).
+    pub fn parse(json: &'a [u8]) -> Result<Record<'a>, serde_json::Error> {
+        serde_json::from_slice(json)
+    }
+
+    /// The field's text; `None` when the event lacks it.
+    pub fn get(&self, f: Field) -> Option<&str> {
+        self.values[f as usize].as_deref()
+    }
+
+    /// The field's text, empty when the event lacks it.
+    pub fn text(&self, f: Field) -> &str {
+        self.get(f).unwrap_or("")
+    }
+
+    pub fn set(&mut self, f: Field, value: Option<Cow<'a, str>>) {
+        self.values[f as usize] = value;
+    }
+
+    /// The first field the schema requires and the event lacks.
+    pub fn missing(&self) -> Option<Field> {
+        Field::ALL
+            .iter()
+            .copied()
+            .find(|f| !f.optional() && self.get(*f).is_none())
+    }
+
+    /// The JSON object, fields in schema order, without the closing brace
+    /// (for [`crate::spool::record::seal`]): the same bytes
+    /// [`Event::to_line`] writes for the same values.
+    pub fn to_body(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(512);
+        out.push(b'{');
+        for &f in Field::ALL {
+            if let Some(v) = self.get(f) {
+                push_field(&mut out, f, v);
+            }
+        }
+        out
+    }
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Record<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Record<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a click event (a JSON object of strings)")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut m: M,
+            ) -> Result<Record<'a>, M::Error> {
+                let mut r = Record::default();
+                while let Some(key) = m.next_key::<Cow<'de, str>>()? {
+                    match key.parse::<Field>() {
+                        Ok(f) => {
+                            let v: Cow<'de, str> = m.next_value()?;
+                            r.values[f as usize] = Some(v);
+                        }
+                        Err(_) => {
+                            m.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(r)
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+    }
+}
+
+/// `,"name":` (no comma before the first field).
+fn push_name(out: &mut Vec<u8>, f: Field) {
+    if out.len() > 1 {
+        out.push(b',');
+    }
+    out.push(b'"');
+    out.extend_from_slice(f.as_str().as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
 /// `,"name":"value"`, the value escaped.
-fn push_field(out: &mut Vec<u8>, name: &str, value: &str) {
-    out.extend_from_slice(b",\"");
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b"\":\"");
+fn push_field(out: &mut Vec<u8>, f: Field, value: &str) {
+    push_name(out, f);
+    out.push(b'"');
     push_escaped(out, value);
     out.push(b'"');
 }
@@ -187,25 +335,6 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (y, m, d)
 }
 
-/// The address as it may be written: IPv4 truncated to its /24, IPv6 to its
-/// /48 (the default privacy mode), enough for country and network-level
-/// fraud analysis, not enough to single out a household.
-pub fn truncate_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, c, _] = v4.octets();
-            IpAddr::from([a, b, c, 0])
-        }
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => truncate_ip(IpAddr::V4(v4)),
-            None => {
-                let s = v6.segments();
-                IpAddr::from([s[0], s[1], s[2], 0, 0, 0, 0, 0])
-            }
-        },
-    }
-}
-
 /// The host of a `Referer` header value, lowercased by the caller if needed;
 /// empty when there is none. Path, query, credentials and port are dropped:
 /// they can carry personal data and are not needed to measure clicks.
@@ -224,6 +353,7 @@ pub fn referrer_host(referer: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::privacy::truncate_ip;
     use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
@@ -311,16 +441,42 @@ mod tests {
             proptest::prop_assert_eq!(v["reason"].as_str(), Some(""));
             proptest::prop_assert_eq!(v["ip_full"].as_str().map(str::to_owned), full.map(|a| IpAddr::from(a).to_string()));
             proptest::prop_assert!(crate::spool::record::open(&line[..line.len() - 1]).is_some());
+            // Read back and written again, it is the same bytes.
+            let body = crate::spool::record::open(&line[..line.len() - 1]).unwrap();
+            let mut json = body.to_vec();
+            json.push(b'}');
+            let rec = Record::parse(&json).unwrap();
+            proptest::prop_assert_eq!(rec.text(Field::UserAgent), ua.as_str());
+            proptest::prop_assert_eq!(rec.missing(), None);
+            proptest::prop_assert_eq!(rec.to_body(), body.to_vec());
         }
     }
 
     #[test]
-    fn truncation() {
-        let t = |s: &str| truncate_ip(s.parse().unwrap()).to_string();
-        assert_eq!(t("192.0.2.255"), "192.0.2.0");
-        assert_eq!(t("2001:db8:abcd:1234:5678::1"), "2001:db8:abcd::");
-        assert_eq!(t("::ffff:198.51.100.9"), "198.51.100.0");
-        assert_eq!(t("::1"), "::");
+    fn the_clickhouse_schema_has_the_event_fields_in_order() {
+        let sql = include_str!("../conf/clickhouse/schema.sql");
+        let table = &sql[sql.find("CREATE TABLE").unwrap()..];
+        let body = &table[table.find('(').unwrap() + 1..table.find("\n)").unwrap()];
+        let columns: Vec<&str> = body
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("--"))
+            .map(|l| l.split_whitespace().next().unwrap())
+            .collect();
+        let mut want: Vec<&str> = Field::ALL.iter().map(|f| f.as_str()).collect();
+        want.push("time"); // derived from ts for partitioning
+        assert_eq!(columns, want);
+    }
+
+    #[test]
+    fn records_skip_unknown_fields_and_refuse_non_strings() {
+        let r = Record::parse(br#"{"ts":"t","crc":"00","campaign":"c\u0041"}"#).unwrap();
+        assert_eq!(r.get(Field::Ts), Some("t"));
+        assert_eq!(r.text(Field::Campaign), "cA");
+        assert_eq!(r.get(Field::Edge), None);
+        assert_eq!(r.missing(), Some(Field::ClickId));
+        assert!(Record::parse(br#"{"ts":1}"#).is_err());
+        assert!(Record::parse(b"[]").is_err());
     }
 
     #[test]

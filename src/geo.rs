@@ -1,4 +1,4 @@
-//! Country of a click (SPEC §5 `country`): the ISO 3166-1 code that a
+//! Country of a click (docs/contract.md §5 `country`): the ISO 3166-1 code that a
 //! MaxMind-format database (GeoLite2-Country, GeoIP2-Country, or any mmdb
 //! with `country.iso_code`) gives for the client's full address.
 //!

@@ -2,16 +2,21 @@
 //!
 //! An edge proxy for ad-click redirection on [Pingora](https://github.com/cloudflare/pingora).
 //! Each click on a signed click URL is answered at once with a non-cacheable
-//! 302 to the advertiser's landing page, classified inline (prefetch, HEAD,
-//! test clicks, and more), and written in the background to a durable local
-//! spool. Everything else is proxied to the operator's origin.
+//! 302 to the advertiser's landing page, classified inline (prefetch, known
+//! bots, HEAD, internal and data-center addresses, test clicks, double
+//! clicks), and written in the background to a durable local spool, which
+//! is shipped to central storage. Everything else is proxied to the
+//! operator's origin. The contract is `docs/contract.md` in the repository;
+//! comments cite its sections as §N.
 //!
 //! The click handler is a plugin: any Pingora `ProxyHttp` can call
-//! [`ClickEdge::handle`] from its `request_filter`:
+//! [`ClickEdge::handle`] from its `request_filter`, and the [`Runtime`]
+//! runs the spool, the shipper and the reloader beside the embedding
+//! server:
 //!
 //! ```no_run
 //! use async_trait::async_trait;
-//! use clickedge::{ClickEdge, Config};
+//! use clickedge::{ClickEdge, Runtime, Settings};
 //! use pingora::prelude::*;
 //!
 //! struct MyProxy { clicks: ClickEdge }
@@ -35,25 +40,34 @@
 //!     }
 //! }
 //!
-//! let cfg = Config::load("conf/clickedge.yaml".as_ref()).unwrap();
-//! let (clicks, spool) = ClickEdge::start(&cfg).unwrap();
+//! // Every problem of the file at once, each naming its key.
+//! let settings = Settings::load("conf/clickedge.yaml".as_ref(), |_| {}).unwrap();
+//! let mut runtime = Runtime::start(settings).unwrap(); // spool writer, shipper
 //! let mut server = Server::new(None).unwrap();
 //! server.bootstrap();
-//! let mut svc = http_proxy_service(&server.configuration, MyProxy { clicks });
+//! let mut svc = http_proxy_service(&server.configuration, MyProxy { clicks: runtime.edge() });
 //! svc.add_tcp("127.0.0.1:8080");
 //! server.add_service(svc);
-//! server.run(pingora::server::RunArgs::default());
-//! spool.shutdown(); // write every queued event before exiting
+//! runtime.add_services(&mut server); // reload on SIGHUP and file changes
+//! runtime.run(server); // serves; then writes every queued event and stops
 //! ```
 //!
-//! Module map, in the order a click goes through them: [`click`] (URL,
-//! signature, Location), [`ivt`] (is it a person's click?), [`event`] (what
-//! is logged), [`spool`] (the queue and the files), [`proxy`] (Pingora
-//! glue), [`limits`] and [`tls`] (the listeners of `clickedge serve`),
-//! [`server`] (the process), [`config`], [`metrics`], [`device`].
+//! Module map, in the order a click goes through them: [`proxy`] (Pingora
+//! glue) hands a [`request::Request`] to [`core`] (the decision), which
+//! uses [`click`] (URL, signature, Location), [`ivt`] (is it a person's
+//! click?), [`device`], [`geo`], [`privacy`] and [`event`] (what is
+//! logged); the event goes to [`spool`] (the queue and the files) and
+//! [`ship`] (to the central store). Around them: [`config`] (the file's
+//! types, a leaf), [`settings`] (the file checked and built into every
+//! part), [`policy`] (what reloads), [`runtime`] (the background work),
+//! [`serve`] and [`server`] (the binary's process and its sections),
+//! [`limits`], [`tls`], [`reload`] and [`metrics`]; and the
+//! commands over stored clicks, [`report`] and [`retention`].
 
 pub mod click;
+mod closed_set;
 pub mod config;
+pub mod core;
 pub mod device;
 pub mod event;
 pub mod geo;
@@ -65,13 +79,19 @@ pub mod privacy;
 pub mod proxy;
 pub mod reload;
 pub mod report;
+pub mod request;
 pub mod retention;
+pub mod runtime;
+pub mod serve;
 pub mod server;
+pub mod settings;
 pub mod ship;
 pub mod spool;
 pub mod tls;
 
 pub use config::Config;
 pub use policy::Policy;
-pub use proxy::{ClickEdge, EdgeProxy, StartError};
+pub use proxy::{ClickEdge, EdgeProxy};
+pub use runtime::{Runtime, StartError};
+pub use settings::Settings;
 pub use spool::{EventQueue, Spool};

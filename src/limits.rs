@@ -16,8 +16,8 @@
 //! proxy marks it read in `on_connection_reuse`, through the connection's
 //! user context); an answer or a proxied request in progress is never cut.
 
-use crate::config::LimitsConfig;
-use crate::metrics::Metrics;
+use crate::closed_set::closed_set;
+use crate::config::{LimitsConfig, Problems};
 use async_trait::async_trait;
 use pingora::apps::{HttpServerApp, HttpServerOptions, ReusedHttpStream};
 use pingora::protocols::http::ServerSession;
@@ -26,6 +26,7 @@ use pingora::server::ShutdownWatch;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use strum::EnumCount;
 
 /// The limits, with their counters.
 #[derive(Clone)]
@@ -36,7 +37,7 @@ pub struct Limits {
     header_timeout: Duration,
     /// Pingora's `keepalive_request_limit`: reuses after the first request.
     reuse_limit: u32,
-    metrics: Arc<Metrics>,
+    hits: LimitHits,
 }
 
 /// The connection user context the wrapper hands to the proxy: set once the
@@ -53,7 +54,41 @@ impl HeaderRead {
 }
 
 impl Limits {
-    pub fn new(cfg: &LimitsConfig, metrics: Arc<Metrics>) -> Limits {
+    /// Checks the `limits` section; every problem named by its key.
+    pub fn check_config(cfg: &LimitsConfig) -> Result<(), Problems> {
+        let mut p = Problems::default();
+        if !(1024..=1024 * 1024).contains(&cfg.max_header_bytes) {
+            p.push(
+                "limits.max_header_bytes",
+                format!(
+                    "{} is out of range; use 1024 to 1048576 (default 16384)",
+                    cfg.max_header_bytes
+                ),
+            );
+        }
+        if !(8..=256).contains(&cfg.max_headers) {
+            p.push(
+                "limits.max_headers",
+                format!(
+                    "{} is out of range; use 8 to 256 (default 64)",
+                    cfg.max_headers
+                ),
+            );
+        }
+        for (name, v) in [
+            ("limits.header_timeout_seconds", cfg.header_timeout_seconds),
+            ("limits.idle_timeout_seconds", cfg.idle_timeout_seconds),
+        ] {
+            if v == 0 || v > 3600 {
+                p.push(name, format!("{v} is out of range; use 1 to 3600"));
+            }
+        }
+        p.or(())
+    }
+
+    /// From a section [`Limits::check_config`] accepted; the counters come from
+    /// the edge's metrics ([`crate::metrics::Metrics::limits`]).
+    pub fn new(cfg: &LimitsConfig, hits: LimitHits) -> Limits {
         Limits {
             max_header_bytes: cfg.max_header_bytes,
             max_headers: cfg.max_headers,
@@ -63,7 +98,7 @@ impl Limits {
                 0 => u32::MAX,
                 n => n - 1,
             },
-            metrics,
+            hits,
         }
     }
 
@@ -86,11 +121,11 @@ impl Limits {
             session.set_keepalive(Some(self.idle_timeout.as_secs()));
         }
         if session.get_keepalive_reuses_remaining() == Some(0) && self.reuse_limit != u32::MAX {
-            self.metrics.limit_hit(Limit::RequestsPerConnection);
+            self.hits.hit(Limit::RequestsPerConnection);
         }
         let h = session.req_header();
         if h.headers.len() > self.max_headers {
-            self.metrics.limit_hit(Limit::Headers);
+            self.hits.hit(Limit::Headers);
             return Some("too many request header fields\n");
         }
         // The request line and each `name: value\r\n` line, as sent.
@@ -100,40 +135,32 @@ impl Limits {
             .iter()
             .fold(line, |n, (k, v)| n + k.as_str().len() + v.len() + 4);
         if bytes > self.max_header_bytes {
-            self.metrics.limit_hit(Limit::HeaderBytes);
+            self.hits.hit(Limit::HeaderBytes);
             return Some("request header too large\n");
         }
         None
     }
 }
 
-/// What triggered; the label of `clickedge_limit_hits_total`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Limit {
-    HeaderBytes,
-    Headers,
-    HeaderTimeout,
-    IdleTimeout,
-    RequestsPerConnection,
+closed_set! {
+    /// What triggered; the label of `clickedge_limit_hits_total`.
+    pub enum Limit {
+        HeaderBytes,
+        Headers,
+        HeaderTimeout,
+        IdleTimeout,
+        RequestsPerConnection,
+    }
 }
 
-impl Limit {
-    pub const ALL: [Limit; 5] = [
-        Limit::HeaderBytes,
-        Limit::Headers,
-        Limit::HeaderTimeout,
-        Limit::IdleTimeout,
-        Limit::RequestsPerConnection,
-    ];
+/// `clickedge_limit_hits_total`, one counter a [`Limit`], resolved once
+/// (registered by [`crate::metrics::Metrics`]).
+#[derive(Clone)]
+pub struct LimitHits(pub Arc<[prometheus::IntCounter; Limit::COUNT]>);
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Limit::HeaderBytes => "header_bytes",
-            Limit::Headers => "headers",
-            Limit::HeaderTimeout => "header_timeout",
-            Limit::IdleTimeout => "idle_timeout",
-            Limit::RequestsPerConnection => "requests_per_connection",
-        }
+impl LimitHits {
+    pub fn hit(&self, l: Limit) {
+        self.0[l.index()].inc();
     }
 }
 
@@ -193,7 +220,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> HttpServerApp for Guarded<A> {
                     && !read.load(Ordering::Acquire)
                     && start.elapsed() >= l.idle_timeout
                 {
-                    l.metrics.limit_hit(Limit::IdleTimeout);
+                    l.hits.hit(Limit::IdleTimeout);
                 }
                 done
             }
@@ -202,7 +229,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> HttpServerApp for Guarded<A> {
                     work.await
                 } else {
                     // Dropping the request closes the connection.
-                    l.metrics.limit_hit(Limit::HeaderTimeout);
+                    l.hits.hit(Limit::HeaderTimeout);
                     None
                 }
             }

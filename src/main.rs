@@ -3,17 +3,18 @@
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use clickedge::click::{self, Keys, SignRequest};
-use clickedge::server::{serve, ServeOptions};
-use clickedge::Config;
+use clickedge::click::{self, ClickPolicy, Keys, SignRequest};
+use clickedge::serve::{serve, ServeOptions};
+use clickedge::ship::sinks::{ClickHouse, SinkOptions};
+use clickedge::{Config, Settings};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// mimalloc rather than glibc's malloc: each click allocates a few short-lived
 /// buffers (the Location, the event line, Pingora's header maps); in the
-/// load harness mimalloc served about 2.5% more clicks (see README,
-/// Benchmarks, "Measured, kept").
+/// load harness mimalloc served about 2.5% more clicks (see docs/benchmarks.md,
+/// "Measured choices").
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -129,20 +130,6 @@ enum Command {
     },
 }
 
-/// The central store when one is named (flag or config) and no data dir
-/// was asked for; `None`: the local spool (`report`, `retention`).
-fn central_store(
-    data_dir: &Option<PathBuf>,
-    sink: &Option<String>,
-    cfg: &Config,
-) -> Option<String> {
-    match (data_dir, sink) {
-        (Some(_), _) => None,
-        (None, Some(s)) => Some(s.clone()),
-        (None, None) => cfg.sink.url.clone(),
-    }
-}
-
 /// Server logs on stderr: `RUST_LOG` when set, else `server.log_level`.
 fn init_logs(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -164,6 +151,36 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The config of a command over stored clicks (`report`, `retention`),
+/// with its flags applied. Only the sections it reads matter: a bot list or
+/// a certificate missing on an analyst's machine does not stop a report.
+fn stored_clicks_config(
+    path: &Path,
+    data_dir: Option<PathBuf>,
+    sink: Option<String>,
+) -> anyhow::Result<Config> {
+    let mut cfg = Config::load(path)?;
+    if let Some(d) = data_dir {
+        cfg.data_dir = d;
+    }
+    if sink.is_some() {
+        cfg.sink.url = sink;
+    }
+    Ok(cfg)
+}
+
+/// The central store when one is named (flag or config) and no data dir
+/// was asked for; `None`: the local spool.
+fn central_store(cfg: &Config, local: bool) -> Option<&str> {
+    cfg.sink.url.as_deref().filter(|_| !local)
+}
+
+/// The ClickHouse a command reads (`report`, `retention`), from a sink URL.
+fn clickhouse(cfg: &Config, url: &str, what: &str) -> anyhow::Result<ClickHouse> {
+    let options = SinkOptions::from_config(&cfg.sink);
+    ClickHouse::from_url(url, &options).map_err(|e| anyhow::anyhow!("{e} ({what})"))
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -190,44 +207,36 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if sink.is_some() {
                 cfg.sink.url = sink;
             }
-            let problems = clickedge::policy::check(&cfg);
-            if !problems.is_empty() {
-                bail!(
-                    "{} with the flags given has problems:\n  {}",
-                    config.display(),
-                    problems.join("\n  ")
-                );
-            }
-            if cfg.uses_dev_key() {
+            let settings = Settings::build(cfg, Some(config.clone())).map_err(|p| {
+                anyhow::anyhow!(
+                    "{} with the flags given has problems:\n  {p}",
+                    config.display()
+                )
+            })?;
+            if settings.config.uses_dev_key() {
                 tracing::warn!(
                     "serving with the DEVELOPMENT signing key shipped in conf/clickedge.yaml: \
                      anyone can mint clicks for it. Replace signing.keys before production."
                 );
             }
-            serve(
-                &cfg,
-                &ServeOptions {
-                    upgrade,
-                    config_path: Some(config),
-                },
-            )?;
+            serve(settings, &ServeOptions { upgrade })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { config } => {
             let cfg = Config::load(&config)?;
-            let mut problems = clickedge::policy::check(&cfg);
-            if let Some(url) = &cfg.sink.url {
-                match clickedge::ship::sinks::from_url(url, &cfg.sink.options())
-                    .map(|s| (s.describe(), s.check()))
-                {
-                    Ok((_, Ok(msg))) => println!("sink: {msg}"),
-                    Ok((to, Err(e))) => problems.push(format!("sink {to}: {e}")),
-                    Err(_) => {} // already a config problem
-                }
+            let (probed, found) = clickedge::settings::probe(&cfg);
+            let dev_key = cfg.uses_dev_key();
+            let mut problems = match Settings::build(cfg, Some(config.clone())) {
+                Ok(_) => Vec::new(),
+                Err(p) => p.lines(),
+            };
+            problems.extend(probed.iter().map(|p| p.to_string()));
+            if let Some(msg) = found {
+                println!("sink: {msg}");
             }
             if problems.is_empty() {
                 println!("{}: ok", config.display());
-                if cfg.uses_dev_key() {
+                if dev_key {
                     println!("warning: signing.keys uses the shipped development key; replace it before production");
                 }
                 Ok(ExitCode::SUCCESS)
@@ -249,7 +258,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
         } => {
             use clickedge::report;
-            let cfg = Config::load(&config)?;
             let q = report::Query {
                 from: from
                     .as_deref()
@@ -268,20 +276,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .map_err(anyhow::Error::msg)?,
             };
             let format = report::Format::parse(&format).map_err(anyhow::Error::msg)?;
-            let central = central_store(&data_dir, &sink, &cfg);
-            let rows = match central {
+            let local = data_dir.is_some();
+            let cfg = stored_clicks_config(&config, data_dir, sink)?;
+            let rows = match central_store(&cfg, local) {
                 Some(url) => {
-                    let ch =
-                        clickedge::ship::sinks::ClickHouse::from_url(&url, &cfg.sink.options())
-                            .map_err(|e| {
-                                anyhow::anyhow!(
-                                    "{e} (report reads ClickHouse; for local data use --data-dir)"
-                                )
-                            })?;
+                    let ch = clickhouse(
+                        &cfg,
+                        url,
+                        "report reads ClickHouse; for local data use --data-dir",
+                    )?;
                     report::clickhouse(&ch, &q).map_err(|e| anyhow::anyhow!("ClickHouse: {e}"))?
                 }
                 None => {
-                    let dir = data_dir.unwrap_or(cfg.data_dir.clone());
+                    let dir = &cfg.data_dir;
                     if !dir.join("clicks").is_dir() {
                         // A mistyped path must not read as a day of no clicks.
                         bail!(
@@ -289,7 +296,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             dir.join("clicks").display()
                         );
                     }
-                    let local = report::local(&dir, &q)
+                    let local = report::local(dir, &q)
                         .with_context(|| format!("reading {}", dir.display()))?;
                     if local.damaged > 0 {
                         eprintln!("clickedge: skipped {} damaged records", local.damaged);
@@ -307,19 +314,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             wait_seconds,
         } => {
             use clickedge::retention;
-            let cfg = Config::load(&config)?;
+            let local = data_dir.is_some();
+            let cfg = stored_clicks_config(&config, data_dir, sink)?;
             let ages = &cfg.privacy.retention;
-            let central = central_store(&data_dir, &sink, &cfg);
-            match central {
+            match central_store(&cfg, local) {
                 Some(url) => {
-                    let ch =
-                        clickedge::ship::sinks::ClickHouse::from_url(&url, &cfg.sink.options())
-                            .map_err(|e| {
-                                anyhow::anyhow!(
-                                    "{e} (retention runs on ClickHouse; an HTTP sink's receiver \
-                                     keeps its own retention; for local data use --data-dir)"
-                                )
-                            })?;
+                    let ch = clickhouse(
+                        &cfg,
+                        url,
+                        "retention runs on ClickHouse; an HTTP sink's receiver \
+                         keeps its own retention; for local data use --data-dir",
+                    )?;
                     let done = retention::clickhouse(
                         &ch,
                         ages,
@@ -330,9 +335,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 }
                 None => {
-                    let dir = data_dir.unwrap_or_else(|| cfg.data_dir.clone());
+                    let dir = &cfg.data_dir;
                     let cut = retention::Cutoffs::new(ages, std::time::SystemTime::now());
-                    let o = retention::local(&dir, &cut)?;
+                    let o = retention::local(dir, &cut)?;
                     println!(
                         "{}: {} records read, {} changed in {} segments; {} damaged records \
                          copied as they were; {} open or part-shipped segments left alone",
@@ -357,23 +362,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             child_directed,
             count,
         } => {
+            // Keys the edge would refuse to start with, and landing hosts it
+            // would refuse to redirect to, sign nothing: the click policy's
+            // owner checks the sections it is built from.
             let cfg = Config::load(&config)?;
-            // What the edge would refuse to start with, or to redirect to,
-            // is not signed.
-            let problems = cfg.problems(false);
-            if !problems.is_empty() {
-                bail!(
-                    "{} has problems (run `clickedge check`):\n  {}",
-                    config.display(),
-                    problems.join("\n  ")
-                );
-            }
-            let allowed: Vec<click::HostPattern> = cfg
-                .signing
-                .allowed_landing_hosts
-                .iter()
-                .filter_map(|h| click::HostPattern::parse(h))
-                .collect();
+            let policy = ClickPolicy::from_config(&cfg.signing, &cfg.click).map_err(|p| {
+                anyhow::anyhow!(
+                    "{} has problems (run `clickedge check`):\n  {p}",
+                    config.display()
+                )
+            })?;
             let key = cfg
                 .signing_key()
                 .with_context(|| format!("{} has no signing key to sign with", config.display()))?;
@@ -391,9 +389,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     test,
                     child_directed,
                 };
-                let url =
-                    click::sign_for(&keys, &key.id, &req, cfg.click.max_query_bytes, &allowed)
-                        .map_err(|e| anyhow::anyhow!("cannot sign: {e}"))?;
+                let url = click::sign_for(
+                    &keys,
+                    &key.id,
+                    &req,
+                    policy.max_query_bytes,
+                    &policy.allowed_hosts,
+                )
+                .map_err(|e| anyhow::anyhow!("cannot sign: {e}"))?;
                 writeln!(out, "{url}")?;
             }
             out.flush()?;

@@ -7,9 +7,12 @@
 //! One [`Metrics`] per edge, registered in its own registry, so two edges in
 //! one process (tests, or a host proxy embedding two plugins) do not clash.
 
-use crate::click::ClickError;
+use crate::click::{ClickError, Refusal};
 use crate::ivt::{Action, Reason, Verdict};
-use crate::limits::Limit;
+use crate::limits::{Limit, LimitHits};
+use std::sync::Arc;
+use strum::{EnumCount, VariantArray};
+
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
@@ -18,10 +21,10 @@ use prometheus::{
 pub struct Metrics {
     registry: Registry,
     /// `[reason index + 1 (0 = valid)][action]`
-    clicks: Vec<[IntCounter; 3]>,
+    clicks: Vec<[IntCounter; Action::COUNT]>,
+    /// Indexed like [`Refusal::VARIANTS`].
     refused: Vec<IntCounter>,
-    /// Indexed like [`Limit::ALL`].
-    limits: Vec<IntCounter>,
+    pub limits: LimitHits,
     pub bad_method: IntCounter,
     pub unanswered: IntCounter,
     pub latency: Histogram,
@@ -47,6 +50,16 @@ fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
         .register(Box::new(c.clone()))
         .unwrap_or_else(|e| panic!("metric {name}: {e}"));
     c
+}
+
+/// A counter family with one label, registered.
+fn counter_vec(registry: &Registry, name: &str, help: &str, label: &str) -> IntCounterVec {
+    let v = IntCounterVec::new(Opts::new(name, help), &[label])
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    registry
+        .register(Box::new(v.clone()))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    v
 }
 
 impl Default for Metrics {
@@ -76,23 +89,20 @@ impl Metrics {
             .map(|r| {
                 let v = Verdict::of(r).as_str();
                 let r = r.map_or("", Reason::as_str);
-                Action::ALL.map(|a| clicks_vec.with_label_values(&[v, r, a.as_str()]))
+                std::array::from_fn(|a| {
+                    clicks_vec.with_label_values(&[v, r, Action::ALL[a].as_str()])
+                })
             })
             .collect();
-        let refused_vec = IntCounterVec::new(
-            Opts::new(
-                "clickedge_refused_total",
-                "Click and beacon requests refused with a 4xx before any redirect, by reason.",
-            ),
-            &["reason"],
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        registry
-            .register(Box::new(refused_vec.clone()))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let refused = ClickError::LABELS
+        let refused_vec = counter_vec(
+            &registry,
+            "clickedge_refused_total",
+            "Click and beacon requests refused with a 4xx before any redirect, by reason.",
+            "reason",
+        );
+        let refused = Refusal::VARIANTS
             .iter()
-            .map(|l| refused_vec.with_label_values(&[l]))
+            .map(|r| refused_vec.with_label_values(&[r.label()]))
             .collect();
         let latency = Histogram::with_opts(
             HistogramOpts::new(
@@ -115,17 +125,12 @@ impl Metrics {
         registry
             .register(Box::new(spool_files.clone()))
             .unwrap_or_else(|e| panic!("{e}"));
-        let reloads = IntCounterVec::new(
-            Opts::new(
-                "clickedge_reloads_total",
-                "Policy reloads (keys, hosts, lists) by result; a failed one keeps the old policy.",
-            ),
-            &["result"],
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        registry
-            .register(Box::new(reloads.clone()))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let reloads = counter_vec(
+            &registry,
+            "clickedge_reloads_total",
+            "Policy reloads (keys, hosts, lists) by result; a failed one keeps the old policy.",
+            "result",
+        );
         let gauge = |name: &str, help: &str| {
             let g = IntGauge::new(name, help).unwrap_or_else(|e| panic!("{e}"));
             registry
@@ -145,21 +150,15 @@ impl Metrics {
         registry
             .register(Box::new(ship_lag.clone()))
             .unwrap_or_else(|e| panic!("{e}"));
-        let limits_vec = IntCounterVec::new(
-            Opts::new(
-                "clickedge_limit_hits_total",
-                "Requests refused (431) or connections closed by a limit (limits.* in the config), by limit.",
-            ),
-            &["limit"],
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        registry
-            .register(Box::new(limits_vec.clone()))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let limits = Limit::ALL
-            .iter()
-            .map(|l| limits_vec.with_label_values(&[l.as_str()]))
-            .collect();
+        let limits_vec = counter_vec(
+            &registry,
+            "clickedge_limit_hits_total",
+            "Requests refused (431) or connections closed by a limit (limits.* in the config), by limit.",
+            "limit",
+        );
+        let limits = LimitHits(Arc::new(std::array::from_fn(|i| {
+            limits_vec.with_label_values(&[Limit::ALL[i].as_str()])
+        })));
         Metrics {
             limits,
             spool_bytes,
@@ -210,21 +209,12 @@ impl Metrics {
     }
 
     pub fn click(&self, reason: Option<Reason>, action: Action) {
-        let r = reason.map_or(0, |r| r as usize + 1);
-        let a = match action {
-            Action::Redirected => 0,
-            Action::Beacon => 1,
-            Action::Blocked => 2,
-        };
-        self.clicks[r][a].inc();
-    }
-
-    pub fn limit_hit(&self, l: Limit) {
-        self.limits[l as usize].inc();
+        let r = reason.map_or(0, |r| r.index() + 1);
+        self.clicks[r][action as usize].inc();
     }
 
     pub fn refused(&self, e: ClickError) {
-        self.refused[e.index()].inc();
+        self.refused[e.refusal() as usize].inc();
     }
 
     /// The Prometheus text exposition of every metric.

@@ -7,10 +7,10 @@
 //! so a request sees either the old policy or the new one, never a mix. A
 //! policy that fails to load is never installed: the old one stays.
 
-use crate::click::{ClickPolicy, HostPattern, Keys};
-use crate::config::Config;
+use crate::click::ClickPolicy;
+use crate::config::{Config, Problems};
 use crate::ivt::bots::{read_list, IabExclude, IabInclude, PatternList, BUILTIN_PATTERNS};
-use crate::ivt::{BotLists, Classifier, IpSet};
+use crate::ivt::{Actions, BotLists, Classifier, IpSet};
 
 #[derive(Debug)]
 pub struct Policy {
@@ -22,21 +22,18 @@ pub struct Policy {
 
 impl Policy {
     /// Reads every list the config names. `Err` lists every problem, each
-    /// naming its file and line.
-    pub fn load(cfg: &Config) -> Result<Policy, Vec<String>> {
-        let mut problems = Vec::new();
-        let s = &cfg.signing;
-        let click = ClickPolicy {
-            keys: Keys::new(s.keys.iter().map(|k| (k.id.as_str(), k.secret.as_bytes()))),
-            signing_required: s.required,
-            allowed_hosts: s
-                .allowed_landing_hosts
-                .iter()
-                .filter_map(|h| HostPattern::parse(h))
-                .collect(),
-            max_query_bytes: cfg.click.max_query_bytes,
-        };
-
+    /// naming its key, file and line.
+    pub fn load(cfg: &Config) -> Result<Policy, Problems> {
+        let mut typed = Problems::default();
+        let click = typed.take(ClickPolicy::from_config(&cfg.signing, &cfg.click));
+        let actions = typed.take(Actions::from_config(&cfg.ivt.actions));
+        if cfg.ivt.duplicate_window_seconds > 0 && cfg.ivt.duplicate_max_entries == 0 {
+            typed.push(
+                "ivt.duplicate_max_entries",
+                "must be greater than 0 while the window is on",
+            );
+        }
+        let mut problems: Vec<String> = Vec::new();
         let i = &cfg.ivt;
         let b = &i.bots;
         let mut texts: Vec<(String, String)> = Vec::new();
@@ -110,10 +107,16 @@ impl Policy {
                 .ok()
         });
 
-        if !problems.is_empty() {
-            return Err(problems);
+        let mut all = Problems::default();
+        std::mem::swap(&mut all, &mut typed);
+        for p in problems {
+            // Each list's reader names the key, the file and the line itself.
+            all.push("", p);
         }
-        Ok(Policy {
+        let (Some(click), Some(actions)) = (click, actions) else {
+            return Err(all);
+        };
+        all.or(Policy {
             country,
             click,
             ivt: Classifier {
@@ -125,7 +128,7 @@ impl Policy {
                 bot_ips,
                 internal,
                 datacenter,
-                block: i.actions.blocks(),
+                actions,
             },
         })
     }
@@ -155,13 +158,4 @@ fn ip_set(
         }
     }
     set
-}
-
-/// Every problem with a config and the files it names: what `check` prints.
-pub fn check(cfg: &Config) -> Vec<String> {
-    let mut p = cfg.problems(true);
-    if let Err(list_problems) = Policy::load(cfg) {
-        p.extend(list_problems);
-    }
-    p
 }

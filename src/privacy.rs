@@ -17,22 +17,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum IpMode {
-    /// IPv4 to its /24, IPv6 to its /48.
-    Truncate,
-    /// A keyed hash, the key rotated every period: the same address gives
-    /// the same value within a period, and no one without the key can find
-    /// an address by hashing every candidate.
-    Hash,
-    /// The event has the truncated address; the full one goes to the
-    /// separate `ip_full` field that reports and exports never read, with
-    /// its own, shorter retention. For fraud analysis only.
-    Full,
-    /// No address at all.
-    None,
-}
+pub use crate::config::IpMode;
 
 /// The `ip` field of an event, and `ip_full` in `full` mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +94,16 @@ impl Privacy {
         }
     }
 
+    /// From the `privacy` section.
+    pub fn from_config(cfg: &crate::config::PrivacyConfig) -> Privacy {
+        Privacy::new(
+            cfg.ip_mode,
+            &cfg.ip_hash_secret,
+            cfg.ip_hash_rotation_hours,
+            &cfg.opt_out_headers,
+        )
+    }
+
     pub fn mode(&self) -> IpMode {
         self.mode
     }
@@ -118,23 +113,27 @@ impl Privacy {
         &self.opt_out_headers
     }
 
-    /// (`ip`, `ip_full`) for an event.
-    pub fn ip_fields(&self, ip: Option<IpAddr>, opted_out: bool) -> (IpField, Option<IpAddr>) {
+    /// (`ip`, `ip_full`) for an event of a request at `now` (which picks
+    /// the hash key in `hash` mode).
+    pub fn ip_fields(
+        &self,
+        ip: Option<IpAddr>,
+        opted_out: bool,
+        now: SystemTime,
+    ) -> (IpField, Option<IpAddr>) {
         let Some(ip) = ip.filter(|_| !opted_out) else {
             return (IpField::Empty, None);
         };
         match self.mode {
-            IpMode::Truncate => (IpField::Addr(crate::event::truncate_ip(ip)), None),
-            IpMode::Full => (IpField::Addr(crate::event::truncate_ip(ip)), Some(ip)),
+            IpMode::Truncate => (IpField::Addr(truncate_ip(ip)), None),
+            IpMode::Full => (IpField::Addr(truncate_ip(ip)), Some(ip)),
             IpMode::None => (IpField::Empty, None),
-            IpMode::Hash => (IpField::Hash(self.hash(ip)), None),
+            IpMode::Hash => (IpField::Hash(self.hash(ip, now)), None),
         }
     }
 
-    fn hash(&self, ip: IpAddr) -> [u8; 12] {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+    fn hash(&self, ip: IpAddr, now: SystemTime) -> [u8; 12] {
+        let now = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let period = now / self.period_secs;
         let mut mac = match self.key.lock() {
             Ok(mut k) => {
@@ -157,6 +156,25 @@ impl Privacy {
         let mut h = [0u8; 12];
         h.copy_from_slice(&out[..12]);
         h
+    }
+}
+
+/// The address as it may be written: IPv4 truncated to its /24, IPv6 to its
+/// /48 (the default privacy mode), enough for country and network-level
+/// fraud analysis, not enough to single out a household.
+pub fn truncate_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            IpAddr::from([a, b, c, 0])
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => truncate_ip(IpAddr::V4(v4)),
+            None => {
+                let s = v6.segments();
+                IpAddr::from([s[0], s[1], s[2], 0, 0, 0, 0, 0])
+            }
+        },
     }
 }
 
@@ -239,45 +257,79 @@ mod tests {
     }
 
     #[test]
+    fn truncation() {
+        let t = |s: &str| truncate_ip(s.parse().unwrap()).to_string();
+        assert_eq!(t("192.0.2.255"), "192.0.2.0");
+        assert_eq!(t("2001:db8:abcd:1234:5678::1"), "2001:db8:abcd::");
+        assert_eq!(t("::ffff:198.51.100.9"), "198.51.100.0");
+        assert_eq!(t("::1"), "::");
+    }
+
+    #[test]
     fn modes() {
         let t = Privacy::new(IpMode::Truncate, "", 24, &[]);
         assert_eq!(
-            t.ip_fields(ip("203.0.113.77"), false).0.to_string(),
+            t.ip_fields(ip("203.0.113.77"), false, SystemTime::now())
+                .0
+                .to_string(),
             "203.0.113.0"
         );
         assert_eq!(
-            t.ip_fields(ip("203.0.113.77"), true),
+            t.ip_fields(ip("203.0.113.77"), true, SystemTime::now()),
             (IpField::Empty, None)
         );
         let f = Privacy::new(IpMode::Full, "", 24, &[]);
         assert_eq!(
-            f.ip_fields(ip("203.0.113.77"), false),
+            f.ip_fields(ip("203.0.113.77"), false, SystemTime::now()),
             (
                 IpField::Addr("203.0.113.0".parse().unwrap()),
                 ip("203.0.113.77")
             )
         );
         assert_eq!(
-            f.ip_fields(ip("203.0.113.77"), true),
+            f.ip_fields(ip("203.0.113.77"), true, SystemTime::now()),
             (IpField::Empty, None)
         );
         let n = Privacy::new(IpMode::None, "", 24, &[]);
-        assert_eq!(n.ip_fields(ip("203.0.113.77"), false).0.to_string(), "");
+        assert_eq!(
+            n.ip_fields(ip("203.0.113.77"), false, SystemTime::now())
+                .0
+                .to_string(),
+            ""
+        );
     }
 
     #[test]
     fn hashes_are_keyed_and_stable_within_a_period() {
         let a = Privacy::new(IpMode::Hash, "secret-one", 24, &[]);
         let b = Privacy::new(IpMode::Hash, "secret-two", 24, &[]);
-        let x = a.ip_fields(ip("198.51.100.7"), false).0.to_string();
+        let noon =
+            UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000 / 86_400 * 86_400 + 43_200);
+        let h = |p: &Privacy, addr: &str, at: SystemTime| {
+            p.ip_fields(ip(addr), false, at).0.to_string()
+        };
+        let x = h(&a, "198.51.100.7", noon);
         assert!(x.starts_with("h:") && x.len() == 26, "{x}");
-        assert_eq!(x, a.ip_fields(ip("198.51.100.7"), false).0.to_string());
         assert_eq!(
             x,
-            a.ip_fields(ip("::ffff:198.51.100.7"), false).0.to_string()
+            h(
+                &a,
+                "198.51.100.7",
+                noon + std::time::Duration::from_secs(3600)
+            )
         );
-        assert_ne!(x, a.ip_fields(ip("198.51.100.8"), false).0.to_string());
-        assert_ne!(x, b.ip_fields(ip("198.51.100.7"), false).0.to_string());
+        assert_eq!(x, h(&a, "::ffff:198.51.100.7", noon));
+        assert_ne!(x, h(&a, "198.51.100.8", noon));
+        assert_ne!(x, h(&b, "198.51.100.7", noon));
+        // The next day, another key.
+        assert_ne!(
+            x,
+            h(
+                &a,
+                "198.51.100.7",
+                noon + std::time::Duration::from_secs(86_400)
+            )
+        );
         assert!(!x.contains("198.51"));
         // Another period, another key.
         assert_ne!(

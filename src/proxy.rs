@@ -2,134 +2,60 @@
 //! `request_filter`, the standalone proxy the binary runs, and the metrics
 //! listener.
 //!
-//! Owns: which paths are the edge's (`/c`, `/b`, `/robots.txt`,
-//! `/healthz`), the bytes of every answer on them (SPEC §4), and the order
-//! of the click path:
+//! Owns: turning a Pingora session into the click core's [`Request`] and
+//! the core's [`Answer`] into bytes on the wire, in this order:
 //!
 //! ```text
-//! parse + verify ─► classify ─► answer written ─► event queued (try_send)
+//! decide ─► (beacon POST: body read and ignored) ─► counted ─► event queued (try_send) ─► answer written
 //! ```
 //!
-//! Invariants: nothing on the click path waits for disk, network or a lock;
-//! the only `.await`s are reading a beacon's body and writing the answer.
-//! An event is queued once its answer was written, so every logged click is
-//! one a client was answered for. Answers keep the connection alive
-//! (explicit `Content-Length`, never `respond_error`).
-//!
-//! Does not: parse URLs (`click`), classify (`ivt`), or touch files (`spool`).
+//! Invariants: no decision is made here (that is [`crate::core`]); nothing
+//! waits for disk, network or a lock; the only `.await`s are reading a
+//! beacon's body and writing the answer. An event is queued before its
+//! answer is written: a click is logged once decided, whether or not the
+//! client is still there to read the answer. Answers keep the connection
+//! alive (explicit `Content-Length`, never `respond_error`).
 
-use crate::click::{self, ClickError};
-use crate::config::Config;
-use crate::event::{self, Event};
-use crate::ivt::{self, Action, DuplicateWindow, Reason, Signals};
+use crate::core::{Answer, Core, Decision, Now, Outcome, Request, REDIRECT_CACHE_CONTROL};
 use crate::metrics::Metrics;
-use crate::policy::Policy;
-use crate::spool::{EventQueue, Spool, SpoolConfig};
-use arc_swap::ArcSwap;
+use crate::spool::EventQueue;
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::HeaderValue;
-use pingora::http::{Method, RequestHeader, ResponseHeader};
+use pingora::http::{Method, ResponseHeader};
 use pingora::prelude::{HttpPeer, ProxyHttp, Session};
 use pingora::{ErrorType::InvalidHTTPHeader, OrErr, Result};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
-/// `Cache-Control` of a redirect (SPEC §4): no cache anywhere may keep it,
-/// or the next user's click would never reach the edge.
-pub const REDIRECT_CACHE_CONTROL: &str = "no-store, no-cache, must-revalidate, private, max-age=0";
-
-/// Disallows the click paths, and nothing else of the origin's site.
-/// `Disallow` is a prefix match, so `/c?` rather than `/c` (which would
-/// also hide `/cars`); `$` anchors the bare paths for crawlers that
-/// support it.
-pub const ROBOTS_TXT: &str =
-    "User-agent: *\nDisallow: /c?\nDisallow: /c$\nDisallow: /b?\nDisallow: /b$\n";
-
-/// Errors starting the edge.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("config problems:\n  {}", .0.join("\n  "))]
-    Config(Vec<String>),
-    #[error("cannot start the spool under {dir}: {source}")]
-    Spool {
-        dir: std::path::PathBuf,
-        source: std::io::Error,
-    },
-    #[error("cannot listen on {addr}: {error} (is another process on that port?)")]
-    Listen { addr: String, error: std::io::Error },
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Endpoint {
-    Click,
-    Beacon,
-}
+pub use crate::core::ROBOTS_TXT;
 
 /// The click plugin. Call [`ClickEdge::handle`] first thing in your
 /// `request_filter`; when it returns `Ok(true)` the request was answered.
+/// Cheap to clone: clones share the core, the queue and the metrics.
+#[derive(Clone)]
 pub struct ClickEdge {
-    policy: Arc<ArcSwap<Policy>>,
-    privacy: crate::privacy::Privacy,
-    duplicates: DuplicateWindow,
-    clickid_param: String,
-    beacon_max_body: usize,
-    robots_txt: bool,
-    edge_id: String,
+    core: Arc<Core>,
     events: EventQueue,
     metrics: Arc<Metrics>,
-}
-
-/// How a click is answered, decided before anything is written.
-struct Answer {
-    status: u16,
-    /// For a redirect.
-    location: Option<String>,
-    event: Vec<u8>,
-    reason: Option<Reason>,
-    action: Action,
+    beacon_max_body: usize,
 }
 
 impl ClickEdge {
-    /// Checks the config, starts the spool writer, and builds the plugin.
-    /// Call [`Spool::shutdown`] once your server has stopped, so that every
-    /// queued event reaches the disk.
-    pub fn start(cfg: &Config) -> std::result::Result<(ClickEdge, Spool), StartError> {
-        let problems = cfg.problems(false);
-        if !problems.is_empty() {
-            return Err(StartError::Config(problems));
-        }
-        let policy = Policy::load(cfg).map_err(StartError::Config)?;
-        let metrics = Arc::new(Metrics::new());
-        let spool_cfg = SpoolConfig::from_config(cfg);
-        let dir = spool_cfg.dir.clone();
-        let spool = Spool::start(spool_cfg, metrics.clone())
-            .map_err(|source| StartError::Spool { dir, source })?;
-        let edge = ClickEdge::new(cfg, policy, spool.queue(), metrics);
-        Ok((edge, spool))
-    }
-
-    /// Builds the plugin around a policy and a queue you made yourself.
+    /// Builds the plugin around a core and a queue. [`crate::Runtime`]
+    /// makes one from a config; this is for those who build their own.
     pub fn new(
-        cfg: &Config,
-        policy: Policy,
+        core: Arc<Core>,
         events: EventQueue,
         metrics: Arc<Metrics>,
+        beacon_max_body: usize,
     ) -> ClickEdge {
         ClickEdge {
-            policy: Arc::new(ArcSwap::from_pointee(policy)),
-            privacy: cfg.privacy.build(),
-            duplicates: DuplicateWindow::new(
-                std::time::Duration::from_secs(cfg.ivt.duplicate_window_seconds),
-                cfg.ivt.duplicate_max_entries,
-            ),
-            clickid_param: cfg.click.clickid_param.clone(),
-            beacon_max_body: cfg.click.beacon_max_body_bytes,
-            robots_txt: cfg.click.robots_txt,
-            edge_id: cfg.edge_id(),
+            core,
             events,
             metrics,
+            beacon_max_body,
         }
     }
 
@@ -137,50 +63,34 @@ impl ClickEdge {
         &self.metrics
     }
 
-    /// The slot the policy lives in, for a reloader: `store` a new policy
-    /// there and the next request uses it; requests in flight finish with
-    /// the one they loaded.
-    pub fn policy_slot(&self) -> Arc<ArcSwap<Policy>> {
-        self.policy.clone()
+    /// The slot the policy lives in, for a reloader (see
+    /// [`Core::policy_slot`]).
+    pub fn policy_slot(&self) -> Arc<arc_swap::ArcSwap<crate::policy::Policy>> {
+        self.core.policy_slot()
     }
 
     /// Answers the edge's own paths. `Ok(false)`: not ours, carry on.
     pub async fn handle(&self, session: &mut Session) -> Result<bool> {
-        let endpoint = match session.req_header().uri.path() {
-            "/c" => Endpoint::Click,
-            "/b" => Endpoint::Beacon,
-            "/robots.txt" if self.robots_txt => {
-                respond_text(session, 200, ROBOTS_TXT).await?;
-                return Ok(true);
-            }
-            "/healthz" => {
-                respond_text(session, 200, "ok\n").await?;
-                return Ok(true);
-            }
-            _ => return Ok(false),
-        };
-        self.click(session, endpoint).await?;
-        Ok(true)
-    }
-
-    async fn click(&self, session: &mut Session, endpoint: Endpoint) -> Result<()> {
         let started = Instant::now();
-        let method = &session.req_header().method;
-        let allowed = match endpoint {
-            Endpoint::Click => method == Method::GET || method == Method::HEAD,
-            Endpoint::Beacon => method == Method::GET || method == Method::POST,
-        };
-        if !allowed {
-            self.metrics.bad_method.inc();
-            let allow = match endpoint {
-                Endpoint::Click => "GET, HEAD",
-                Endpoint::Beacon => "GET, POST",
+        let decision = {
+            let req = session.req_header();
+            let view = Request {
+                method: req.method.as_str(),
+                path: req.uri.path(),
+                query: req.uri.query().unwrap_or(""),
+                headers: &req.headers,
+                client_ip: session
+                    .client_addr()
+                    .and_then(|a| a.as_inet())
+                    .map(|a| a.ip()),
             };
-            let mut h = text_header(405, "method not allowed\n")?;
-            h.insert_header("Allow", allow)?;
-            return write_text(session, h, "method not allowed\n").await;
-        }
-        if endpoint == Endpoint::Beacon && method == Method::POST {
+            self.core.decide(&view, Now::current())
+        };
+        let mut answer = match decision {
+            Decision::Pass => return Ok(false),
+            Decision::Answer(a) => a,
+        };
+        if answer.read_body {
             // The body is ignored; one that never arrives (a tab closed
             // mid-send) does not stop the beacon being counted. The
             // connection is not reused after it.
@@ -188,36 +98,26 @@ impl ClickEdge {
                 session.set_keepalive(None);
             }
         }
-
-        let client_ip = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip());
-        let decided = self
-            .decide(session.req_header(), client_ip, endpoint)
-            .and_then(|mut a| match answer_header(a.status, a.location.take()) {
-                Ok(h) => Ok((a, h)),
-                // Only a Location that is not a valid header value can fail.
-                Err(_) => Err(ClickError::BadLanding),
-            });
+        match answer.outcome {
+            Outcome::Page => {}
+            Outcome::BadMethod => self.metrics.bad_method.inc(),
+            Outcome::Refused(e) => self.metrics.refused(e),
+            Outcome::Click { reason, action } => self.metrics.click(reason, action),
+        }
+        if let Some(event) = answer.event.take() {
+            // Logged whether or not the answer reaches the client: the
+            // click was decided (and opened its duplicate window), and a
+            // written answer only ever meant the kernel took it.
+            self.events.push(event);
+        }
+        let is_click = answer.outcome.is_click();
         // A client that is gone by the time its answer is written is the
         // client's business: the connection is closed and counted, never an
         // error (Pingora would log the whole click URL with it).
-        let written = match decided {
-            Err(e) => {
-                self.metrics.refused(e);
-                let body = format!("{e}\n");
-                write_text(session, text_header(e.status(), &body)?, &body).await
-            }
-            Ok((answer, header)) => {
-                // Logged whether or not the answer reaches the client: the
-                // click was decided (and opened its duplicate window), and a
-                // written answer only ever meant the kernel took it.
-                self.metrics.click(answer.reason, answer.action);
-                self.events.push(answer.event);
-                session.write_response_header(header, true).await
-            }
-        };
+        let written = write_answer(session, answer).await;
+        if !is_click {
+            return written.map(|()| true);
+        }
         if written.is_err() {
             self.metrics.unanswered.inc();
             session.set_keepalive(None);
@@ -225,7 +125,7 @@ impl ClickEdge {
         self.metrics
             .latency
             .observe(started.elapsed().as_secs_f64());
-        Ok(())
+        Ok(true)
     }
 
     /// Pingora's one-line summary of a request, for its error log, without
@@ -247,118 +147,6 @@ impl ClickEdge {
         }
     }
 
-    /// Everything about a click that needs no I/O: verify, classify, build
-    /// the answer and encode the event.
-    fn decide(
-        &self,
-        req: &RequestHeader,
-        client_ip: Option<IpAddr>,
-        endpoint: Endpoint,
-    ) -> std::result::Result<Answer, ClickError> {
-        let policy = self.policy.load();
-        let click = click::parse(req.uri.query().unwrap_or(""), &policy.click)?;
-        let user_agent = header_str(req, "user-agent");
-        let mut reason = policy.ivt.classify(&Signals {
-            req,
-            user_agent: &user_agent,
-            ip: client_ip,
-            test: click.test,
-        });
-        // Last in SPEC §5's order, and only for a click that would count.
-        if reason.is_none() {
-            let key = self.duplicates.key(&click.campaign, &click.impression);
-            if self
-                .duplicates
-                .check_and_record(key, self.duplicates.now_ms())
-            {
-                reason = Some(Reason::Duplicate);
-            }
-        }
-        let blocked = reason.is_some_and(|r| policy.ivt.blocks(r));
-        let action = match (blocked, endpoint) {
-            (true, _) => Action::Blocked,
-            (false, Endpoint::Click) => Action::Redirected,
-            (false, Endpoint::Beacon) => Action::Beacon,
-        };
-
-        let mut id_buf = uuid::Uuid::encode_buffer();
-        let click_id: &str = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut id_buf);
-
-        let (status, location) = match action {
-            Action::Redirected => (
-                302,
-                Some(click::location(
-                    &click.landing,
-                    &self.clickid_param,
-                    click_id,
-                )),
-            ),
-            Action::Beacon => (204, None),
-            Action::Blocked if reason == Some(Reason::Prefetch) => (503, None),
-            Action::Blocked => (403, None),
-        };
-
-        let device = if reason == Some(Reason::KnownBot) {
-            crate::device::Device::Bot
-        } else {
-            crate::device::classify(
-                &user_agent,
-                req.headers.get("sec-ch-ua-mobile").map(|v| v.as_bytes()),
-            )
-        };
-        // Opted out (GPC, DNT, or a child-directed ad): counted and
-        // redirected, but no address, no referrer, only the device class.
-        let opted_out = click.child_directed
-            || self.privacy.opt_out_headers().iter().any(|h| {
-                req.headers
-                    .get(h.as_str())
-                    .is_some_and(|v| v.as_bytes().trim_ascii() == b"1")
-            });
-        let (ip, ip_full) = self.privacy.ip_fields(client_ip, opted_out);
-        // From the full address in memory; only the two-letter code is kept.
-        let country = match (&policy.country, client_ip) {
-            (Some(db), Some(ip)) => db.lookup(ip),
-            _ => crate::geo::Country::default(),
-        };
-        let logged_ua = if opted_out {
-            std::borrow::Cow::Borrowed(device.as_str())
-        } else {
-            crate::privacy::scrub(&user_agent)
-        };
-        let referrer_host = if opted_out {
-            String::new()
-        } else {
-            event::referrer_host(&header_str(req, "referer")).to_ascii_lowercase()
-        };
-        let event = Event {
-            ts: SystemTime::now(),
-            click_id,
-            campaign: &click.campaign,
-            impression: &click.impression,
-            publisher: &click.publisher,
-            landing_host: click.landing_host(),
-            verdict: ivt::Verdict::of(reason),
-            reason,
-            action,
-            method: req.method.as_str(),
-            ip,
-            user_agent: &logged_ua,
-            device,
-            country: country.as_str(),
-            referrer_host: &referrer_host,
-            edge: &self.edge_id,
-            ip_full,
-        }
-        .to_line();
-        Ok(Answer {
-            status,
-            location,
-            event,
-            reason,
-            action,
-        })
-    }
-
     /// Reads a beacon's body up to the limit and throws it away; past the
     /// limit the connection is not reused.
     async fn skip_body(&self, session: &mut Session) -> Result<()> {
@@ -374,22 +162,21 @@ impl ClickEdge {
     }
 }
 
-/// A header's value as text (lossy for non-UTF-8 bytes), empty when absent.
-fn header_str<'a>(req: &'a RequestHeader, name: &str) -> std::borrow::Cow<'a, str> {
-    req.headers
-        .get(name)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()))
-        .unwrap_or_default()
-}
-
-/// The header of a click's answer (SPEC §4). A redirect and a block carry
-/// `Content-Length: 0` so the connection stays alive; a 204 has no body by
-/// definition. The fixed values are static and the `Location` takes over
-/// the string it was built in: no value is copied.
-fn answer_header(status: u16, location: Option<String>) -> Result<Box<ResponseHeader>> {
+/// Writes an answer of the click core (docs/contract.md §4). A redirect
+/// and a block carry `Content-Length: 0` so the connection stays alive; a
+/// 204 has no body by definition. The fixed values are static and the
+/// `Location` takes over the string it was built in: no value is copied.
+async fn write_answer(session: &mut Session, a: Answer) -> Result<()> {
     const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
-    let mut h = ResponseHeader::build(status, Some(5))?;
-    match location {
+    if let Some(text) = a.text {
+        let mut h = text_header(a.status, &text)?;
+        if let Some(allow) = a.allow {
+            h.insert_header("Allow", allow)?;
+        }
+        return write_text(session, h, &text).await;
+    }
+    let mut h = ResponseHeader::build(a.status, Some(5))?;
+    match a.location {
         Some(location) => {
             let location = HeaderValue::from_maybe_shared(Bytes::from(location))
                 .or_err(InvalidHTTPHeader, "Location is not a valid header value")?;
@@ -403,10 +190,10 @@ fn answer_header(status: u16, location: Option<String>) -> Result<Box<ResponseHe
         }
         None => h.insert_header("Cache-Control", NO_STORE)?,
     }
-    if status != 204 {
+    if a.status != 204 {
         h.insert_header("Content-Length", HeaderValue::from_static("0"))?;
     }
-    Ok(Box::new(h))
+    session.write_response_header(Box::new(h), true).await
 }
 
 fn text_header(status: u16, body: &str) -> Result<Box<ResponseHeader>> {

@@ -17,7 +17,8 @@
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::policy::Policy;
-use crate::tls::{CertKey, CertStore};
+use crate::settings::Settings;
+use crate::tls::CertStore;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
@@ -164,24 +165,12 @@ impl Reloader {
     /// Loads the config and its lists and swaps the policy in, or keeps the
     /// old one and says why.
     pub fn reload(&self, why: &str) -> Result<(), Vec<String>> {
-        let result = Config::load(&self.config_path)
-            .map_err(|e| vec![e.to_string()])
-            .and_then(|cfg| {
-                let problems = cfg.problems(false);
-                if !problems.is_empty() {
-                    return Err(problems);
-                }
-                let policy = Policy::load(&cfg)?;
-                let pair = match (&self.certs, &cfg.tls.cert_file, &cfg.tls.key_file) {
-                    (Some(_), Some(c), Some(k)) => Some(CertKey::load(c, k).map_err(|e| vec![e])?),
-                    _ => None,
-                };
-                Ok((cfg, policy, pair))
-            });
+        let result = Settings::load(&self.config_path, |_| {}).map_err(|e| e.lines());
         match result {
-            Ok((cfg, policy, pair)) => {
-                self.slot.store(Arc::new(policy));
-                if let (Some(store), Some(pair)) = (&self.certs, pair) {
+            Ok(settings) => {
+                let cfg = settings.config;
+                self.slot.store(Arc::new(settings.policy));
+                if let (Some(store), Some(pair)) = (&self.certs, settings.server.tls) {
                     store.store(pair);
                 }
                 if let Ok(mut seen) = self.seen.lock() {

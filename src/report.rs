@@ -1,4 +1,4 @@
-//! `clickedge report` (SPEC §7): gross, valid, invalid (per reason) and test
+//! `clickedge report` (docs/contract.md §7): gross, valid, invalid (per reason) and test
 //! clicks, grouped, over a time range, from the local spool or from
 //! ClickHouse.
 //!
@@ -16,12 +16,14 @@
 //! one row of counters per group: memory grows with the number of groups,
 //! never with the number of events. Damaged records are skipped and counted.
 
+use crate::event::{Field, Record};
 use crate::ivt::Reason;
 use crate::spool::{reader, record};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::time::SystemTime;
+use strum::EnumCount;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupKey {
@@ -58,6 +60,17 @@ impl GroupKey {
         }
     }
 
+    /// The event field it reads (`day`: the date of `ts`).
+    fn field(self) -> Field {
+        match self {
+            GroupKey::Campaign => Field::Campaign,
+            GroupKey::Publisher => Field::Publisher,
+            GroupKey::Day => Field::Ts,
+            GroupKey::Device => Field::Device,
+            GroupKey::Country => Field::Country,
+        }
+    }
+
     fn sql(self) -> &'static str {
         match self {
             // The UTC date as `ts` spells it. (ClickHouse 18.16 fails on
@@ -74,7 +87,7 @@ pub struct Counts {
     pub invalid: u64,
     pub test: u64,
     /// Indexed like [`Reason::ALL`].
-    pub by_reason: [u64; 8],
+    pub by_reason: [u64; Reason::COUNT],
 }
 
 impl Counts {
@@ -105,26 +118,8 @@ pub fn parse_time(s: &str) -> Result<SystemTime, String> {
         .map_err(|e| format!("{s:?} is not a time like 2026-11-23 or 2026-11-23T08:00:00Z: {e}"))
 }
 
-#[derive(serde::Deserialize)]
-struct Fields<'a> {
-    #[serde(borrow)]
-    ts: std::borrow::Cow<'a, str>,
-    #[serde(borrow, default)]
-    campaign: std::borrow::Cow<'a, str>,
-    #[serde(borrow, default)]
-    publisher: std::borrow::Cow<'a, str>,
-    #[serde(borrow, default)]
-    device: std::borrow::Cow<'a, str>,
-    #[serde(borrow, default)]
-    country: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    verdict: std::borrow::Cow<'a, str>,
-    #[serde(borrow, default)]
-    reason: std::borrow::Cow<'a, str>,
-}
-
 fn reason_index(r: &str) -> Option<usize> {
-    Reason::ALL.iter().position(|x| x.as_str() == r)
+    r.parse::<Reason>().ok().map(Reason::index)
 }
 
 fn add(rows: &mut Rows, key: Vec<String>, verdict: &str, reason: &str) {
@@ -185,27 +180,28 @@ pub fn local(data_dir: &Path, q: &Query) -> std::io::Result<Local> {
             };
             let mut json = body.to_vec();
             json.push(b'}');
-            let Ok(f) = serde_json::from_slice::<Fields<'_>>(&json) else {
+            let Ok(f) = Record::parse(&json) else {
+                out.damaged += 1;
+                continue;
+            };
+            let (Some(ts), Some(verdict)) = (f.get(Field::Ts), f.get(Field::Verdict)) else {
                 out.damaged += 1;
                 continue;
             };
             // RFC 3339 UTC with milliseconds sorts as text.
-            if from.as_deref().is_some_and(|from| f.ts.as_ref() < from)
-                || to.as_deref().is_some_and(|to| f.ts.as_ref() >= to)
+            if from.as_deref().is_some_and(|from| ts < from)
+                || to.as_deref().is_some_and(|to| ts >= to)
             {
                 continue;
             }
             let key =
                 q.by.iter()
-                    .map(|k| match k {
-                        GroupKey::Campaign => f.campaign.to_string(),
-                        GroupKey::Publisher => f.publisher.to_string(),
-                        GroupKey::Day => f.ts.get(..10).unwrap_or("").to_string(),
-                        GroupKey::Device => f.device.to_string(),
-                        GroupKey::Country => f.country.to_string(),
+                    .map(|k| match k.field() {
+                        Field::Ts => ts.get(..10).unwrap_or("").to_string(),
+                        other => f.text(other).to_string(),
                     })
                     .collect();
-            add(&mut out.rows, key, &f.verdict, &f.reason);
+            add(&mut out.rows, key, verdict, f.text(Field::Reason));
             out.events += 1;
         }
     }
@@ -262,7 +258,7 @@ pub fn clickhouse(sink: &crate::ship::sinks::ClickHouse, q: &Query) -> Result<Ro
     for line in text.lines() {
         let f: Vec<&str> = line.split('\t').collect();
         let n = keys.len();
-        if f.len() != n + 3 + 8 {
+        if f.len() != n + 3 + Reason::COUNT {
             return Err(format!("unexpected answer from ClickHouse: {line:?}"));
         }
         let num = |s: &str| s.parse::<u64>().map_err(|e| format!("{s:?}: {e}"));
@@ -270,10 +266,10 @@ pub fn clickhouse(sink: &crate::ship::sinks::ClickHouse, q: &Query) -> Result<Ro
             valid: num(f[n])?,
             invalid: num(f[n + 1])?,
             test: num(f[n + 2])?,
-            by_reason: [0; 8],
+            by_reason: [0; Reason::COUNT],
         };
-        for i in 0..8 {
-            c.by_reason[i] = num(f[n + 3 + i])?;
+        for (i, count) in c.by_reason.iter_mut().enumerate() {
+            *count = num(f[n + 3 + i])?;
         }
         if c.valid + c.invalid + c.test == 0 {
             continue; // an empty table still answers one row without GROUP BY

@@ -1,7 +1,7 @@
 //! Retention: personal detail removed from stored clicks once it is old
 //! enough (`clickedge retention`, run daily by the operator).
 //!
-//! Three ages, from `privacy.retention` (SPEC §5's fields):
+//! Three ages, from `privacy.retention` (docs/contract.md §5's fields):
 //!
 //! - `ip` is emptied after `ip_days` (default 270, about 9 months);
 //! - `user_agent` is cut to the device class after `user_agent_days`
@@ -27,6 +27,7 @@
 //!   Damaged records are copied through untouched: never lose data.
 
 use crate::config::RetentionConfig;
+use crate::event::{Field, Record};
 use crate::ship::sinks::ClickHouse;
 use crate::spool::{reader, record};
 use std::fs::File;
@@ -176,29 +177,34 @@ fn rewrite_segment(
     Ok(())
 }
 
-/// The event with the expired fields removed, or `None` if nothing is due.
+/// The event (a record's body) with the expired fields removed, written
+/// again in the schema's order, or `None` if nothing is due (or the body is
+/// not an event: it is then copied as it is).
 fn apply(body: &[u8], cut: &Cutoffs) -> Option<Vec<u8>> {
     let mut json = body.to_vec();
     json.push(b'}');
-    let mut ev: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&json).ok()?;
-    let ts = ev.get("ts")?.as_str()?.to_string();
+    let mut ev = Record::parse(&json).ok()?;
+    let ts = ev.get(Field::Ts)?;
+    let (old_ip, old_full, old_ua) = (
+        ts < cut.ip.as_str(),
+        ts < cut.ip_full.as_str(),
+        ts < cut.user_agent.as_str(),
+    );
     let mut changed = false;
-    if ts < cut.ip && ev.get("ip").and_then(|v| v.as_str()) != Some("") {
-        ev.insert("ip".into(), "".into());
+    if old_ip && ev.get(Field::Ip).is_some_and(|ip| !ip.is_empty()) {
+        ev.set(Field::Ip, Some("".into()));
         changed = true;
     }
-    if ts < cut.ip_full && ev.contains_key("ip_full") {
-        ev.remove("ip_full");
+    if old_full && ev.get(Field::IpFull).is_some() {
+        ev.set(Field::IpFull, None);
         changed = true;
     }
-    if ts < cut.user_agent {
-        let device = ev.get("device").cloned().unwrap_or_else(|| "".into());
-        if ev.get("user_agent") != Some(&device) {
-            ev.insert("user_agent".into(), device);
-            changed = true;
-        }
+    if old_ua && ev.get(Field::UserAgent) != Some(ev.text(Field::Device)) {
+        let device = ev.text(Field::Device).to_string();
+        ev.set(Field::UserAgent, Some(device.into()));
+        changed = true;
     }
-    changed.then(|| serde_json::to_vec(&ev).ok()).flatten()
+    changed.then(|| ev.to_body())
 }
 
 /// The ClickHouse statements for the cut-offs (ages in whole days, from the
@@ -281,7 +287,10 @@ mod tests {
     #[test]
     fn each_field_goes_at_its_own_age() {
         let get = |ts: &str| -> Option<serde_json::Value> {
-            apply(&event(ts), &cut()).map(|j| serde_json::from_slice(&j).unwrap())
+            apply(&event(ts), &cut()).map(|mut j| {
+                j.push(b'}');
+                serde_json::from_slice(&j).unwrap()
+            })
         };
         // Young: nothing due.
         assert!(get("2026-07-01T00:00:00.000Z").is_none());
@@ -301,6 +310,15 @@ mod tests {
         let mut again = serde_json::to_vec(&e).unwrap();
         again.pop();
         assert!(apply(&again, &cut()).is_none());
+    }
+
+    #[test]
+    fn a_rewritten_record_keeps_the_schema_order() {
+        let body = apply(&event("2024-06-01T00:00:00.000Z"), &cut()).unwrap();
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            r#"{"ts":"2024-06-01T00:00:00.000Z","ip":"","user_agent":"desktop","device":"desktop""#
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! SPEC §8: every metric, scraped with curl from the metrics listener,
+//! docs/contract.md §8: every metric, scraped with curl from the metrics listener,
 //! moves as clicks are served, shipped to a real ClickHouse, held back by
 //! its outage and refused by the spool quota.
 

@@ -1,9 +1,11 @@
 //! The click handler embedded in a `ProxyHttp` of someone else's: it answers
-//! clicks, and the host proxy keeps serving its own paths.
+//! clicks, the host proxy keeps serving its own paths, and the runtime the
+//! embedder starts beside its server (spool, shipper, reloader) takes the
+//! clicks to a real HTTP sink.
 
 mod common;
 use async_trait::async_trait;
-use clickedge::{ClickEdge, Config};
+use clickedge::{ClickEdge, Runtime, Settings};
 use common::*;
 use pingora::prelude::*;
 use std::time::{Duration, Instant};
@@ -42,19 +44,35 @@ impl ProxyHttp for HostProxy {
 }
 
 #[test]
-fn plugin_answers_clicks_inside_another_proxy() {
+fn plugin_answers_clicks_inside_another_proxy_and_its_runtime_ships_them() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let text = config_text(port, free_port(), &dir.path().join("data"), "");
-    let cfg = Config::parse(&text).unwrap();
-    let (clicks, spool) = ClickEdge::start(&cfg).unwrap();
+    let (sink_url, received) = receiver(0);
+    let text = config_text(
+        port,
+        free_port(),
+        &dir.path().join("data"),
+        &format!("sink:\n  url: \"{sink_url}\"\n  user: \"\"\n  poll_interval_ms: 20\n"),
+    );
+    let path = dir.path().join("host.yaml");
+    std::fs::write(&path, text).unwrap();
 
+    // What an embedder writes: settings, the runtime, its own server.
+    let settings = Settings::load(&path, |_| {}).unwrap();
+    let mut runtime = Runtime::start(settings).unwrap();
     let mut server = Server::new(None).unwrap();
     server.bootstrap();
-    let mut svc = http_proxy_service(&server.configuration, HostProxy { clicks });
+    let mut svc = http_proxy_service(
+        &server.configuration,
+        HostProxy {
+            clicks: runtime.edge(),
+        },
+    );
     svc.add_tcp(&format!("127.0.0.1:{port}"));
     server.add_service(svc);
-    std::thread::spawn(move || server.run(pingora::server::RunArgs::default()));
+    runtime.add_services(&mut server);
+    let data = dir.path().join("data");
+    std::thread::spawn(move || runtime.run(server));
 
     let deadline = Instant::now() + Duration::from_secs(20);
     while try_get(port, "/healthz").is_err() {
@@ -97,9 +115,15 @@ fn plugin_answers_clicks_inside_another_proxy() {
     let r = request(port, "GET", "/elsewhere", &[], b"");
     assert_eq!(r.status, 500, "the host's upstream_peer error");
 
-    spool.sync();
-    let ev = read_events(&dir.path().join("data/clicks"));
-    assert_eq!(ev.len(), 2);
-    assert_eq!(ev[0]["action"], "redirected");
-    assert_eq!(ev[1]["action"], "beacon");
+    // The runtime's shipper took both clicks to the sink.
+    wait_received(&received, 2);
+    let got = received.lock().unwrap();
+    let events: Vec<&serde_json::Value> = got.iter().flat_map(|(_, e)| e).collect();
+    assert_eq!(events[0]["action"], "redirected");
+    assert_eq!(events[1]["action"], "beacon");
+    assert_eq!(events[0]["campaign"], "c");
+    assert!(
+        data.join("ship.pos").exists(),
+        "the shipper saved its position"
+    );
 }

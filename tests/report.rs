@@ -1,4 +1,4 @@
-//! `clickedge report` (SPEC §7): the numbers match the clicks sent, from the
+//! `clickedge report` (docs/contract.md §7): the numbers match the clicks sent, from the
 //! local spool and from ClickHouse alike.
 
 mod common;

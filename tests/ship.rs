@@ -1,5 +1,5 @@
 //! Shipping the spool to central storage: a real ClickHouse server and a
-//! real HTTP receiver of the test's own (SPEC §6).
+//! real HTTP receiver of the test's own (docs/contract.md §6).
 
 mod common;
 use common::clickhouse::ClickHouse;
@@ -250,92 +250,6 @@ fn damaged_records_are_skipped_counted_and_the_rest_shipped() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// What the receiver got: each request's headers and events.
-type Received =
-    std::sync::Arc<std::sync::Mutex<Vec<(HashMap<String, String>, Vec<serde_json::Value>)>>>;
-
-/// Waits until the receiver has exactly `want` events.
-fn wait_received(got: &Received, want: usize) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let n: usize = got.lock().unwrap().iter().map(|(_, e)| e.len()).sum();
-        if n >= want {
-            assert_eq!(n, want);
-            return;
-        }
-        assert!(Instant::now() < deadline, "receiver has {n} of {want}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A real HTTP receiver of the test's own: decodes gzip NDJSON, fails the
-/// first `fail` requests with a 503.
-fn receiver(fail: usize) -> (String, Received) {
-    receiver_answering(
-        fail,
-        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy",
-    )
-}
-
-/// The same, answering the first `fail` requests with `answer`. A request
-/// without a body (what a client that follows a redirect sends) gets a 200
-/// and records nothing, as a login page or a moved endpoint would.
-fn receiver_answering(fail: usize, answer: &'static [u8]) -> (String, Received) {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = format!("http://{}/ingest?token=t", l.local_addr().unwrap());
-    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let g = got.clone();
-    std::thread::spawn(move || {
-        let mut n = 0;
-        for s in l.incoming() {
-            let mut s = s.unwrap();
-            let mut r = BufReader::new(s.try_clone().unwrap());
-            loop {
-                let mut first = String::new();
-                if r.read_line(&mut first).unwrap_or(0) == 0 {
-                    break;
-                }
-                let mut headers = HashMap::new();
-                loop {
-                    let mut h = String::new();
-                    r.read_line(&mut h).unwrap();
-                    if h.trim().is_empty() {
-                        break;
-                    }
-                    let (k, v) = h.split_once(':').unwrap();
-                    headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-                }
-                let len: usize = headers
-                    .get("content-length")
-                    .map_or(0, |v| v.parse().unwrap());
-                let mut body = vec![0; len];
-                r.read_exact(&mut body).unwrap();
-                n += 1;
-                if n <= fail {
-                    let _ = s.write_all(answer);
-                    continue;
-                }
-                if body.is_empty() {
-                    let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
-                    continue;
-                }
-                let mut text = String::new();
-                flate2::read::GzDecoder::new(&body[..])
-                    .read_to_string(&mut text)
-                    .unwrap();
-                let events = text
-                    .lines()
-                    .map(|l| serde_json::from_str(l).unwrap())
-                    .collect();
-                g.lock().unwrap().push((headers, events));
-                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
-            }
-        }
-    });
-    (addr, got)
 }
 
 #[test]

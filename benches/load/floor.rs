@@ -4,7 +4,7 @@
 //! It goes through the same Pingora path as `clickedge serve`: an HTTP proxy
 //! service whose `request_filter` writes the answer and returns `Ok(true)`,
 //! one worker thread. The 302 carries the same headers as a click's redirect
-//! (SPEC §4) with a fixed `Location`, so what clickedge costs above this
+//! (docs/contract.md §4) with a fixed `Location`, so what clickedge costs above this
 //! figure is its own work: signature, filters, click id, event, spool.
 //! `/healthz` answers 200, as in clickedge: the harness's wrk script ends
 //! each run on it so that no click is in flight when wrk stops.

@@ -1,4 +1,4 @@
-//! Click URLs (SPEC §3): parsing, signature checks, the landing URL, and
+//! Click URLs (docs/contract.md §3): parsing, signature checks, the landing URL, and
 //! the `Location` the user is sent to.
 //!
 //! Owns: turning the raw query of `/c` or `/b` into a [`Click`] or a
@@ -23,6 +23,7 @@ mod sign;
 
 pub use sign::{Keys, SigError};
 
+use crate::config::{ClickConfig, Problems, SigningConfig};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::borrow::Cow;
 use url::Url;
@@ -35,7 +36,7 @@ const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// Longest campaign, impression and publisher id (SPEC §3).
+/// Longest campaign, impression and publisher id (docs/contract.md §3).
 pub const MAX_ID: usize = 128;
 
 /// What the click path needs to know to accept a click. Built once from the
@@ -46,6 +47,101 @@ pub struct ClickPolicy {
     pub signing_required: bool,
     pub allowed_hosts: Vec<HostPattern>,
     pub max_query_bytes: usize,
+}
+
+impl ClickPolicy {
+    /// From the `signing` section and `click.max_query_bytes`, checking
+    /// the whole `click` section on the way: every problem, each named by
+    /// its key.
+    pub fn from_config(
+        signing: &SigningConfig,
+        click: &ClickConfig,
+    ) -> Result<ClickPolicy, Problems> {
+        let mut p = Problems::default();
+        let s = signing;
+        if s.required && s.keys.is_empty() {
+            p.push(
+                "signing.keys",
+                "signing is required but no key is configured; add one \
+                 (id and secret) or set signing.required: false with allowed_landing_hosts",
+            );
+        }
+        if !s.required && s.allowed_landing_hosts.is_empty() {
+            p.push(
+                "signing.allowed_landing_hosts",
+                "signing is off, so list the landing hosts \
+                 that may be redirected to (an open redirect otherwise)",
+            );
+        }
+        for (i, k) in s.keys.iter().enumerate() {
+            if !is_id(&k.id, 64) {
+                p.push(
+                    format!("signing.keys[{i}].id"),
+                    format!(
+                        "{:?} must be 1 to 64 characters of A-Z a-z 0-9 . _ ~ -",
+                        k.id
+                    ),
+                );
+            }
+            if k.secret.len() < 16 {
+                p.push(
+                    format!("signing.keys[{i}].secret"),
+                    format!(
+                        "{} bytes is too short; use at least 16 random bytes (32 recommended)",
+                        k.secret.len()
+                    ),
+                );
+            }
+            if s.keys[..i].iter().any(|o| o.id == k.id) {
+                p.push(
+                    format!("signing.keys[{i}].id"),
+                    format!("{:?} is listed twice", k.id),
+                );
+            }
+        }
+        if let Some(id) = &s.sign_with {
+            if !s.keys.iter().any(|k| &k.id == id) {
+                p.push("signing.sign_with", format!("no key has id {id:?}"));
+            }
+        }
+        let mut allowed_hosts = Vec::new();
+        for h in &s.allowed_landing_hosts {
+            match HostPattern::parse(h) {
+                Some(pattern) => allowed_hosts.push(pattern),
+                None => p.push(
+                    "signing.allowed_landing_hosts",
+                    format!("{h:?} is not a host name; write example.com or *.example.com"),
+                ),
+            }
+        }
+        if !is_id(&click.clickid_param, 64) {
+            p.push(
+                "click.clickid_param",
+                format!(
+                    "{:?} must be 1 to 64 characters of A-Z a-z 0-9 . _ ~ -",
+                    click.clickid_param
+                ),
+            );
+        }
+        if !(256..=65_536).contains(&click.max_query_bytes) {
+            p.push(
+                "click.max_query_bytes",
+                format!(
+                    "{} is out of range; use 256 to 65536 (default 4096)",
+                    click.max_query_bytes
+                ),
+            );
+        }
+        if click.beacon_max_body_bytes > 1024 * 1024 {
+            p.push("click.beacon_max_body_bytes", "at most 1048576");
+        }
+        p.or(ClickPolicy {
+            keys: Keys::new(s.keys.iter().map(|k| (k.id.as_str(), k.secret.as_bytes()))),
+            signing_required: s.required,
+            allowed_hosts,
+            max_query_bytes: click.max_query_bytes,
+        })
+    }
 }
 
 /// A click that may be redirected.
@@ -69,21 +165,29 @@ impl Click<'_> {
 }
 
 /// Why a click was refused: the status to answer, the short reason sent on
-/// the wire (`Display`), and the label of its counter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+/// the wire (`Display`), and the label of its counter. The labels, their
+/// indexes and the full list come from this one declaration: [`Refusal`] is
+/// the variant without its data (`Refusal::VARIANTS`, `as usize`, and its
+/// `snake_case` name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, strum::EnumDiscriminants)]
+#[strum_discriminants(
+    name(Refusal),
+    derive(strum::IntoStaticStr, strum::VariantArray, strum::EnumCount),
+    strum(serialize_all = "snake_case")
+)]
 pub enum ClickError {
     #[error("query too long")]
     QueryTooLong,
     #[error("bad percent-encoding in {0}")]
     BadEncoding(&'static str),
     #[error("parameter {0} given twice")]
-    Duplicate(&'static str),
+    DuplicateParam(&'static str),
     #[error("missing parameter {0}")]
-    Missing(&'static str),
+    MissingParam(&'static str),
     #[error("{0} must be 1 to 128 characters of A-Z a-z 0-9 . _ ~ -")]
     BadId(&'static str),
     #[error("test and cd must be 1 or 0")]
-    BadTest,
+    BadTestFlag,
     #[error("landing URL must be an absolute http or https URL")]
     BadLanding,
     #[error("landing URL must not carry a user name or password")]
@@ -100,50 +204,24 @@ pub enum ClickError {
     HostNotAllowed,
 }
 
-impl ClickError {
-    /// Every variant's label, for pre-registering counters.
-    pub const LABELS: [&'static str; 13] = [
-        "query_too_long",
-        "bad_encoding",
-        "duplicate_param",
-        "missing_param",
-        "bad_id",
-        "bad_test_flag",
-        "bad_landing",
-        "landing_credentials",
-        "missing_signature",
-        "sig_not_last",
-        "unknown_key",
-        "bad_signature",
-        "host_not_allowed",
-    ];
+impl Refusal {
+    /// The label of `clickedge_refused_total{reason=...}`.
+    pub fn label(self) -> &'static str {
+        self.into()
+    }
+}
 
-    /// Index into [`Self::LABELS`].
-    pub fn index(&self) -> usize {
-        use ClickError::*;
-        match self {
-            QueryTooLong => 0,
-            BadEncoding(_) => 1,
-            Duplicate(_) => 2,
-            Missing(_) => 3,
-            BadId(_) => 4,
-            BadTest => 5,
-            BadLanding => 6,
-            LandingCredentials => 7,
-            MissingSignature => 8,
-            SigNotLast => 9,
-            UnknownKey => 10,
-            BadSignature => 11,
-            HostNotAllowed => 12,
-        }
+impl ClickError {
+    pub fn refusal(&self) -> Refusal {
+        self.into()
     }
 
     pub fn label(&self) -> &'static str {
-        Self::LABELS[self.index()]
+        self.refusal().label()
     }
 
     /// 403 for anything about trust (signature, key, allowed host), 400 for
-    /// anything malformed (SPEC §4).
+    /// anything malformed (docs/contract.md §4).
     pub fn status(&self) -> u16 {
         use ClickError::*;
         match self {
@@ -151,6 +229,15 @@ impl ClickError {
             _ => 400,
         }
     }
+}
+
+/// The id alphabet of click URLs and of the config's ids: 1 to `max` bytes
+/// of `[A-Za-z0-9._~-]`.
+pub fn is_id(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'))
 }
 
 /// An allowed landing host: `example.com` matches that host only,
@@ -253,7 +340,7 @@ pub fn parse<'a>(query: &'a str, policy: &ClickPolicy) -> Result<Click<'a>, Clic
             return Err(ClickError::BadEncoding(label));
         }
         if slot.replace(value).is_some() {
-            return Err(ClickError::Duplicate(label));
+            return Err(ClickError::DuplicateParam(label));
         }
     }
 
@@ -271,7 +358,7 @@ pub fn parse<'a>(query: &'a str, policy: &ClickPolicy) -> Result<Click<'a>, Clic
             })?;
     }
 
-    let landing = parse_landing(raw.u.ok_or(ClickError::Missing("u"))?)?;
+    let landing = parse_landing(raw.u.ok_or(ClickError::MissingParam("u"))?)?;
     let campaign = id_param(raw.cmp, "cmp")?;
     let impression = id_param(raw.imp, "imp")?;
     let publisher = match raw.publisher {
@@ -281,7 +368,7 @@ pub fn parse<'a>(query: &'a str, policy: &ClickPolicy) -> Result<Click<'a>, Clic
     let flag = |v: Option<&str>| match v {
         None | Some("0") => Ok(false),
         Some("1") => Ok(true),
-        Some(_) => Err(ClickError::BadTest),
+        Some(_) => Err(ClickError::BadTestFlag),
     };
     let click = Click {
         landing,
@@ -332,8 +419,8 @@ fn decode<'a>(raw: &'a str, label: &'static str) -> Result<Cow<'a, str>, ClickEr
 }
 
 fn id_param<'a>(raw: Option<&'a str>, label: &'static str) -> Result<Cow<'a, str>, ClickError> {
-    let v = decode(raw.ok_or(ClickError::Missing(label))?, label)?;
-    if crate::config::is_id(&v, MAX_ID) {
+    let v = decode(raw.ok_or(ClickError::MissingParam(label))?, label)?;
+    if is_id(&v, MAX_ID) {
         Ok(v)
     } else {
         Err(ClickError::BadId(label))

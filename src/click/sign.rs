@@ -1,7 +1,7 @@
 //! HMAC-SHA256 signing of click queries, several keys at once.
 //!
 //! The signature covers the raw query string before `&sig=`, byte for byte
-//! (SPEC §3), so what is verified is exactly what was minted: no
+//! (docs/contract.md §3), so what is verified is exactly what was minted: no
 //! re-encoding, no parameter reordering. Verification is constant-time
 //! (`hmac`'s `verify_slice`). Each key's HMAC state is keyed once when the
 //! key set is built and cloned per request, so a click pays for the hash of

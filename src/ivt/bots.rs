@@ -374,7 +374,7 @@ pub struct BotLists {
 
 impl BotLists {
     /// `known_bot`, `non_browser`, or nothing to say. Known bots come first
-    /// (SPEC §5's order), so a user agent that is both is a known bot.
+    /// (docs/contract.md §5's order), so a user agent that is both is a known bot.
     pub fn classify(&self, ua: &str) -> Option<Reason> {
         if self.patterns.is_match(ua) || self.iab_exclude.as_ref().is_some_and(|x| x.matches(ua)) {
             return Some(Reason::KnownBot);
@@ -441,7 +441,7 @@ oldbrowser|0|0
             Some(Reason::KnownBot)
         );
         assert_eq!(l.classify("Mozilla/5.0 CRAWLER"), Some(Reason::KnownBot));
-        // Both: known_bot wins (SPEC §5 order).
+        // Both: known_bot wins (docs/contract.md §5 order).
         assert_eq!(l.classify("SomeBot/1.0"), Some(Reason::KnownBot));
     }
 

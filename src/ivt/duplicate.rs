@@ -1,5 +1,5 @@
 //! The duplicate-click window: a click on the same campaign and impression
-//! within `window` after a counted click is a `duplicate` (SPEC §5).
+//! within `window` after a counted click is a `duplicate` (docs/contract.md §5).
 //!
 //! Keys are a keyed 64-bit hash of (campaign, impression), with a key
 //! drawn at start-up so that nobody can aim collisions at it; two different
@@ -74,7 +74,12 @@ impl DuplicateWindow {
     }
 
     pub fn now_ms(&self) -> u64 {
-        self.start.elapsed().as_millis() as u64
+        self.ms_at(Instant::now())
+    }
+
+    /// Milliseconds from this window's start to `at` (0 before it).
+    pub fn ms_at(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.start).as_millis() as u64
     }
 
     /// True if `key` had a counted click less than the window ago; else

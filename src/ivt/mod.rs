@@ -1,16 +1,16 @@
 //! Invalid-traffic classification: is this click a person's?
 //!
-//! Owns: the [`Reason`]s of SPEC §5 and their precedence, the verdict each
+//! Owns: the [`Reason`]s of docs/contract.md §5 and their precedence, the verdict each
 //! gives, and what the edge does about it ([`Action`]).
 //!
 //! Invariants: classification reads only the request (headers, method,
 //! address) and shared read-only state; it does no I/O, takes no lock and
-//! allocates nothing. When several reasons apply, the first in SPEC §5's
+//! allocates nothing. When several reasons apply, the first in docs/contract.md §5's
 //! order wins; [`Reason`]'s declaration order *is* that order.
 //!
-//! Does not: decide the HTTP answer's bytes (that is `proxy.rs`), or log.
+//! Does not: decide the HTTP answer (that is `core`), or log.
 //!
-//! The signals, cheapest and most decisive first within SPEC §5's order:
+//! The signals, cheapest and most decisive first within docs/contract.md §5's order:
 //! prefetch headers; the user agent against the bot lists and the client
 //! address against the IAB robot IPs (`known_bot`); an empty user agent or
 //! one the IAB include list does not know (`non_browser`); HEAD; the
@@ -28,54 +28,51 @@ pub use duplicate::DuplicateWindow;
 pub use iplist::IpSet;
 pub use prefetch::is_prefetch;
 
-use pingora::http::RequestHeader;
+use crate::closed_set::closed_set;
+use crate::config::{ActionKind, Problems};
+use crate::request::Headers;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
+use strum::EnumCount;
 
-/// Why a click is not billable. Declared in precedence order (SPEC §5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Reason {
-    Prefetch,
-    KnownBot,
-    NonBrowser,
-    HeadRequest,
-    InternalIp,
-    DatacenterIp,
-    TestClick,
-    Duplicate,
-}
-
-impl Reason {
-    pub const ALL: [Reason; 8] = [
-        Reason::Prefetch,
-        Reason::KnownBot,
-        Reason::NonBrowser,
-        Reason::HeadRequest,
-        Reason::InternalIp,
-        Reason::DatacenterIp,
-        Reason::TestClick,
-        Reason::Duplicate,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Prefetch => "prefetch",
-            Reason::KnownBot => "known_bot",
-            Reason::NonBrowser => "non_browser",
-            Reason::HeadRequest => "head_request",
-            Reason::InternalIp => "internal_ip",
-            Reason::DatacenterIp => "datacenter_ip",
-            Reason::TestClick => "test_click",
-            Reason::Duplicate => "duplicate",
-        }
+closed_set! {
+    /// Why a click is not billable. Declared in precedence order
+    /// (docs/contract.md §5): when several apply, the first declared wins.
+    /// This declaration is the only list of reasons: the name of each, its
+    /// index, the count and the full list all come from it, and so do the
+    /// event's `reason`, the metrics' labels, the report's columns and the
+    /// config's `ivt.actions` keys. A new reason is one variant here, its
+    /// default action in [`Reason::blocks_by_default`] if it blocks, and
+    /// its rule in [`Classifier::classify`] (or in the click core, for
+    /// stateful ones).
+    pub enum Reason {
+        Prefetch,
+        KnownBot,
+        NonBrowser,
+        HeadRequest,
+        InternalIp,
+        DatacenterIp,
+        TestClick,
+        Duplicate,
     }
 }
 
-/// Billable or not (SPEC §5). Only `Valid` is billable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    Valid,
-    Invalid,
-    Test,
+impl Reason {
+    /// Whether the reason blocks unless `ivt.actions` says otherwise: only
+    /// where a redirect would do harm (a prefetch hides the real click) or
+    /// the match is confident (a named crawler).
+    pub const fn blocks_by_default(self) -> bool {
+        matches!(self, Reason::Prefetch | Reason::KnownBot)
+    }
+}
+
+closed_set! {
+    /// Billable or not (docs/contract.md §5). Only `Valid` is billable.
+    pub enum Verdict {
+        Valid,
+        Invalid,
+        Test,
+    }
 }
 
 impl Verdict {
@@ -86,39 +83,71 @@ impl Verdict {
             Some(_) => Verdict::Invalid,
         }
     }
+}
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Valid => "valid",
-            Verdict::Invalid => "invalid",
-            Verdict::Test => "test",
-        }
+closed_set! {
+    /// What the edge did with the request.
+    pub enum Action {
+        Redirected,
+        Beacon,
+        Blocked,
     }
 }
 
-/// What the edge did with the request.
+/// Which reasons block a click and which only flag it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Redirected,
-    Beacon,
-    Blocked,
+pub struct Actions([bool; Reason::COUNT]);
+
+impl Default for Actions {
+    /// Each reason's own default ([`Reason::blocks_by_default`]).
+    fn default() -> Actions {
+        Actions(std::array::from_fn(|i| Reason::ALL[i].blocks_by_default()))
+    }
 }
 
-impl Action {
-    pub const ALL: [Action; 3] = [Action::Redirected, Action::Beacon, Action::Blocked];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Redirected => "redirected",
-            Action::Beacon => "beacon",
-            Action::Blocked => "blocked",
+impl Actions {
+    /// From `ivt.actions`: reasons by name; a reason not named keeps its
+    /// default.
+    pub fn from_config(named: &BTreeMap<String, ActionKind>) -> Result<Actions, Problems> {
+        let mut actions = Actions::default();
+        let mut p = Problems::default();
+        for (name, kind) in named {
+            match name.parse::<Reason>() {
+                Ok(r) => actions.0[r.index()] = *kind == ActionKind::Block,
+                Err(_) => p.push(
+                    format!("ivt.actions.{name}"),
+                    format!(
+                        "no such reason; use one of {}",
+                        Reason::ALL
+                            .iter()
+                            .map(|r| r.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
+            }
         }
+        if !actions.blocks(Reason::Prefetch) {
+            p.push(
+                "ivt.actions.prefetch",
+                "must be block; a redirected prefetch makes the browser \
+                 serve the real click from it, and the edge never sees the click",
+            );
+        }
+        p.or(actions)
+    }
+
+    /// Whether `reason` stops the click (503 for prefetch, 403 otherwise)
+    /// or only flags it (answered as a normal click, logged invalid).
+    pub fn blocks(&self, reason: Reason) -> bool {
+        self.0[reason.index()]
     }
 }
 
 /// What the request looked like, as far as classification cares.
 pub struct Signals<'a> {
-    pub req: &'a RequestHeader,
+    pub method: &'a str,
+    pub headers: &'a dyn Headers,
     /// The `User-Agent` header, empty when absent.
     pub user_agent: &'a str,
     /// The client address, in full (only what the privacy mode allows is
@@ -130,35 +159,21 @@ pub struct Signals<'a> {
 
 /// The lists and actions in force; built whole from the config and its
 /// files, shared read-only, replaced whole on reload.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Classifier {
     pub bots: BotLists,
     /// The IAB IP exclusion list: robots by address.
     pub bot_ips: IpSet,
     pub internal: IpSet,
     pub datacenter: IpSet,
-    /// Indexed like [`Reason::ALL`].
-    pub block: [bool; 8],
-}
-
-impl Default for Classifier {
-    /// No lists; the product's default actions.
-    fn default() -> Self {
-        Classifier {
-            bots: BotLists::default(),
-            bot_ips: IpSet::default(),
-            internal: IpSet::default(),
-            datacenter: IpSet::default(),
-            block: Reason::ALL.map(|r| matches!(r, Reason::Prefetch | Reason::KnownBot)),
-        }
-    }
+    pub actions: Actions,
 }
 
 impl Classifier {
-    /// The first reason that applies, in SPEC §5's order, except
+    /// The first reason that applies, in the contract's order, except
     /// `duplicate` (see [`DuplicateWindow`]); `None` is a valid click so far.
     pub fn classify(&self, s: &Signals<'_>) -> Option<Reason> {
-        if is_prefetch(s.req) {
+        if is_prefetch(s.headers) {
             return Some(Reason::Prefetch);
         }
         if s.ip.is_some_and(|ip| self.bot_ips.contains(ip)) {
@@ -167,7 +182,7 @@ impl Classifier {
         if let Some(r) = self.bots.classify(s.user_agent) {
             return Some(r);
         }
-        if s.req.method == pingora::http::Method::HEAD {
+        if s.method == "HEAD" {
             return Some(Reason::HeadRequest);
         }
         if let Some(ip) = s.ip {
@@ -184,10 +199,9 @@ impl Classifier {
         None
     }
 
-    /// Whether a reason stops the click (503 for prefetch, 403 otherwise)
-    /// or only flags it (answered as a normal click, logged invalid).
+    /// Whether a reason blocks the click (see [`Actions::blocks`]).
     pub fn blocks(&self, reason: Reason) -> bool {
-        self.block[reason as usize]
+        self.actions.blocks(reason)
     }
 }
 
@@ -195,17 +209,9 @@ impl Classifier {
 mod tests {
     use super::*;
 
-    fn req(method: &str, headers: &[(&str, &str)]) -> RequestHeader {
-        let mut r = RequestHeader::build(method, b"/c", None).unwrap();
-        for (k, v) in headers {
-            r.append_header(k.to_string(), *v).unwrap();
-        }
-        r
-    }
-
     #[test]
     fn precedence_is_declaration_order() {
-        let mut sorted = Reason::ALL;
+        let mut sorted = Reason::ALL.to_vec();
         sorted.sort();
         assert_eq!(sorted, Reason::ALL);
         let names: Vec<_> = Reason::ALL.iter().map(|r| r.as_str()).collect();
@@ -254,9 +260,9 @@ mod tests {
         ip: &str,
         test: bool,
     ) -> Option<Reason> {
-        let r = req(method, headers);
         c.classify(&Signals {
-            req: &r,
+            method,
+            headers: &headers.to_vec(),
             user_agent: ua,
             ip: Some(ip.parse().unwrap()),
             test,
@@ -353,7 +359,55 @@ mod tests {
         for r in &Reason::ALL[2..] {
             assert!(!c.blocks(*r), "{r:?}");
         }
-        let from_config = crate::config::ActionsConfig::default().blocks();
-        assert_eq!(from_config, c.block);
+        assert_eq!(Actions::from_config(&BTreeMap::new()), Ok(c.actions));
+    }
+
+    #[test]
+    fn actions_by_reason_name() {
+        let named = |pairs: &[(&str, ActionKind)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect::<BTreeMap<_, _>>()
+        };
+        let a = Actions::from_config(&named(&[
+            ("known_bot", ActionKind::Flag),
+            ("duplicate", ActionKind::Block),
+        ]))
+        .unwrap();
+        assert!(!a.blocks(Reason::KnownBot) && a.blocks(Reason::Duplicate));
+        assert!(
+            a.blocks(Reason::Prefetch),
+            "unnamed reasons keep their default"
+        );
+        let p = Actions::from_config(&named(&[
+            ("known_bots", ActionKind::Flag),
+            ("prefetch", ActionKind::Flag),
+        ]))
+        .unwrap_err()
+        .lines();
+        assert!(
+            p[0].starts_with(
+                "ivt.actions.known_bots: no such reason; use one of prefetch, known_bot"
+            ),
+            "{p:?}"
+        );
+        assert!(
+            p[1].starts_with("ivt.actions.prefetch: must be block"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn names_come_from_the_declaration() {
+        for r in Reason::ALL {
+            assert_eq!(r.as_str().parse::<Reason>(), Ok(*r));
+            assert_eq!(Reason::ALL[r.index()], *r);
+        }
+        assert_eq!(Reason::COUNT, Reason::ALL.len());
+        let actions: Vec<_> = Action::ALL.iter().map(|a| a.as_str()).collect();
+        assert_eq!(actions, ["redirected", "beacon", "blocked"]);
+        let verdicts: Vec<_> = Verdict::ALL.iter().map(|v| v.as_str()).collect();
+        assert_eq!(verdicts, ["valid", "invalid", "test"]);
     }
 }

@@ -1,5 +1,5 @@
 //! The shipper: forwards the spool to the central sink, in batches, and
-//! deletes local data only after the sink acknowledged it (SPEC §6).
+//! deletes local data only after the sink acknowledged it (docs/contract.md §6).
 //!
 //! ```text
 //! clicks/*.ndjson ──read_batch──► gzip ──POST──► sink ──2xx──► position saved
@@ -16,7 +16,7 @@
 //!   answered 2xx for everything before it. A crash between the sink's
 //!   answer and the saved position replays that batch: sinks must be
 //!   idempotent on `click_id` (the ClickHouse table is a
-//!   ReplacingMergeTree on it; see README).
+//!   ReplacingMergeTree on it; see docs/storage.md).
 //! - The shipper runs on its own thread, never on the request path. It
 //!   retries with exponential backoff and full jitter while the sink is
 //!   down or refuses; nothing is ever dropped for the sink's sake (the
@@ -26,12 +26,13 @@
 
 pub mod sinks;
 
+use crate::config::{Problems, SinkConfig};
 use crate::metrics::Metrics;
 use crate::spool::reader::{self, ActiveSegment, Position};
 pub use sinks::{Sink, SinkError};
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
@@ -48,6 +49,67 @@ pub struct ShipConfig {
     pub poll_interval: Duration,
     pub retry_initial: Duration,
     pub retry_max: Duration,
+}
+
+impl ShipConfig {
+    /// From the `sink` section and the data dir: how to ship (the sink's
+    /// URL may come from `--sink`, so the timings are checked without one).
+    pub fn from_config(s: &SinkConfig, data_dir: &Path) -> Result<ShipConfig, Problems> {
+        let mut p = Problems::default();
+        if s.timeout_seconds == 0 {
+            p.push("sink.timeout_seconds", "must be at least 1 (default 30)");
+        }
+        if s.retry_initial_ms < 10 {
+            p.push(
+                "sink.retry_initial_ms",
+                format!(
+                    "{} is too short; use at least 10 (default 250)",
+                    s.retry_initial_ms
+                ),
+            );
+        }
+        if s.retry_max_ms < s.retry_initial_ms {
+            p.push(
+                "sink.retry_max_ms",
+                format!(
+                    "{} must be at least sink.retry_initial_ms ({})",
+                    s.retry_max_ms, s.retry_initial_ms
+                ),
+            );
+        }
+        if s.poll_interval_ms == 0 {
+            p.push("sink.poll_interval_ms", "must be at least 1 (default 200)");
+        }
+        for (name, value) in &s.headers {
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                p.push(
+                    "sink.headers",
+                    format!("{name:?} is not a valid header name"),
+                );
+            }
+            if http::HeaderValue::from_str(value).is_err() {
+                p.push(
+                    format!("sink.headers.{name}"),
+                    "the value is not a valid header value (no line breaks or control characters)",
+                );
+            }
+        }
+        if s.url.is_some() && (s.batch_max_events == 0 || s.batch_max_bytes < 64 * 1024) {
+            p.push(
+                "sink",
+                "batch_max_events must be > 0 and batch_max_bytes at least 65536",
+            );
+        }
+        p.or(ShipConfig {
+            dir: data_dir.join("clicks"),
+            state_dir: data_dir.to_path_buf(),
+            batch_max_events: s.batch_max_events,
+            batch_max_bytes: s.batch_max_bytes,
+            poll_interval: Duration::from_millis(s.poll_interval_ms),
+            retry_initial: Duration::from_millis(s.retry_initial_ms),
+            retry_max: Duration::from_millis(s.retry_max_ms),
+        })
+    }
 }
 
 pub struct Shipper {

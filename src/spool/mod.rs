@@ -68,17 +68,55 @@ pub struct SpoolConfig {
 }
 
 impl SpoolConfig {
-    pub fn from_config(cfg: &crate::config::Config) -> SpoolConfig {
-        let e = &cfg.events;
-        SpoolConfig {
-            dir: cfg.data_dir.join("clicks"),
+    /// From the `events` section and the data dir; every problem named by
+    /// its key.
+    pub fn from_config(
+        e: &crate::config::EventsConfig,
+        data_dir: &Path,
+    ) -> Result<SpoolConfig, crate::config::Problems> {
+        let mut p = crate::config::Problems::default();
+        for (name, v) in [
+            ("events.queue_capacity", e.queue_capacity as u64),
+            ("events.batch_max", e.batch_max as u64),
+            ("events.flush_interval_ms", e.flush_interval_ms),
+            ("events.fsync_interval_ms", e.fsync_interval_ms),
+        ] {
+            if v == 0 {
+                p.push(name, "must be greater than 0");
+            }
+        }
+        if e.flush_interval_ms > 1000 {
+            p.push(
+                "events.flush_interval_ms",
+                format!(
+                    "{} is over 1000; events must be readable within one second",
+                    e.flush_interval_ms
+                ),
+            );
+        }
+        if e.segment_max_bytes < 64 * 1024 {
+            p.push("events.segment_max_bytes", "use at least 65536");
+        }
+        if e.max_spool_bytes < e.segment_max_bytes.saturating_mul(2) {
+            // Only sealed files are deleted once shipped: a quota the open
+            // file alone can fill would refuse events for ever.
+            p.push(
+                "events.max_spool_bytes",
+                format!(
+                    "{} must be at least twice events.segment_max_bytes ({})",
+                    e.max_spool_bytes, e.segment_max_bytes
+                ),
+            );
+        }
+        p.or(SpoolConfig {
+            dir: data_dir.join("clicks"),
             queue_capacity: e.queue_capacity,
             batch_max: e.batch_max,
             flush_interval: Duration::from_millis(e.flush_interval_ms),
             fsync_interval: Duration::from_millis(e.fsync_interval_ms),
             segment_max_bytes: e.segment_max_bytes,
             max_spool_bytes: e.max_spool_bytes,
-        }
+        })
     }
 }
 

@@ -1,0 +1,333 @@
+//! The click core: one pure decision per request on the edge's own paths,
+//! made without a server. Both doors call it: the plugin
+//! ([`crate::proxy::ClickEdge::handle`], from any Pingora `ProxyHttp`) and
+//! `clickedge serve`.
+//!
+//! ```text
+//! Request ─► decide ─► Decision::Pass                (not ours: the caller's own logic)
+//!                  └─► Decision::Answer { status, Location, text, event, outcome }
+//!   parse + verify ─► classify ─► duplicate window ─► Location ─► event bytes
+//! ```
+//!
+//! Owns: which paths are the edge's (`/c`, `/b`, `/robots.txt`,
+//! `/healthz`), which methods each takes, what every answer on them is
+//! (docs/contract.md §4), and the event of every click (§5).
+//!
+//! Invariants: `decide` does no I/O, takes no lock but a duplicate-window
+//! shard's (a map lookup), and never waits; the time comes from the caller.
+//! Its only state is the duplicate window, which every counted click opens.
+//! A click's event exists exactly when the click got past the signature
+//! checks; nothing reaches a `Location` unchecked.
+//!
+//! Costs a click pays here: an `ArcSwap` load of the policy, the HMAC of its
+//! query, the lists' automata over the user agent, one shard lock of the
+//! duplicate window, and two allocations (the `Location`, the event line).
+//!
+//! Does not: read a body, write an answer, count metrics or queue the event:
+//! that is the caller's glue, in the order the [`Answer`] says.
+
+use crate::click::{self, ClickError};
+use crate::device::Device;
+use crate::event::{self, Event};
+use crate::ivt::{Action, DuplicateWindow, Reason, Signals, Verdict};
+use crate::policy::Policy;
+use crate::privacy::Privacy;
+pub use crate::request::{Headers, Request};
+use arc_swap::ArcSwap;
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+/// `Cache-Control` of a redirect (docs/contract.md §4): no cache anywhere
+/// may keep it, or the next user's click would never reach the edge.
+pub const REDIRECT_CACHE_CONTROL: &str = "no-store, no-cache, must-revalidate, private, max-age=0";
+
+/// Disallows the click paths, and nothing else of the origin's site.
+/// `Disallow` is a prefix match, so `/c?` rather than `/c` (which would
+/// also hide `/cars`); `$` anchors the bare paths for crawlers that
+/// support it.
+pub const ROBOTS_TXT: &str =
+    "User-agent: *\nDisallow: /c?\nDisallow: /c$\nDisallow: /b?\nDisallow: /b$\n";
+
+/// The time of a request: the wall clock for the event, the monotonic one
+/// for the duplicate window (a wall clock stepped back must not make every
+/// click a duplicate).
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    pub wall: SystemTime,
+    pub mono: Instant,
+}
+
+impl Now {
+    pub fn current() -> Now {
+        Now {
+            wall: SystemTime::now(),
+            mono: Instant::now(),
+        }
+    }
+}
+
+/// What to do with a request.
+#[derive(Debug)]
+pub enum Decision {
+    /// Not one of the edge's paths: the caller's own logic answers it.
+    Pass,
+    Answer(Answer),
+}
+
+/// One answer, decided before anything is written.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    /// For a redirect: the landing URL with the click id added. The header
+    /// set of a redirect goes with it (no-store, `Pragma`, `Expires`).
+    pub location: Option<String>,
+    /// A short plain-text body (robots.txt, health, a refusal's reason);
+    /// `None`: no body (`Content-Length: 0`, or nothing for a 204).
+    pub text: Option<Cow<'static, str>>,
+    /// The `Allow` header of a 405.
+    pub allow: Option<&'static str>,
+    /// A beacon's POST body is read (up to `click.beacon_max_body_bytes`)
+    /// and ignored before answering.
+    pub read_body: bool,
+    /// The event line to queue, for a click past the signature checks.
+    pub event: Option<Vec<u8>>,
+    pub outcome: Outcome,
+}
+
+/// What the answer was, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// `/robots.txt` or `/healthz`.
+    Page,
+    /// A method the path does not take (405).
+    BadMethod,
+    /// Refused before any redirect (a 4xx): `clickedge_refused_total`.
+    Refused(ClickError),
+    /// A click or beacon past the signature checks: `clickedge_clicks_total`.
+    Click {
+        reason: Option<Reason>,
+        action: Action,
+    },
+}
+
+impl Outcome {
+    /// Whether the answer is a click's (decided, refused or not): what the
+    /// latency histogram measures.
+    pub fn is_click(&self) -> bool {
+        matches!(self, Outcome::Refused(_) | Outcome::Click { .. })
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Click,
+    Beacon,
+}
+
+/// Everything a decision reads: the policy (swapped whole on reload), the
+/// privacy mode, the duplicate window and the settings of the click paths.
+pub struct Core {
+    policy: Arc<ArcSwap<Policy>>,
+    privacy: Privacy,
+    duplicates: DuplicateWindow,
+    clickid_param: String,
+    robots_txt: bool,
+    edge_id: String,
+}
+
+/// The settings of the click paths that do not reload.
+#[derive(Debug, Clone)]
+pub struct CoreSettings {
+    pub clickid_param: String,
+    pub robots_txt: bool,
+    pub edge_id: String,
+    pub duplicate_window: std::time::Duration,
+    pub duplicate_max_entries: usize,
+}
+
+impl Core {
+    pub fn new(policy: Policy, privacy: Privacy, s: &CoreSettings) -> Core {
+        Core {
+            policy: Arc::new(ArcSwap::from_pointee(policy)),
+            privacy,
+            duplicates: DuplicateWindow::new(s.duplicate_window, s.duplicate_max_entries),
+            clickid_param: s.clickid_param.clone(),
+            robots_txt: s.robots_txt,
+            edge_id: s.edge_id.clone(),
+        }
+    }
+
+    /// The slot the policy lives in, for a reloader: `store` a new policy
+    /// there and the next request uses it; requests in flight finish with
+    /// the one they loaded.
+    pub fn policy_slot(&self) -> Arc<ArcSwap<Policy>> {
+        self.policy.clone()
+    }
+
+    /// The answer to one request, or `Pass` when the path is not the edge's.
+    pub fn decide(&self, req: &Request<'_>, now: Now) -> Decision {
+        let endpoint = match req.path {
+            "/c" => Endpoint::Click,
+            "/b" => Endpoint::Beacon,
+            "/robots.txt" if self.robots_txt => return page(ROBOTS_TXT),
+            "/healthz" => return page("ok\n"),
+            _ => return Decision::Pass,
+        };
+        let allowed = match endpoint {
+            Endpoint::Click => matches!(req.method, "GET" | "HEAD"),
+            Endpoint::Beacon => matches!(req.method, "GET" | "POST"),
+        };
+        if !allowed {
+            return Decision::Answer(Answer {
+                status: 405,
+                text: Some(Cow::Borrowed("method not allowed\n")),
+                allow: Some(match endpoint {
+                    Endpoint::Click => "GET, HEAD",
+                    Endpoint::Beacon => "GET, POST",
+                }),
+                ..Answer::empty(Outcome::BadMethod)
+            });
+        }
+        let read_body = endpoint == Endpoint::Beacon && req.method == "POST";
+        let answer = match self.click(req, endpoint, now) {
+            Ok(a) => a,
+            Err(e) => Answer {
+                status: e.status(),
+                text: Some(Cow::Owned(format!("{e}\n"))),
+                ..Answer::empty(Outcome::Refused(e))
+            },
+        };
+        Decision::Answer(Answer {
+            read_body,
+            ..answer
+        })
+    }
+
+    /// Verify, classify, build the answer and encode the event.
+    fn click(&self, req: &Request<'_>, endpoint: Endpoint, now: Now) -> Result<Answer, ClickError> {
+        let policy = self.policy.load();
+        let click = click::parse(req.query, &policy.click)?;
+        let user_agent = req.header_str("user-agent");
+        let mut reason = policy.ivt.classify(&Signals {
+            method: req.method,
+            headers: req.headers,
+            user_agent: &user_agent,
+            ip: req.client_ip,
+            test: click.test,
+        });
+        // Last in the contract's order, and only for a click that would count.
+        if reason.is_none() {
+            let key = self.duplicates.key(&click.campaign, &click.impression);
+            if self
+                .duplicates
+                .check_and_record(key, self.duplicates.ms_at(now.mono))
+            {
+                reason = Some(Reason::Duplicate);
+            }
+        }
+        let blocked = reason.is_some_and(|r| policy.ivt.blocks(r));
+        let action = match (blocked, endpoint) {
+            (true, _) => Action::Blocked,
+            (false, Endpoint::Click) => Action::Redirected,
+            (false, Endpoint::Beacon) => Action::Beacon,
+        };
+
+        let mut id_buf = uuid::Uuid::encode_buffer();
+        let click_id: &str = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut id_buf);
+
+        let (status, location) = match action {
+            Action::Redirected => {
+                let location = click::location(&click.landing, &self.clickid_param, click_id);
+                // The URL parser never writes a control character; a
+                // Location that still could not be a header value is refused.
+                if !location.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+                    return Err(ClickError::BadLanding);
+                }
+                (302, Some(location))
+            }
+            Action::Beacon => (204, None),
+            Action::Blocked if reason == Some(Reason::Prefetch) => (503, None),
+            Action::Blocked => (403, None),
+        };
+
+        let device = if reason == Some(Reason::KnownBot) {
+            Device::Bot
+        } else {
+            crate::device::classify(&user_agent, req.header("sec-ch-ua-mobile"))
+        };
+        // Opted out (GPC, DNT, or a child-directed ad): counted and
+        // redirected, but no address, no referrer, only the device class.
+        let opted_out = click.child_directed
+            || self.privacy.opt_out_headers().iter().any(|h| {
+                req.header(h.as_str())
+                    .is_some_and(|v| v.trim_ascii() == b"1")
+            });
+        let (ip, ip_full) = self.privacy.ip_fields(req.client_ip, opted_out, now.wall);
+        // From the full address in memory; only the two-letter code is kept.
+        let country = match (&policy.country, req.client_ip) {
+            (Some(db), Some(ip)) => db.lookup(ip),
+            _ => crate::geo::Country::default(),
+        };
+        let logged_ua = if opted_out {
+            Cow::Borrowed(device.as_str())
+        } else {
+            crate::privacy::scrub(&user_agent)
+        };
+        let referrer_host = if opted_out {
+            String::new()
+        } else {
+            event::referrer_host(&req.header_str("referer")).to_ascii_lowercase()
+        };
+        let event = Event {
+            ts: now.wall,
+            click_id,
+            campaign: &click.campaign,
+            impression: &click.impression,
+            publisher: &click.publisher,
+            landing_host: click.landing_host(),
+            verdict: Verdict::of(reason),
+            reason,
+            action,
+            method: req.method,
+            ip,
+            user_agent: &logged_ua,
+            device,
+            country: country.as_str(),
+            referrer_host: &referrer_host,
+            edge: &self.edge_id,
+            ip_full,
+        }
+        .to_line();
+        Ok(Answer {
+            status,
+            location,
+            event: Some(event),
+            ..Answer::empty(Outcome::Click { reason, action })
+        })
+    }
+}
+
+impl Answer {
+    fn empty(outcome: Outcome) -> Answer {
+        Answer {
+            status: 200,
+            location: None,
+            text: None,
+            allow: None,
+            read_body: false,
+            event: None,
+            outcome,
+        }
+    }
+}
+
+fn page(text: &'static str) -> Decision {
+    Decision::Answer(Answer {
+        text: Some(Cow::Borrowed(text)),
+        ..Answer::empty(Outcome::Page)
+    })
+}
+
+#[cfg(test)]
+mod tests;

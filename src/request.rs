@@ -1,0 +1,55 @@
+//! The view of a request the click core judges: method, path, query, a
+//! header lookup and the client address, with no server framework's types,
+//! so that the decision can be made (and tested) without a server.
+
+use std::net::IpAddr;
+
+/// Looks a request header up by its lowercase name: the first value's raw
+/// bytes, or `None` when absent.
+pub trait Headers {
+    fn get(&self, name: &str) -> Option<&[u8]>;
+}
+
+impl Headers for http::HeaderMap {
+    fn get(&self, name: &str) -> Option<&[u8]> {
+        http::HeaderMap::get(self, name).map(|v| v.as_bytes())
+    }
+}
+
+/// Headers as a list of pairs, for tests and for embedders whose server
+/// keeps headers another way. Names compare case-insensitively.
+impl Headers for Vec<(&str, &str)> {
+    fn get(&self, name: &str) -> Option<&[u8]> {
+        self.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_bytes())
+    }
+}
+
+/// One request as the click core sees it.
+#[derive(Clone, Copy)]
+pub struct Request<'a> {
+    /// `GET`, `HEAD`, `POST`, ... as sent.
+    pub method: &'a str,
+    pub path: &'a str,
+    /// The raw query, without `?`; empty when there is none.
+    pub query: &'a str,
+    pub headers: &'a dyn Headers,
+    /// The client's address, in full (only what the privacy mode allows is
+    /// ever written).
+    pub client_ip: Option<IpAddr>,
+}
+
+impl<'a> Request<'a> {
+    /// A header's raw bytes.
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        self.headers.get(name)
+    }
+
+    /// A header's value as text (lossy for non-UTF-8 bytes), empty when absent.
+    pub fn header_str(&self, name: &str) -> std::borrow::Cow<'a, str> {
+        self.header(name)
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default()
+    }
+}

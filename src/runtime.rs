@@ -1,0 +1,191 @@
+//! The edge's background work, owned in one place: the spool writer, the
+//! shipper, the reloader and the pid file, started and stopped in order.
+//! `clickedge serve` runs on it, and so can any Pingora server that embeds
+//! the click plugin:
+//!
+//! ```text
+//! Runtime::start(settings)  spool writer ─► shipper (if a sink) ─► plugin built
+//! runtime.add_services(..)  the reloader, as a Pingora background service
+//! runtime.run(server)       pid file ─► server runs until SIGTERM/SIGQUIT
+//!                           ─► every queued event written ─► shipper stops
+//!                           ─► pid file removed
+//! ```
+//!
+//! Invariants: the spool is shut down only after the server has stopped
+//! answering, so every event of every answered request is written before
+//! the process exits; the shipper stops after the spool, so it may still
+//! ship what the spool wrote last.
+
+use crate::config::Problems;
+use crate::core::Core;
+use crate::metrics::Metrics;
+use crate::privacy::Privacy;
+use crate::proxy::ClickEdge;
+use crate::reload::Reloader;
+use crate::settings::Settings;
+use crate::ship::Shipper;
+use crate::spool::Spool;
+use crate::tls::CertStore;
+use pingora::server::{RunArgs, Server};
+use std::sync::Arc;
+
+/// Errors starting the edge.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("config problems:\n  {0}")]
+    Config(Problems),
+    #[error("cannot start the spool under {dir}: {source}")]
+    Spool {
+        dir: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr}: {error} (is another process on that port?)")]
+    Listen { addr: String, error: std::io::Error },
+}
+
+/// The started background work and the click plugin that feeds it.
+pub struct Runtime {
+    edge: ClickEdge,
+    spool: Spool,
+    shipper: Option<Shipper>,
+    reloader: Option<Reloader>,
+    pid_file: String,
+}
+
+impl Runtime {
+    /// Starts the spool writer and, with a sink, the shipper, and builds
+    /// the click plugin ([`Runtime::edge`]).
+    pub fn start(settings: Settings) -> Result<Runtime, StartError> {
+        let metrics = Arc::new(Metrics::new());
+        let dir = settings.spool.dir.clone();
+        let spool = Spool::start(settings.spool.clone(), metrics.clone())
+            .map_err(|source| StartError::Spool { dir, source })?;
+        let shipper = match &settings.sink {
+            None => None,
+            Some((url, options)) => {
+                let sink = crate::ship::sinks::from_url(url, options).map_err(|e| {
+                    StartError::Config(Problems::from(crate::config::Problem::new("sink.url", e)))
+                })?;
+                let dir = settings.ship.dir.clone();
+                Some(
+                    Shipper::start(
+                        settings.ship.clone(),
+                        sink,
+                        metrics.clone(),
+                        spool.active_segment(),
+                    )
+                    .map_err(|source| StartError::Spool { dir, source })?,
+                )
+            }
+        };
+        let privacy = Privacy::from_config(&settings.config.privacy);
+        let core = Core::new(settings.policy, privacy, &settings.core);
+        let reloader = settings.path.as_ref().map(|path| {
+            Reloader::new(
+                path.clone(),
+                &settings.config,
+                core.policy_slot(),
+                metrics.clone(),
+            )
+        });
+        let edge = ClickEdge::new(
+            Arc::new(core),
+            spool.queue(),
+            metrics,
+            settings.beacon_max_body,
+        );
+        Ok(Runtime {
+            edge,
+            spool,
+            shipper,
+            reloader,
+            pid_file: settings.config.server.pid_file.clone(),
+        })
+    }
+
+    /// Also reload this TLS certificate store with the policy.
+    pub fn with_certs(mut self, certs: Option<Arc<CertStore>>) -> Runtime {
+        self.reloader = self.reloader.map(|r| r.with_certs(certs));
+        self
+    }
+
+    /// The click plugin; clones share everything (policy, duplicate
+    /// window, queue, metrics).
+    pub fn edge(&self) -> ClickEdge {
+        self.edge.clone()
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        self.edge.metrics()
+    }
+
+    /// Adds the reloader (SIGHUP and file changes) to `server` as a
+    /// background service. Without a config file there is none.
+    pub fn add_services(&mut self, server: &mut Server) {
+        if let Some(r) = self.reloader.take() {
+            server.add_service(pingora::services::background::background_service(
+                "reload", r,
+            ));
+        }
+    }
+
+    /// Blocks until every event queued so far is written and fsynced. Not
+    /// for the request path.
+    pub fn sync(&self) {
+        self.spool.sync();
+    }
+
+    /// Writes `server.pid_file`, runs `server` until it stops (SIGTERM,
+    /// SIGINT, or SIGQUIT after a graceful upgrade), then shuts down.
+    pub fn run(self, server: Server) {
+        let pid_file = PidFile::write(&self.pid_file);
+        server.run(RunArgs::default());
+        tracing::info!("server stopped; writing queued events");
+        self.shutdown();
+        drop(pid_file);
+        tracing::info!("exiting");
+    }
+
+    /// Writes every queued event, then stops the shipper. For embedders
+    /// that run their server themselves: call it once the server stopped.
+    pub fn shutdown(self) {
+        self.spool.shutdown();
+        tracing::info!("spool drained");
+        if let Some(s) = self.shipper {
+            s.shutdown();
+            tracing::info!("shipper stopped");
+        }
+    }
+}
+
+/// `server.pid_file`: written once the server is set up (Pingora writes it
+/// only when it daemonizes, which `serve` does not), removed at exit if it
+/// is still this process's (after an upgrade it is the new one's).
+struct PidFile(Option<std::path::PathBuf>);
+
+impl PidFile {
+    fn write(path: &str) -> PidFile {
+        let path = std::path::PathBuf::from(path);
+        let tmp = path.with_extension("pid.tmp");
+        let done = std::fs::write(&tmp, format!("{}\n", std::process::id()))
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        match done {
+            Ok(()) => PidFile(Some(path)),
+            Err(e) => {
+                tracing::warn!(error = %e, path = %path.display(), "cannot write the pid file");
+                PidFile(None)
+            }
+        }
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let Some(path) = &self.0 else { return };
+        let ours =
+            std::fs::read_to_string(path).is_ok_and(|t| t.trim() == std::process::id().to_string());
+        if ours {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! `clickedge serve`: a Pingora server with the edge proxy behind the
+//! limits, the TLS listeners, the metrics listener and the [`Runtime`]'s
+//! background work, from start to a drained exit.
+//!
+//! Owns: the order of start-up. Shutdown is the runtime's
+//! ([`Runtime::run`]).
+
+use crate::config::Problems;
+use crate::limits::{Guarded, Limits};
+use crate::proxy::{EdgeProxy, MetricsApp};
+use crate::runtime::{Runtime, StartError};
+use crate::settings::Settings;
+use crate::tls::CertStore;
+use pingora::server::configuration::Opt;
+use pingora::server::Server;
+
+/// Options of `clickedge serve` that are not in the config file.
+#[derive(Debug, Default, Clone)]
+pub struct ServeOptions {
+    /// Take the listening sockets over from a running old process.
+    pub upgrade: bool,
+}
+
+/// Runs until SIGTERM, SIGINT or SIGQUIT, then drains and returns.
+pub fn serve(mut settings: Settings, opts: &ServeOptions) -> Result<(), StartError> {
+    if !opts.upgrade {
+        settings
+            .server
+            .probe_listen()
+            .map_err(|(addr, error)| StartError::Listen { addr, error })?;
+    }
+    let certs = settings.server.tls.take().map(CertStore::new);
+    let conf = std::mem::take(&mut settings.server.conf);
+    let origin = settings.server.origin;
+    let listen = settings.server.listen.clone();
+    let tls_listen = settings.server.tls_listen.clone();
+    let metrics_listen = settings.server.metrics_listen.clone();
+    let (drain, http2) = (
+        std::time::Duration::from_secs(settings.config.server.keepalive_drain_seconds),
+        settings.config.tls.http2,
+    );
+    let data_dir = settings.config.data_dir.clone();
+    let limits_cfg = settings.config.limits.clone();
+    let mut runtime = Runtime::start(settings)?.with_certs(certs.clone());
+    let metrics = runtime.metrics().clone();
+    let limits = Limits::new(&limits_cfg, metrics.limits.clone());
+
+    let opt = Opt {
+        upgrade: opts.upgrade,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
+    server.bootstrap();
+
+    let mut app = pingora::proxy::HttpProxy::new(
+        EdgeProxy {
+            edge: runtime.edge(),
+            origin,
+            limits: limits.clone(),
+        },
+        server.configuration.clone(),
+    );
+    app.handle_init_modules();
+    app.server_options = Some(limits.server_options());
+    let mut proxy = pingora::services::listening::Service::new(
+        "clickedge".to_string(),
+        Guarded::new(app, limits, drain),
+    );
+    for addr in &listen {
+        proxy.add_tcp(addr);
+    }
+    if let Some(certs) = &certs {
+        for addr in &tls_listen {
+            let settings = certs.settings(http2).map_err(|e| {
+                StartError::Config(Problems::from(crate::config::Problem::new(
+                    "tls",
+                    format!("cannot set up OpenSSL: {e}"),
+                )))
+            })?;
+            proxy.add_tls_with_settings(addr, None, settings);
+        }
+    }
+    server.add_service(proxy);
+    runtime.add_services(&mut server);
+
+    if let Some(addr) = &metrics_listen {
+        let mut svc = pingora::services::listening::Service::new(
+            "clickedge metrics".to_string(),
+            MetricsApp { metrics },
+        );
+        svc.add_tcp(addr);
+        svc.threads = Some(1);
+        server.add_service(svc);
+    }
+
+    tracing::info!(listen = ?listen, tls = ?tls_listen, metrics = ?metrics_listen, origin = ?origin,
+        data_dir = %data_dir.display(), "clickedge serving");
+    runtime.run(server);
+    Ok(())
+}

@@ -1,0 +1,197 @@
+//! One place that turns a config file into everything the edge runs on.
+//!
+//! [`Settings::build`] asks each owner to build its runtime part from its
+//! own section (the click policy and the lists, the spool, the shipper, the
+//! limits, the listeners), collects every [`Problem`] at once, and hands
+//! back the parts only when there is none. `serve`, `check` and reload go
+//! through it, so a config that one accepts, the others accept too. The
+//! commands that read only a section or two build just those parts through
+//! the same owners (`sign`: [`crate::click::ClickPolicy::from_config`];
+//! `report` and `retention`: the sink's options), so a bot list or a
+//! certificate missing on an analyst's machine does not stop a report.
+//!
+//! Invariants: building reads the files the config names (lists, the
+//! country database, the TLS pair) but writes nothing and starts nothing;
+//! [`Settings::probe`] is the one step with side effects (a probe file in
+//! the data dir, a connection to the sink), and only `check` runs it.
+
+use crate::config::{Config, ConfigError, Problem, Problems};
+use crate::core::CoreSettings;
+use crate::policy::Policy;
+use crate::server::ServerSettings;
+use crate::ship::sinks::SinkOptions;
+use crate::ship::ShipConfig;
+use crate::spool::SpoolConfig;
+use std::path::{Path, PathBuf};
+
+/// A config that loaded and checked, with every runtime part built.
+pub struct Settings {
+    /// The config as given (with any flags applied).
+    pub config: Config,
+    /// The file it came from, re-read on reload; `None`: built in code.
+    pub path: Option<PathBuf>,
+    pub policy: Policy,
+    pub core: CoreSettings,
+    /// Most bytes of a beacon's POST body read (and ignored).
+    pub beacon_max_body: usize,
+    pub spool: SpoolConfig,
+    pub ship: ShipConfig,
+    /// The central sink's URL and options, when one is configured.
+    pub sink: Option<(String, SinkOptions)>,
+    pub server: ServerSettings,
+}
+
+/// Why a config cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{} has problems:\n  {problems}", .path.display())]
+    Problems { path: PathBuf, problems: Problems },
+}
+
+impl SettingsError {
+    /// Every problem, one line each (the unreadable file is one).
+    pub fn lines(&self) -> Vec<String> {
+        match self {
+            SettingsError::Config(e) => vec![e.to_string()],
+            SettingsError::Problems { problems, .. } => problems.lines(),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads `path`, lets `adjust` apply command-line flags, and builds.
+    pub fn load(path: &Path, adjust: impl FnOnce(&mut Config)) -> Result<Settings, SettingsError> {
+        let mut config = Config::load(path)?;
+        adjust(&mut config);
+        Settings::build(config, Some(path.to_path_buf())).map_err(|problems| {
+            SettingsError::Problems {
+                path: path.to_path_buf(),
+                problems,
+            }
+        })
+    }
+
+    /// Checks every section and builds every part; `Err` lists every
+    /// problem, each naming its key (and the file and line of a list).
+    pub fn build(config: Config, path: Option<PathBuf>) -> Result<Settings, Problems> {
+        let mut p = Problems::default();
+        let server = p.take(ServerSettings::from_config(&config));
+        let policy = p.take(Policy::load(&config));
+        let spool = p.take(SpoolConfig::from_config(&config.events, &config.data_dir));
+        let ship = p.take(ShipConfig::from_config(&config.sink, &config.data_dir));
+        p.take(crate::limits::Limits::check_config(&config.limits));
+        if !config.edge_id.is_empty() && !crate::click::is_id(&config.edge_id, 128) {
+            p.push(
+                "edge_id",
+                format!(
+                    "{:?} must be 1 to 128 characters of A-Z a-z 0-9 . _ ~ -",
+                    config.edge_id
+                ),
+            );
+        }
+        let options = SinkOptions::from_config(&config.sink);
+        let sink = match &config.sink.url {
+            Some(url) => match crate::ship::sinks::from_url(url, &options) {
+                Ok(_) => Some((url.clone(), options)),
+                Err(e) => {
+                    p.push("sink.url", e);
+                    None
+                }
+            },
+            None => None,
+        };
+        let (Some(server), Some(policy), Some(spool), Some(ship)) = (server, policy, spool, ship)
+        else {
+            return Err(p);
+        };
+        let core = CoreSettings {
+            clickid_param: config.click.clickid_param.clone(),
+            robots_txt: config.click.robots_txt,
+            edge_id: config.edge_id(),
+            duplicate_window: std::time::Duration::from_secs(config.ivt.duplicate_window_seconds),
+            duplicate_max_entries: config.ivt.duplicate_max_entries,
+        };
+        p.or(Settings {
+            beacon_max_body: config.click.beacon_max_body_bytes,
+            core,
+            policy,
+            spool,
+            ship,
+            sink,
+            server,
+            path,
+            config,
+        })
+    }
+}
+
+/// What `check` adds to building: the data dir can be written, and the
+/// sink answers (the second value says what it found). Runs whether or not
+/// the rest of the config built, so `check` names every problem at once.
+pub fn probe(config: &Config) -> (Vec<Problem>, Option<String>) {
+    let mut problems = Vec::new();
+    let clicks = config.data_dir.join("clicks");
+    let writable = std::fs::create_dir_all(&clicks).and_then(|()| {
+        let probe = clicks.join(format!(".check-{}", std::process::id()));
+        std::fs::write(&probe, b"")?;
+        std::fs::remove_file(&probe)
+    });
+    if let Err(e) = writable {
+        problems.push(Problem::new(
+            "data_dir",
+            format!("{} cannot be written: {e}", config.data_dir.display()),
+        ));
+    }
+    let mut found = None;
+    if let Some(url) = &config.sink.url {
+        if let Ok(sink) = crate::ship::sinks::from_url(url, &SinkOptions::from_config(&config.sink))
+        {
+            match sink.check() {
+                Ok(msg) => found = Some(msg),
+                Err(e) => problems.push(Problem::new(format!("sink {}", sink.describe()), e)),
+            }
+        }
+    }
+    (problems, found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_config_builds() {
+        let text = include_str!("../conf/clickedge.yaml");
+        let c = Config::parse(text).expect("shipped config parses");
+        assert!(
+            c.uses_dev_key(),
+            "shipped config carries the marked dev key"
+        );
+        assert_eq!(c.listen, Config::default().listen);
+        let s = Settings::build(c, None).map_err(|p| p.lines()).unwrap();
+        assert_eq!(s.core.clickid_param, "clickid");
+    }
+
+    #[test]
+    fn every_problem_is_listed_at_once() {
+        let c = Config::parse(
+            "listen: ['nope']\norigin: 'bad origin'\nsigning:\n  required: false\n  keys: [{id: 'a b', secret: short}]\nclick:\n  clickid_param: ''\nevents:\n  batch_max: 0\nlimits:\n  max_headers: 1\n",
+        )
+        .unwrap();
+        let all = Settings::build(c, None).err().unwrap().lines().join("\n");
+        for needle in [
+            "listen: \"nope\"",
+            "origin",
+            "allowed_landing_hosts",
+            "keys[0].id",
+            "keys[0].secret",
+            "clickid_param",
+            "events.batch_max: must be greater than 0",
+            "limits.max_headers",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in\n{all}");
+        }
+    }
+}
