@@ -407,6 +407,19 @@ pub struct ServerConfig {
     /// Where the pid is written.
     #[default("/tmp/clickedge.pid".to_string())]
     pub pid_file: String,
+    /// Most connections open at once on the proxy's listeners; one past it
+    /// is closed as soon as it is accepted (and counted). Keep it below the
+    /// process's open-file limit (`ulimit -n`).
+    #[default = 16_384]
+    pub max_connections: usize,
+    /// A debugging aid: let request paths and queries into the error log.
+    /// Off, no log line at any level carries a path or a query (they can
+    /// hold personal data, and a click's holds its signature).
+    pub log_request_paths: bool,
+    /// Load balancers and proxies in front of the edge (CIDRs or
+    /// addresses): only from such a peer are `X-Forwarded-For` and
+    /// `Forwarded` believed (docs/contract.md §8).
+    pub trusted_proxies: Vec<String>,
     /// The server's own log level (`error`, `warn`, `info`, `debug`, `trace`,
     /// or a `tracing` filter like `info,pingora=warn`); `RUST_LOG` overrides it.
     #[default("info".to_string())]
@@ -452,6 +465,11 @@ pub struct LimitsConfig {
     /// (`Connection: close` on the last answer); 0: no limit.
     #[default = 10_000]
     pub requests_per_connection: u32,
+    /// Seconds a request body may take in full, from the end of its header
+    /// (a beacon's, or one proxied to the origin), and the longest wait for
+    /// any one piece of it. Past it the connection is closed.
+    #[default = 30]
+    pub body_timeout_seconds: u64,
 }
 
 impl Config {

@@ -272,12 +272,14 @@ impl Core {
         let logged_ua = if opted_out {
             Cow::Borrowed(device.as_str())
         } else {
-            crate::privacy::scrub(&user_agent)
+            self.privacy.user_agent(&user_agent)
         };
         let referrer_host = if opted_out {
             String::new()
         } else {
-            event::referrer_host(&req.header_str("referer")).to_ascii_lowercase()
+            self.privacy.referrer_host(
+                event::referrer_host(&req.header_str("referer")).to_ascii_lowercase(),
+            )
         };
         let event = Event {
             ts: now.wall,

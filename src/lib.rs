@@ -70,6 +70,7 @@ pub mod config;
 pub mod core;
 pub mod device;
 pub mod event;
+pub mod forwarded;
 pub mod geo;
 pub mod ivt;
 pub mod limits;

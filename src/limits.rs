@@ -19,7 +19,7 @@
 use crate::closed_set::closed_set;
 use crate::config::{LimitsConfig, Problems};
 use async_trait::async_trait;
-use pingora::apps::{HttpServerApp, HttpServerOptions, ReusedHttpStream};
+use pingora::apps::{HttpServerApp, HttpServerOptions, ReusedHttpStream, ServerApp};
 use pingora::protocols::http::ServerSession;
 use pingora::proxy::Session;
 use pingora::server::ShutdownWatch;
@@ -35,6 +35,7 @@ pub struct Limits {
     max_headers: usize,
     idle_timeout: Duration,
     header_timeout: Duration,
+    body_timeout: Duration,
     /// Pingora's `keepalive_request_limit`: reuses after the first request.
     reuse_limit: u32,
     hits: LimitHits,
@@ -78,6 +79,7 @@ impl Limits {
         for (name, v) in [
             ("limits.header_timeout_seconds", cfg.header_timeout_seconds),
             ("limits.idle_timeout_seconds", cfg.idle_timeout_seconds),
+            ("limits.body_timeout_seconds", cfg.body_timeout_seconds),
         ] {
             if v == 0 || v > 3600 {
                 p.push(name, format!("{v} is out of range; use 1 to 3600"));
@@ -94,12 +96,23 @@ impl Limits {
             max_headers: cfg.max_headers,
             idle_timeout: Duration::from_secs(cfg.idle_timeout_seconds),
             header_timeout: Duration::from_secs(cfg.header_timeout_seconds),
+            body_timeout: Duration::from_secs(cfg.body_timeout_seconds),
             reuse_limit: match cfg.requests_per_connection {
                 0 => u32::MAX,
                 n => n - 1,
             },
             hits,
         }
+    }
+
+    /// `limits.body_timeout_seconds`.
+    pub fn body_timeout(&self) -> Duration {
+        self.body_timeout
+    }
+
+    /// The counters, to count a limit met elsewhere.
+    pub fn hits(&self) -> &LimitHits {
+        &self.hits
     }
 
     /// Pingora's options for the proxy service: the request limit per
@@ -150,6 +163,10 @@ closed_set! {
         HeaderTimeout,
         IdleTimeout,
         RequestsPerConnection,
+        /// A request body not in full within `limits.body_timeout_seconds`.
+        BodyTimeout,
+        /// A connection past `server.max_connections`, closed at once.
+        Connections,
     }
 }
 
@@ -161,6 +178,58 @@ pub struct LimitHits(pub Arc<[prometheus::IntCounter; Limit::COUNT]>);
 impl LimitHits {
     pub fn hit(&self, l: Limit) {
         self.0[l.index()].inc();
+    }
+}
+
+/// A cap on the connections open at once: one past `server.max_connections`
+/// is closed as soon as it is accepted, before anything is read or
+/// allocated for it, and counted (`Limit::Connections`). Wraps the whole
+/// app, so a connection counts from accept to close, keep-alive included.
+pub struct Capped<A> {
+    app: Arc<A>,
+    max: usize,
+    live: Arc<std::sync::atomic::AtomicUsize>,
+    hits: LimitHits,
+}
+
+impl<A> Capped<A> {
+    pub fn new(app: A, max: usize, hits: LimitHits) -> Capped<A> {
+        Capped {
+            app: Arc::new(app),
+            max,
+            live: Arc::default(),
+            hits,
+        }
+    }
+}
+
+/// One live connection, released when it closes.
+struct Live(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[async_trait]
+impl<A: ServerApp + Send + Sync + 'static> ServerApp for Capped<A> {
+    async fn process_new(
+        self: &Arc<Self>,
+        stream: pingora::protocols::Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<pingora::protocols::Stream> {
+        let n = self.live.fetch_add(1, Ordering::AcqRel) + 1;
+        let _live = Live(self.live.clone());
+        if n > self.max {
+            self.hits.hit(Limit::Connections);
+            return None; // dropping the stream closes it
+        }
+        self.app.process_new(stream, shutdown).await
+    }
+
+    async fn cleanup(&self) {
+        self.app.cleanup().await
     }
 }
 
@@ -201,7 +270,19 @@ impl<A: HttpServerApp + Send + Sync + 'static> HttpServerApp for Guarded<A> {
             return self.app.process_new_http(session, shutdown).await;
         }
         let l = &self.limits;
-        let first = session.get_keepalive_reuses_remaining() == Some(l.reuse_limit);
+        // Pipelined requests are answered in order (docs/contract.md §4),
+        // not dropped with their connection; the setting follows the
+        // connection from request to request.
+        session.set_pipelining_enabled(true);
+        // The longest wait for any piece of a body (the whole body's
+        // deadline is the proxy's and the click plugin's).
+        session.set_read_timeout(Some(l.body_timeout));
+        let first = match session.get_keepalive_reuses_remaining() {
+            Some(n) => n == l.reuse_limit,
+            // An app without a request limit (the metrics listener): every
+            // request gets the first one's deadline.
+            None => true,
+        };
         let deadline = if first {
             l.header_timeout
         } else {

@@ -131,10 +131,23 @@ enum Command {
 }
 
 /// Server logs on stderr: `RUST_LOG` when set, else `server.log_level`.
-fn init_logs(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+/// Pingora's own debug and trace lines print whole request lines and
+/// headers: unless `server.log_request_paths` is set, its crates log at
+/// `info` at most, whatever the general level (a filter that names them
+/// explicitly is the operator's choice).
+fn init_logs(level: &str, log_paths: bool) {
+    let given = std::env::var("RUST_LOG").unwrap_or_else(|_| level.to_string());
+    let mut filter = tracing_subscriber::EnvFilter::try_new(&given)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    if !log_paths {
+        for target in ["pingora_core", "pingora_proxy", "pingora"] {
+            if !given.contains(target) {
+                if let Ok(d) = format!("{target}=info").parse() {
+                    filter = filter.add_directive(d);
+                }
+            }
+        }
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -194,7 +207,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             upgrade,
         } => {
             let mut cfg = Config::load(&config)?;
-            init_logs(&cfg.server.log_level);
+            init_logs(&cfg.server.log_level, cfg.server.log_request_paths);
             if !listen.is_empty() {
                 cfg.listen = listen;
             }

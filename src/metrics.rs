@@ -8,6 +8,7 @@
 //! one process (tests, or a host proxy embedding two plugins) do not clash.
 
 use crate::click::{ClickError, Refusal};
+use crate::closed_set::closed_set;
 use crate::ivt::{Action, Reason, Verdict};
 use crate::limits::{Limit, LimitHits};
 use std::sync::Arc;
@@ -18,12 +19,35 @@ use prometheus::{
     TextEncoder,
 };
 
+closed_set! {
+    /// Why a request was refused before anything else looked at it: the
+    /// label of `clickedge_bad_requests_total`.
+    pub enum BadRequest {
+        /// An HTTP/1.1 request without `Host` (RFC 9112 §3.2).
+        MissingHost,
+        /// More than one `Content-Length`, or one that is not a number.
+        BadContentLength,
+    }
+}
+
+impl BadRequest {
+    /// The short reason sent on the wire.
+    pub fn message(self) -> &'static str {
+        match self {
+            BadRequest::MissingHost => "missing Host header\n",
+            BadRequest::BadContentLength => "bad Content-Length\n",
+        }
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     /// `[reason index + 1 (0 = valid)][action]`
     clicks: Vec<[IntCounter; Action::COUNT]>,
     /// Indexed like [`Refusal::VARIANTS`].
     refused: Vec<IntCounter>,
+    /// Indexed like [`BadRequest::ALL`].
+    bad_requests: Vec<IntCounter>,
     pub limits: LimitHits,
     pub bad_method: IntCounter,
     pub unanswered: IntCounter,
@@ -150,6 +174,16 @@ impl Metrics {
         registry
             .register(Box::new(ship_lag.clone()))
             .unwrap_or_else(|e| panic!("{e}"));
+        let bad_vec = counter_vec(
+            &registry,
+            "clickedge_bad_requests_total",
+            "Requests refused with a 400 before routing (no Host in HTTP/1.1, a bad or doubled Content-Length), by reason.",
+            "reason",
+        );
+        let bad_requests = BadRequest::ALL
+            .iter()
+            .map(|b| bad_vec.with_label_values(&[b.as_str()]))
+            .collect();
         let limits_vec = counter_vec(
             &registry,
             "clickedge_limit_hits_total",
@@ -160,6 +194,7 @@ impl Metrics {
             limits_vec.with_label_values(&[Limit::ALL[i].as_str()])
         })));
         Metrics {
+            bad_requests,
             limits,
             spool_bytes,
             ship_lag,
@@ -211,6 +246,10 @@ impl Metrics {
     pub fn click(&self, reason: Option<Reason>, action: Action) {
         let r = reason.map_or(0, |r| r.index() + 1);
         self.clicks[r][action as usize].inc();
+    }
+
+    pub fn bad_request(&self, b: BadRequest) {
+        self.bad_requests[b.index()].inc();
     }
 
     pub fn refused(&self, e: ClickError) {

@@ -27,6 +27,16 @@ impl Policy {
         let mut typed = Problems::default();
         let click = typed.take(ClickPolicy::from_config(&cfg.signing, &cfg.click));
         let actions = typed.take(Actions::from_config(&cfg.ivt.actions));
+        if cfg.ivt.duplicate_window_seconds > 30 * 86_400 {
+            typed.push(
+                "ivt.duplicate_window_seconds",
+                format!(
+                    "{} is more than 30 days (2592000); a double click comes within \
+                     seconds (default 60)",
+                    cfg.ivt.duplicate_window_seconds
+                ),
+            );
+        }
         if cfg.ivt.duplicate_window_seconds > 0 && cfg.ivt.duplicate_max_entries == 0 {
             typed.push(
                 "ivt.duplicate_max_entries",

@@ -159,6 +159,68 @@ impl Privacy {
     }
 }
 
+impl Privacy {
+    /// The user agent as it may be written: e-mail addresses and phone
+    /// numbers scrubbed ([`scrub`]), and, in every mode but `full`, IP
+    /// addresses too (some apps put the device's address there).
+    pub fn user_agent<'a>(&self, ua: &'a str) -> std::borrow::Cow<'a, str> {
+        let scrubbed = scrub(ua);
+        if self.mode == IpMode::Full || ip_spans(&scrubbed).is_empty() {
+            return scrubbed;
+        }
+        let mut out = scrubbed.into_owned();
+        for (a, b) in ip_spans(&out.clone()).into_iter().rev() {
+            out.replace_range(a..b, "[scrubbed]");
+        }
+        std::borrow::Cow::Owned(out)
+    }
+
+    /// The referrer's host as it may be written: an IP address is a
+    /// person's, and is scrubbed in every mode but `full`.
+    pub fn referrer_host(&self, host: String) -> String {
+        if self.mode != IpMode::Full && host.parse::<IpAddr>().is_ok() {
+            return "[scrubbed]".to_string();
+        }
+        host
+    }
+}
+
+/// Byte ranges of IPv4 and IPv6 addresses written out in text: a run of
+/// digits and dots that is a dotted quad, or a run of hex digits, colons
+/// and dots with at least two colons that parses as an IPv6 address.
+/// Versions such as `131.0.6778.85` are not addresses (a part over 255).
+fn ip_spans(s: &str) -> Vec<(usize, usize)> {
+    let b = s.as_bytes();
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let is_part = |c: u8| c.is_ascii_hexdigit() || c == b':' || c == b'.';
+        // A run after a letter, a digit or a `/` is part of a word or a
+        // product version (`Chrome/131.0.0.0`), not an address.
+        if !is_part(b[i]) || (i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'/')) {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j < b.len() && is_part(b[j]) {
+            j += 1;
+        }
+        let run = s[i..j].trim_end_matches(['.', ':']);
+        let end = i + run.len();
+        let followed_by_word = b.get(j).is_some_and(|c| c.is_ascii_alphanumeric());
+        let v4 = run.bytes().filter(|&c| c == b'.').count() == 3
+            && run.bytes().all(|c| c.is_ascii_digit() || c == b'.')
+            && run.parse::<std::net::Ipv4Addr>().is_ok();
+        let v6 = run.bytes().filter(|&c| c == b':').count() >= 2
+            && run.parse::<std::net::Ipv6Addr>().is_ok();
+        if (v4 || v6) && !followed_by_word {
+            spans.push((i, end));
+        }
+        i = j.max(i + 1);
+    }
+    spans
+}
+
 /// The address as it may be written: IPv4 truncated to its /24, IPv6 to its
 /// /48 (the default privacy mode), enough for country and network-level
 /// fraud analysis, not enough to single out a household.
@@ -336,6 +398,39 @@ mod tests {
             period_key(b"s", 1).finalize().into_bytes(),
             period_key(b"s", 2).finalize().into_bytes()
         );
+    }
+
+    #[test]
+    fn addresses_in_the_user_agent_and_referrer_go_except_in_full_mode() {
+        let t = Privacy::new(IpMode::Truncate, "", 24, &[]);
+        let ua =
+            "Mozilla/5.0 (Linux; Android 14) MyApp/3.2 (clientip=203.0.113.77; v6 2001:db8::7)";
+        let s = t.user_agent(ua);
+        assert!(!s.contains("203.0.113") && !s.contains("2001:db8"), "{s}");
+        assert!(s.contains("MyApp/3.2"), "{s}");
+        let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.85 Safari/537.36";
+        assert!(matches!(
+            t.user_agent(chrome),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        for keep in [
+            "Version/4.0.1.2a",
+            "Build/UP1A.231005.007",
+            "rv:133.0",
+            "AppleWebKit/605.1.15",
+        ] {
+            assert!(ip_spans(keep).is_empty(), "{keep}");
+        }
+        assert_eq!(t.referrer_host("203.0.113.9".into()), "[scrubbed]");
+        assert_eq!(t.referrer_host("2001:db8::1".into()), "[scrubbed]");
+        assert_eq!(t.referrer_host("news.example".into()), "news.example");
+        for mode in [IpMode::Hash, IpMode::None] {
+            let p = Privacy::new(mode, "", 24, &[]);
+            assert!(!p.user_agent(ua).contains("203.0.113"));
+        }
+        let f = Privacy::new(IpMode::Full, "", 24, &[]);
+        assert!(f.user_agent(ua).contains("203.0.113.77"));
+        assert_eq!(f.referrer_host("203.0.113.9".into()), "203.0.113.9");
     }
 
     #[test]

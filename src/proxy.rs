@@ -17,12 +17,13 @@
 //! alive (explicit `Content-Length`, never `respond_error`).
 
 use crate::core::{Answer, Core, Decision, Now, Outcome, Request, REDIRECT_CACHE_CONTROL};
-use crate::metrics::Metrics;
+use crate::forwarded::{Resolved, TrustedProxies};
+use crate::metrics::{BadRequest, Metrics};
 use crate::spool::EventQueue;
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::HeaderValue;
-use pingora::http::{Method, ResponseHeader};
+use pingora::http::{Method, RequestHeader, ResponseHeader};
 use pingora::prelude::{HttpPeer, ProxyHttp, Session};
 use pingora::{ErrorType::InvalidHTTPHeader, OrErr, Result};
 use std::net::SocketAddr;
@@ -40,6 +41,9 @@ pub struct ClickEdge {
     events: EventQueue,
     metrics: Arc<Metrics>,
     beacon_max_body: usize,
+    /// The longest a beacon's body may take (`limits.body_timeout_seconds`).
+    body_timeout: std::time::Duration,
+    trusted: Arc<TrustedProxies>,
 }
 
 impl ClickEdge {
@@ -56,7 +60,30 @@ impl ClickEdge {
             events,
             metrics,
             beacon_max_body,
+            body_timeout: std::time::Duration::from_secs(30),
+            trusted: Arc::default(),
         }
+    }
+
+    /// The longest a beacon's body may take before the connection is
+    /// closed (the beacon is still counted).
+    pub fn with_body_timeout(mut self, timeout: std::time::Duration) -> ClickEdge {
+        self.body_timeout = timeout;
+        self
+    }
+
+    /// Believe `X-Forwarded-For` and `Forwarded` from these peers only
+    /// (see [`crate::forwarded`]).
+    pub fn with_trusted_proxies(mut self, trusted: TrustedProxies) -> ClickEdge {
+        self.trusted = Arc::new(trusted);
+        self
+    }
+
+    /// The client's address (and the checked chain) of a session: the
+    /// peer, or behind a trusted proxy the address it forwarded.
+    pub fn client(&self, session: &Session) -> Option<Resolved> {
+        let peer = session.client_addr()?.as_inet()?.ip();
+        Some(self.trusted.resolve(peer, &session.req_header().headers))
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -71,7 +98,7 @@ impl ClickEdge {
 
     /// Answers the edge's own paths. `Ok(false)`: not ours, carry on.
     pub async fn handle(&self, session: &mut Session) -> Result<bool> {
-        let started = Instant::now();
+        let mut started = Instant::now();
         let decision = {
             let req = session.req_header();
             let view = Request {
@@ -79,10 +106,7 @@ impl ClickEdge {
                 path: req.uri.path(),
                 query: req.uri.query().unwrap_or(""),
                 headers: &req.headers,
-                client_ip: session
-                    .client_addr()
-                    .and_then(|a| a.as_inet())
-                    .map(|a| a.ip()),
+                client_ip: self.client(session).map(|r| r.client),
             };
             self.core.decide(&view, Now::current())
         };
@@ -92,11 +116,27 @@ impl ClickEdge {
         };
         if answer.read_body {
             // The body is ignored; one that never arrives (a tab closed
-            // mid-send) does not stop the beacon being counted. The
-            // connection is not reused after it.
-            if self.skip_body(session).await.is_err() {
+            // mid-send, or a drip) does not stop the beacon being counted.
+            // The connection is not reused after it. The wait is not the
+            // edge's latency.
+            let decided = started.elapsed();
+            let expects = session
+                .req_header()
+                .headers
+                .get("expect")
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+            if expects && session.write_continue_response().await.is_err() {
                 session.set_keepalive(None);
             }
+            match tokio::time::timeout(self.body_timeout, self.skip_body(session)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => session.set_keepalive(None),
+                Err(_) => {
+                    self.metrics.limits.hit(crate::limits::Limit::BodyTimeout);
+                    session.set_keepalive(None);
+                }
+            }
+            started = Instant::now().checked_sub(decided).unwrap_or(started);
         }
         match answer.outcome {
             Outcome::Page => {}
@@ -129,22 +169,18 @@ impl ClickEdge {
     }
 
     /// Pingora's one-line summary of a request, for its error log, without
-    /// the query of a click or a beacon: that holds the landing URL (which
-    /// may carry personal data) and the signature. Embedders: return this
-    /// from `ProxyHttp::request_summary`.
+    /// the path or query: a click's holds the landing URL (which may carry
+    /// personal data) and the signature, and any other path may carry an
+    /// e-mail address or a token. Embedders: return this from
+    /// `ProxyHttp::request_summary`.
     pub fn request_summary(session: &Session) -> String {
         let req = session.req_header();
-        match req.uri.path() {
-            path @ ("/c" | "/b") => {
-                let host = req
-                    .headers
-                    .get("host")
-                    .map(|h| String::from_utf8_lossy(h.as_bytes()))
-                    .unwrap_or_default();
-                format!("{} {path}?<withheld>, Host: {host}", req.method)
-            }
-            _ => session.as_ref().request_summary(),
-        }
+        let host = req
+            .headers
+            .get("host")
+            .map(|h| String::from_utf8_lossy(h.as_bytes()))
+            .unwrap_or_default();
+        format!("{} <path withheld>, Host: {host}", req.method)
     }
 
     /// Reads a beacon's body up to the limit and throws it away; past the
@@ -226,27 +262,64 @@ pub struct EdgeProxy {
     pub edge: ClickEdge,
     pub origin: Option<SocketAddr>,
     pub limits: crate::limits::Limits,
+    /// `server.log_request_paths`: a debugging aid that lets paths and
+    /// queries into the error log.
+    pub log_paths: bool,
+}
+
+/// Why a request is refused before anything else looks at it (a 400 that
+/// closes the connection), counted in `clickedge_bad_requests_total`.
+fn malformed(session: &Session) -> Option<BadRequest> {
+    let req = session.req_header();
+    let mut lengths = req.headers.get_all("content-length").iter();
+    if let Some(first) = lengths.next() {
+        let digits = |v: &[u8]| !v.is_empty() && v.len() <= 18 && v.iter().all(u8::is_ascii_digit);
+        if lengths.next().is_some() || !digits(first.as_bytes()) {
+            return Some(BadRequest::BadContentLength);
+        }
+    }
+    if req.version == http::Version::HTTP_11 && req.headers.get("host").is_none() {
+        return Some(BadRequest::MissingHost);
+    }
+    None
+}
+
+/// What the standalone proxy keeps per request.
+pub struct RequestCtx {
+    /// When the request's header was read: its body's deadline runs from here.
+    started: Instant,
 }
 
 #[async_trait]
 impl ProxyHttp for EdgeProxy {
-    type CTX = ();
+    type CTX = RequestCtx;
 
-    fn new_ctx(&self) {}
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx {
+            started: Instant::now(),
+        }
+    }
 
     fn on_connection_reuse(
         &self,
         _session: &mut Session,
-        _ctx: &mut (),
+        _ctx: &mut RequestCtx,
         prev: Box<dyn std::any::Any + Send + Sync>,
     ) {
         crate::limits::HeaderRead::mark(prev);
     }
 
-    async fn request_filter(&self, session: &mut Session, _ctx: &mut ()) -> Result<bool> {
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        ctx.started = Instant::now();
         if let Some(why) = self.limits.check(session) {
             session.set_keepalive(None);
             respond_text(session, 431, why).await?;
+            return Ok(true);
+        }
+        if let Some(bad) = malformed(session) {
+            self.edge.metrics().bad_request(bad);
+            session.set_keepalive(None);
+            respond_text(session, 400, bad.message()).await?;
             return Ok(true);
         }
         if self.edge.handle(session).await? {
@@ -259,11 +332,56 @@ impl ProxyHttp for EdgeProxy {
         Ok(false)
     }
 
-    fn request_summary(&self, session: &Session, _ctx: &()) -> String {
+    /// A body proxied to the origin must arrive in full within
+    /// `limits.body_timeout_seconds` (each piece within the same time is
+    /// Pingora's read timeout, set by the limits wrapper).
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        _body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if ctx.started.elapsed() > self.limits.body_timeout() {
+            self.limits.hits().hit(crate::limits::Limit::BodyTimeout);
+            return Err(pingora::Error::explain(
+                pingora::ErrorType::ReadTimedout,
+                "request body past limits.body_timeout_seconds",
+            ));
+        }
+        Ok(())
+    }
+
+    fn request_summary(&self, session: &Session, _ctx: &RequestCtx) -> String {
+        if self.log_paths {
+            return session.as_ref().request_summary();
+        }
         ClickEdge::request_summary(session)
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut ()) -> Result<Box<HttpPeer>> {
+    /// The origin gets the edge's own `X-Forwarded-For` (the checked chain
+    /// and the peer) and no `Forwarded` the client wrote.
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream: &mut RequestHeader,
+        _ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        upstream.remove_header("forwarded");
+        match self.edge.client(session) {
+            Some(r) => upstream.insert_header("X-Forwarded-For", r.forwarded_for())?,
+            None => {
+                upstream.remove_header("x-forwarded-for");
+            }
+        }
+        Ok(())
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
         match self.origin {
             Some(addr) => Ok(Box::new(HttpPeer::new(addr, false, String::new()))),
             None => Err(pingora::Error::new_str("no origin configured")),

@@ -17,7 +17,7 @@
 //! never with the number of events. Damaged records are skipped and counted.
 
 use crate::event::{Field, Record};
-use crate::ivt::Reason;
+use crate::ivt::{Reason, Verdict};
 use crate::spool::{reader, record};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -184,10 +184,18 @@ pub fn local(data_dir: &Path, q: &Query) -> std::io::Result<Local> {
                 out.damaged += 1;
                 continue;
             };
+            // A record whose checksum holds but whose time or verdict is
+            // not one the edge writes is counted damaged, never guessed at.
             let (Some(ts), Some(verdict)) = (f.get(Field::Ts), f.get(Field::Verdict)) else {
                 out.damaged += 1;
                 continue;
             };
+            if humantime::parse_rfc3339(ts).is_err()
+                || !Verdict::ALL.iter().any(|v| v.as_str() == verdict)
+            {
+                out.damaged += 1;
+                continue;
+            }
             // RFC 3339 UTC with milliseconds sorts as text.
             if from.as_deref().is_some_and(|from| ts < from)
                 || to.as_deref().is_some_and(|to| ts >= to)
@@ -451,10 +459,15 @@ mod tests {
         data.extend(rec("2026-11-02T10:00:00.000Z", "b", "invalid", "duplicate"));
         data.extend(rec("2026-11-02T10:00:00.500Z", "b", "test", "test_click"));
         data.extend(rec("2026-11-03T00:00:00.000Z", "b", "valid", ""));
+        data.extend(rec("yesterday", "a", "valid", ""));
+        data.extend(rec("2026-11-01T10:00:00.000Z", "a", "maybe", ""));
         data.extend(b"{\"torn\":");
         std::fs::write(dir.path().join("clicks/1-1-0001.ndjson"), data).unwrap();
 
+        // A directory named like a segment is no segment.
+        std::fs::create_dir_all(dir.path().join("clicks/0-0-0000.ndjson")).unwrap();
         let all = local(dir.path(), &Query::default()).unwrap();
+        assert_eq!(all.damaged, 2, "the nonsense time and the unknown verdict");
         let t = &all.rows[&Vec::<String>::new()];
         assert_eq!((t.gross(), t.valid, t.invalid, t.test), (4, 2, 2, 1));
         assert_eq!(t.by_reason[Reason::KnownBot as usize], 1);

@@ -93,7 +93,11 @@ impl Runtime {
             spool.queue(),
             metrics,
             settings.beacon_max_body,
-        );
+        )
+        .with_trusted_proxies(settings.server.trusted_proxies.clone())
+        .with_body_timeout(std::time::Duration::from_secs(
+            settings.config.limits.body_timeout_seconds,
+        ));
         Ok(Runtime {
             edge,
             spool,

@@ -6,7 +6,7 @@
 //! ([`Runtime::run`]).
 
 use crate::config::Problems;
-use crate::limits::{Guarded, Limits};
+use crate::limits::{Capped, Guarded, Limits};
 use crate::proxy::{EdgeProxy, MetricsApp};
 use crate::runtime::{Runtime, StartError};
 use crate::settings::Settings;
@@ -40,6 +40,8 @@ pub fn serve(mut settings: Settings, opts: &ServeOptions) -> Result<(), StartErr
         settings.config.tls.http2,
     );
     let data_dir = settings.config.data_dir.clone();
+    let log_paths = settings.config.server.log_request_paths;
+    let max_connections = settings.config.server.max_connections;
     let limits_cfg = settings.config.limits.clone();
     let mut runtime = Runtime::start(settings)?.with_certs(certs.clone());
     let metrics = runtime.metrics().clone();
@@ -57,14 +59,21 @@ pub fn serve(mut settings: Settings, opts: &ServeOptions) -> Result<(), StartErr
             edge: runtime.edge(),
             origin,
             limits: limits.clone(),
+            log_paths,
         },
         server.configuration.clone(),
     );
     app.handle_init_modules();
     app.server_options = Some(limits.server_options());
+    app.h2_options = Some(h2_options());
+    let hits = limits.hits().clone();
     let mut proxy = pingora::services::listening::Service::new(
         "clickedge".to_string(),
-        Guarded::new(app, limits, drain),
+        Capped::new(
+            Guarded::new(app, limits.clone(), drain),
+            max_connections,
+            hits,
+        ),
     );
     for addr in &listen {
         proxy.add_tcp(addr);
@@ -84,9 +93,11 @@ pub fn serve(mut settings: Settings, opts: &ServeOptions) -> Result<(), StartErr
     runtime.add_services(&mut server);
 
     if let Some(addr) = &metrics_listen {
+        // The same header deadline as the proxy's, so a dripping client
+        // cannot hold the metrics listener's one thread.
         let mut svc = pingora::services::listening::Service::new(
             "clickedge metrics".to_string(),
-            MetricsApp { metrics },
+            Guarded::new(MetricsApp { metrics }, limits, std::time::Duration::ZERO),
         );
         svc.add_tcp(addr);
         svc.threads = Some(1);
@@ -97,4 +108,14 @@ pub fn serve(mut settings: Settings, opts: &ServeOptions) -> Result<(), StartErr
         data_dir = %data_dir.display(), "clickedge serving");
     runtime.run(server);
     Ok(())
+}
+
+/// HTTP/2 as Pingora sets it up (at most 100 streams a connection, 64 KiB
+/// of header list), with at most 64 KiB buffered per stream for a reader
+/// that does not read; h2's own defaults bound rapid resets (20 pending)
+/// and CONTINUATION floods (by the header list size).
+fn h2_options() -> pingora::protocols::http::v2::server::H2Options {
+    let mut o = pingora::protocols::http::v2::server::default_h2_options();
+    o.max_send_buffer_size(64 * 1024);
+    o
 }

@@ -4,6 +4,8 @@
 //! server runs). `crate::serve` puts them to work.
 
 use crate::config::{Config, Problems};
+use crate::forwarded::TrustedProxies;
+use crate::ivt::IpSet;
 use crate::tls::CertKey;
 use pingora::server::configuration::ServerConf;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -16,6 +18,8 @@ pub struct ServerSettings {
     pub origin: Option<SocketAddr>,
     /// The TLS pair, when `tls.listen` is set.
     pub tls: Option<CertKey>,
+    /// `server.trusted_proxies`.
+    pub trusted_proxies: TrustedProxies,
     pub conf: ServerConf,
 }
 
@@ -129,6 +133,12 @@ impl ServerSettings {
                 );
             }
         }
+        let mut trusted = IpSet::default();
+        for entry in &sv.trusted_proxies {
+            if let Err(e) = trusted.add_entry(entry) {
+                p.push("server.trusted_proxies", e);
+            }
+        }
         let threads = match sv.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -139,6 +149,7 @@ impl ServerSettings {
             metrics_listen: cfg.metrics.listen.clone(),
             origin,
             tls: if t.listen.is_empty() { None } else { tls },
+            trusted_proxies: TrustedProxies::new(trusted),
             conf: ServerConf {
                 threads,
                 grace_period_seconds: Some(sv.grace_period_seconds),

@@ -255,3 +255,26 @@ fn sign_refuses_what_the_edge_would_refuse_and_report_a_missing_spool() {
         String::from_utf8_lossy(&out.stderr).contains("no spool at /nonexistent/clickedge/clicks")
     );
 }
+
+#[test]
+fn check_refuses_a_landing_pattern_of_a_whole_top_level_domain_and_an_endless_duplicate_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("c.yaml");
+    let text = config_text(free_port(), free_port(), &dir.path().join("data"), "").replace(
+        "signing:\n",
+        "signing:\n  allowed_landing_hosts: [\"*.com\", \"*.shop.example\"]\n",
+    ) + "ivt:\n  duplicate_window_seconds: 18446744073709551615\n";
+    std::fs::write(&f, text).unwrap();
+    let (code, text) = check(&f);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("\"*.com\" allows every host under a top-level domain"),
+        "{text}"
+    );
+    assert!(!text.contains("*.shop.example\" allows"), "{text}");
+    assert!(
+        text.contains("ivt.duplicate_window_seconds: 18446744073709551615 is more than 30 days"),
+        "{text}"
+    );
+    assert!(text.contains("2 problem(s)"), "{text}");
+}

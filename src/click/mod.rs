@@ -107,6 +107,13 @@ impl ClickPolicy {
         let mut allowed_hosts = Vec::new();
         for h in &s.allowed_landing_hosts {
             match HostPattern::parse(h) {
+                Some(HostPattern::Subdomains(suffix)) if !suffix[1..].contains('.') => p.push(
+                    "signing.allowed_landing_hosts",
+                    format!(
+                        "{h:?} allows every host under a top-level domain (an open \
+                         redirect); name the advertiser's domain, like *.shop.example"
+                    ),
+                ),
                 Some(pattern) => allowed_hosts.push(pattern),
                 None => p.push(
                     "signing.allowed_landing_hosts",

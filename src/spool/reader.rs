@@ -22,6 +22,9 @@ pub type ActiveSegment = Arc<Mutex<Option<String>>>;
 pub fn segments(dir: &Path) -> io::Result<Vec<String>> {
     let mut names: Vec<String> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok())
+        // A directory (or anything else) that happens to be named like a
+        // segment is not one.
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
         .filter_map(|e| e.file_name().into_string().ok())
         .filter(|n| n.ends_with(".ndjson") && !n.starts_with('.'))
         .collect();

@@ -334,6 +334,11 @@ impl Conn {
         let s = self.reader.get_mut();
         s.write_all(req.as_bytes())?;
         s.write_all(body)?;
+        self.read_response(method)
+    }
+
+    /// Reads one response to a request of `method`.
+    pub fn read_response(&mut self, method: &str) -> std::io::Result<Response> {
         let mut line = String::new();
         if self.reader.read_line(&mut line)? == 0 {
             return Err(std::io::Error::new(
@@ -374,6 +379,13 @@ impl Conn {
 }
 
 impl Conn {
+    /// One line as the server sent it (a `100 Continue`, say), CRLF trimmed.
+    pub fn read_line(&mut self) -> std::io::Result<String> {
+        let mut line = String::new();
+        self.reader.read_line(&mut line)?;
+        Ok(line.trim_end().to_string())
+    }
+
     /// Writes bytes as they are (a partial request, say).
     pub fn write_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.reader.get_mut().write_all(bytes)

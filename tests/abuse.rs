@@ -1,0 +1,372 @@
+//! The edge under abuse, as an attacker would try it on loopback: dripped
+//! bodies, more connections than the cap, forged forwarding headers,
+//! personal data aimed at the logs and events, pipelined clicks, a dripping
+//! metrics client, and malformed framing. Each was observed to fail before
+//! the fix it tests.
+
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A one-line origin of the test's own: answers every request `200 origin`
+/// and keeps each request's head.
+fn origin() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let h = heads.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let h = h.clone();
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                loop {
+                    let mut head = String::new();
+                    loop {
+                        let mut line = String::new();
+                        if r.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line.trim().is_empty() {
+                            break;
+                        }
+                        head.push_str(&line);
+                    }
+                    h.lock().unwrap().push(head);
+                    let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\norigin");
+                }
+            });
+        }
+    });
+    (port, heads)
+}
+
+fn click(edge: &Edge, imp: &str) -> String {
+    edge.sign(&[
+        "--landing",
+        "https://shop.example/",
+        "--campaign",
+        "abuse",
+        "--impression",
+        imp,
+    ])
+}
+
+#[test]
+fn a_dripped_beacon_body_is_cut_at_its_deadline_and_the_beacon_still_counts() {
+    let edge = Edge::start_with("limits:\n  body_timeout_seconds: 1\n", &[]);
+    let beacon = click(&edge, "drip").replacen("/c?", "/b?", 1);
+    let mut conn = Conn::open(edge.port).unwrap();
+    conn.write_raw(
+        format!(
+            "POST {beacon} HTTP/1.1\r\nHost: e\r\nUser-Agent: {BROWSER_UA}\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let start = Instant::now();
+    let mut closed = false;
+    // One byte every 300 ms: each piece is in time, the whole never is.
+    while start.elapsed() < Duration::from_secs(8) {
+        if conn.write_raw(b"1\r\nx\r\n").is_err() {
+            closed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(
+        closed || conn.closed_within(Duration::from_secs(5)),
+        "the drip was never cut"
+    );
+    assert_eq!(
+        edge.metric("clickedge_limit_hits_total{limit=\"body_timeout\"}"),
+        1.0
+    );
+    let ev = edge.wait_events(1);
+    assert_eq!(ev[0]["action"], "beacon");
+    // The edge still answers others.
+    assert_eq!(
+        edge.get(&click(&edge, "after"), &[("User-Agent", BROWSER_UA)])
+            .status,
+        302
+    );
+}
+
+#[test]
+fn a_dripped_body_to_the_origin_is_cut_at_its_deadline() {
+    let (origin_port, _) = origin();
+    let edge = Edge::start_with(
+        "limits:\n  body_timeout_seconds: 1\n",
+        &["--origin", &format!("127.0.0.1:{origin_port}")],
+    );
+    let mut conn = Conn::open(edge.port).unwrap();
+    conn.write_raw(b"POST /upload HTTP/1.1\r\nHost: e\r\nTransfer-Encoding: chunked\r\n\r\n")
+        .unwrap();
+    let start = Instant::now();
+    let mut closed = false;
+    while start.elapsed() < Duration::from_secs(8) {
+        if conn.write_raw(b"1\r\nx\r\n").is_err() {
+            closed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    if !closed {
+        // An error answer, then the close, or the close alone.
+        let mut rest = Vec::new();
+        let _ = conn_read_to_end(&mut conn, &mut rest);
+    }
+    assert!(edge.metric("clickedge_limit_hits_total{limit=\"body_timeout\"}") >= 1.0);
+}
+
+fn conn_read_to_end(conn: &mut Conn, out: &mut Vec<u8>) -> std::io::Result<()> {
+    loop {
+        match conn.read_line() {
+            Ok(l) if l.is_empty() && out.ends_with(b"\n\n") => return Ok(()),
+            Ok(l) => {
+                out.extend_from_slice(l.as_bytes());
+                out.push(b'\n');
+                if out.len() > 4096 {
+                    return Ok(());
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[test]
+fn connections_past_the_cap_are_closed_while_a_kept_alive_client_is_served() {
+    let edge = Edge::start_edited(
+        |c| c.replace("server:\n", "server:\n  max_connections: 4\n"),
+        &[],
+    );
+    // A person's browser, already connected.
+    let mut person = Conn::open(edge.port).unwrap();
+    let url = click(&edge, "p1");
+    assert_eq!(
+        person
+            .send("GET", &url, &[("User-Agent", BROWSER_UA)], b"")
+            .unwrap()
+            .status,
+        302
+    );
+    // Three idle connections fill the cap; every one after is closed at once.
+    let _held: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(("127.0.0.1", edge.port)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    for _ in 0..5 {
+        let mut c = Conn::open(edge.port).unwrap();
+        assert!(
+            c.closed_within(Duration::from_secs(5)),
+            "a connection past the cap stayed open"
+        );
+    }
+    assert_eq!(
+        edge.metric("clickedge_limit_hits_total{limit=\"connections\"}"),
+        5.0
+    );
+    let url = click(&edge, "p2");
+    assert_eq!(
+        person
+            .send("GET", &url, &[("User-Agent", BROWSER_UA)], b"")
+            .unwrap()
+            .status,
+        302
+    );
+}
+
+#[test]
+fn forwarded_addresses_are_believed_from_trusted_proxies_only_and_the_origin_gets_the_edges_own() {
+    let (origin_port, heads) = origin();
+    let origin_flag = format!("127.0.0.1:{origin_port}");
+    let forged = [
+        ("User-Agent", BROWSER_UA),
+        ("X-Forwarded-For", "6.6.6.6, 198.51.100.23"),
+        ("Forwarded", "for=7.7.7.7"),
+    ];
+    // Behind a trusted load balancer (here, loopback itself).
+    let edge = Edge::start_edited(
+        |c| c.replace("server:\n", "server:\n  trusted_proxies: [127.0.0.0/8]\n"),
+        &["--origin", &origin_flag],
+    );
+    assert_eq!(edge.get(&click(&edge, "t1"), &forged).status, 302);
+    assert_eq!(edge.wait_events(1)[0]["ip"], "198.51.100.0");
+    assert_eq!(edge.get("/page", &forged).status, 200);
+    let head = heads.lock().unwrap().pop().unwrap().to_ascii_lowercase();
+    assert!(
+        head.contains("x-forwarded-for: 198.51.100.23, 127.0.0.1\r\n"),
+        "{head}"
+    );
+    assert!(
+        !head.contains("6.6.6.6") && !head.contains("forwarded: for"),
+        "{head}"
+    );
+    drop(edge);
+
+    // Without trust, the socket peer is the client and the headers are ignored.
+    let edge = Edge::start_edited(
+        |c| c.replace("server:\n", "server:\n  trusted_proxies: [10.0.0.0/8]\n"),
+        &["--origin", &origin_flag],
+    );
+    assert_eq!(edge.get(&click(&edge, "u1"), &forged).status, 302);
+    assert_eq!(edge.wait_events(1)[0]["ip"], "127.0.0.0");
+    assert_eq!(edge.get("/page", &forged).status, 200);
+    let head = heads.lock().unwrap().pop().unwrap().to_ascii_lowercase();
+    assert!(head.contains("x-forwarded-for: 127.0.0.1\r\n"), "{head}");
+    assert!(
+        !head.contains("6.6.6.6") && !head.contains("198.51.100.23"),
+        "{head}"
+    );
+}
+
+#[test]
+fn a_failed_proxy_logs_no_path_or_query() {
+    let closed = free_port();
+    let edge = Edge::start_with("", &["--origin", &format!("127.0.0.1:{closed}")]);
+    for path in [
+        "/account?email=jane.doe@example.com",
+        "/c/?u=https%3A%2F%2Fjane.example%2F",
+        "//c?u=jane",
+    ] {
+        let r = edge.get(path, &[]);
+        assert!(r.status >= 500, "{path}: {}", r.status);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let log = edge.log();
+    assert!(log.contains("withheld"), "the failures are logged: {log}");
+    assert!(!log.contains("jane"), "{log}");
+}
+
+#[test]
+fn no_full_address_reaches_the_event_from_the_user_agent_or_the_referrer() {
+    let edge = Edge::start();
+    let ua =
+        "Mozilla/5.0 (Linux; Android 14) MyBrowser/3.2 (clientip=203.0.113.77; v6 2001:db8::7)";
+    let url = click(&edge, "ip");
+    let r = edge.get(
+        &url,
+        &[
+            ("User-Agent", ua),
+            ("Referer", "http://203.0.113.78/landing?x=1"),
+        ],
+    );
+    assert_eq!(r.status, 302);
+    let line = serde_json::to_string(&edge.wait_events(1)[0]).unwrap();
+    for needle in ["203.0.113.77", "203.0.113.78", "2001:db8::7"] {
+        assert!(!line.contains(needle), "{needle} in {line}");
+    }
+    assert!(line.contains("MyBrowser/3.2"), "{line}");
+}
+
+#[test]
+fn pipelined_clicks_are_each_answered_in_order_and_logged() {
+    let edge = Edge::start();
+    let (a, b) = (click(&edge, "pipe-a"), click(&edge, "pipe-b"));
+    let mut conn = Conn::open(edge.port).unwrap();
+    let req = |p: &str| format!("GET {p} HTTP/1.1\r\nHost: e\r\nUser-Agent: {BROWSER_UA}\r\n\r\n");
+    conn.write_raw(format!("{}{}", req(&a), req(&b)).as_bytes())
+        .unwrap();
+    let first = conn.read_response("GET").unwrap();
+    let second = conn.read_response("GET").unwrap();
+    assert_eq!((first.status, second.status), (302, 302));
+    let events = edge.wait_events(2);
+    let imps: Vec<_> = events
+        .iter()
+        .map(|e| e["impression"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(imps, ["pipe-a", "pipe-b"]);
+    // And the connection is still good for a third.
+    let third = conn
+        .send(
+            "GET",
+            &click(&edge, "pipe-c"),
+            &[("User-Agent", BROWSER_UA)],
+            b"",
+        )
+        .unwrap();
+    assert_eq!(third.status, 302);
+}
+
+#[test]
+fn a_dripping_metrics_client_is_cut_at_the_header_deadline() {
+    let edge = Edge::start_with("limits:\n  header_timeout_seconds: 1\n", &[]);
+    let mut conn = Conn::open(edge.metrics_port).unwrap();
+    let start = Instant::now();
+    let mut cut = false;
+    for b in b"GET /metrics HTTP/1.1\r\nX-Slow: "
+        .iter()
+        .chain(b"a".repeat(40).iter())
+    {
+        if conn.write_raw(&[*b]).is_err() {
+            cut = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(150));
+        if start.elapsed() > Duration::from_secs(6) {
+            break;
+        }
+    }
+    assert!(
+        cut || conn.closed_within(Duration::from_secs(3)),
+        "the metrics listener waited for ever"
+    );
+    assert_eq!(edge.get("/healthz", &[]).status, 200);
+    assert!(edge.metric("clickedge_limit_hits_total{limit=\"header_timeout\"}") >= 1.0);
+}
+
+#[test]
+fn a_beacon_that_expects_100_continue_gets_it() {
+    let edge = Edge::start();
+    let beacon = click(&edge, "expect").replacen("/c?", "/b?", 1);
+    let mut conn = Conn::open(edge.port).unwrap();
+    conn.write_raw(
+        format!(
+            "POST {beacon} HTTP/1.1\r\nHost: e\r\nUser-Agent: {BROWSER_UA}\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(conn.read_line().unwrap(), "HTTP/1.1 100 Continue");
+    assert_eq!(conn.read_line().unwrap(), "");
+    conn.write_raw(b"ping").unwrap();
+    assert_eq!(conn.read_response("POST").unwrap().status, 204);
+    assert_eq!(edge.wait_events(1)[0]["action"], "beacon");
+}
+
+#[test]
+fn malformed_framing_is_refused_and_counted() {
+    let (origin_port, heads) = origin();
+    let edge = Edge::start_with("", &["--origin", &format!("127.0.0.1:{origin_port}")]);
+    let raw = |req: &str| {
+        let mut s = TcpStream::connect(("127.0.0.1", edge.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(req.as_bytes()).unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    };
+    let no_host = raw("GET /page HTTP/1.1\r\n\r\n");
+    assert!(no_host.starts_with("HTTP/1.1 400"), "{no_host}");
+    let doubled = raw("POST /page HTTP/1.1\r\nHost: e\r\nContent-Length: 3, 3\r\n\r\nabc");
+    assert!(doubled.starts_with("HTTP/1.1 400"), "{doubled}");
+    assert!(
+        heads.lock().unwrap().is_empty(),
+        "nothing reached the origin"
+    );
+    assert_eq!(
+        edge.metric("clickedge_bad_requests_total{reason=\"missing_host\"}"),
+        1.0
+    );
+    assert_eq!(
+        edge.metric("clickedge_bad_requests_total{reason=\"bad_content_length\"}"),
+        1.0
+    );
+    // HTTP/1.0 needs no Host.
+    assert!(raw("GET /page HTTP/1.0\r\n\r\n").starts_with("HTTP/1.1 200"));
+}
