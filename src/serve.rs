@@ -11,8 +11,14 @@ use crate::proxy::{EdgeProxy, MetricsApp};
 use crate::runtime::{Runtime, StartError};
 use crate::settings::Settings;
 use crate::tls::CertStore;
+use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::configuration::Opt;
 use pingora::server::Server;
+
+/// Each connection's read buffer: enough for a whole request header under
+/// `limits.max_header_bytes`' default; Pingora's default of 64 KiB, taken
+/// by every idle connection, is most of what one costs.
+const L4_READ_BUFFER: usize = 16 * 1024;
 
 /// Options of `clickedge serve` that are not in the config file.
 #[derive(Debug, Default, Clone)]
@@ -76,7 +82,10 @@ pub fn serve(mut settings: Settings, opts: &ServeOptions) -> Result<(), StartErr
         ),
     );
     for addr in &listen {
-        proxy.add_tcp(addr);
+        proxy.add_listener(
+            ListenerConfig::tcp(addr.as_str())
+                .l4_buffer(L4BufferSettings::new(L4_READ_BUFFER, 1460)),
+        );
     }
     if let Some(certs) = &certs {
         for addr in &tls_listen {
