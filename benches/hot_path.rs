@@ -50,6 +50,11 @@ fn policy() -> Policy {
         .map(|i| format!("{}.{}.{}.0/24", 20 + i / 65536, (i / 256) % 256, i % 256))
         .collect();
     cfg.ivt.internal_ips = vec!["10.0.0.0/8".into(), "fd00::/8".into()];
+    // The key the benches sign with.
+    cfg.signing.keys.push(clickedge::config::KeyConfig {
+        id: "k1".into(),
+        secret: "bench-secret-0123456789abcdef".into(),
+    });
     Policy::load(&cfg).unwrap()
 }
 
@@ -200,6 +205,22 @@ fn bench(c: &mut Criterion) {
             duplicate_max_entries: 1_000_000,
         },
     );
+    // The bench measures clicks, not refusals.
+    let probe = clickedge::request::Request {
+        method: "GET",
+        path: "/c",
+        query: &query,
+        headers: &reqs[0].headers,
+        client_ip: Some(ips[0]),
+    };
+    match core.decide(&probe, clickedge::core::Now::current()) {
+        clickedge::core::Decision::Answer(a) => assert!(
+            matches!(a.outcome, clickedge::core::Outcome::Click { .. }),
+            "{:?}",
+            a.outcome
+        ),
+        clickedge::core::Decision::Pass => panic!("passed"),
+    }
     c.bench_function("core/decide", |b| {
         let mut i = 0usize;
         b.iter(|| {
