@@ -370,3 +370,56 @@ fn malformed_framing_is_refused_and_counted() {
     // HTTP/1.0 needs no Host.
     assert!(raw("GET /page HTTP/1.0\r\n\r\n").starts_with("HTTP/1.1 200"));
 }
+
+/// The resident size of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn http2_floods_over_tls_are_answered_without_the_edge_running_away() {
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = make_cert(certs.path(), "a");
+    let tls_port = free_port();
+    let edge = Edge::start_with(
+        &format!(
+            "tls:\n  listen: [\"127.0.0.1:{tls_port}\"]\n  cert_file: \"{}\"\n  key_file: \"{}\"\n",
+            cert.display(),
+            key.display()
+        ),
+        &[],
+    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/abuse/h2_floods.py");
+    let before = rss_kib(edge.pid());
+    // A real HTTP/2 client that sends what browsers never do (Python's h2,
+    // frames by hand where it refuses): each flood bounded in count and time.
+    for attack in ["rapid_reset", "continuation", "streams", "hpack"] {
+        let out = std::process::Command::new("python3")
+            .args([script, "--port", &tls_port.to_string(), "--attack", attack])
+            .args(["--count", "5000", "--seconds", "8"])
+            .output()
+            .expect("python3 with the h2 package is needed: pip install h2");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{attack}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        assert_eq!(
+            v["healthz_after"], 200,
+            "{attack}: the edge stopped serving: {v}"
+        );
+        let now = rss_kib(edge.pid());
+        assert!(
+            now < before + 256 * 1024,
+            "{attack}: resident size {before} KiB -> {now} KiB"
+        );
+    }
+    assert_eq!(edge.get("/healthz", &[]).status, 200);
+}

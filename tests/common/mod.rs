@@ -515,3 +515,13 @@ pub fn receiver_answering(fail: usize, answer: &'static [u8]) -> (String, Receiv
     });
     (addr, got)
 }
+
+/// A self-signed certificate for `localhost` and its key, as PEM files.
+pub fn make_cert(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let c = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert = dir.join(format!("{name}.crt"));
+    let key = dir.join(format!("{name}.key"));
+    std::fs::write(&cert, c.cert.pem()).unwrap();
+    std::fs::write(&key, c.signing_key.serialize_pem()).unwrap();
+    (cert, key)
+}
