@@ -16,8 +16,9 @@ Connects over TLS (no certificate check, ALPN "h2") and sends one attack:
                 struct: h2 always ends a header block.
   streams       N streams (GET /healthz) opened without END_STREAM, never
                 closed, responses not read while they are being opened. The
-                server's SETTINGS are not read either, so h2 does not stop at
-                its SETTINGS_MAX_CONCURRENT_STREAMS: the server has to.
+                server's SETTINGS never reach h2 (our own parser reads them),
+                so h2 does not stop at SETTINGS_MAX_CONCURRENT_STREAMS: the
+                server has to.
   hpack         SETTINGS_HEADER_TABLE_SIZE = 2^32-1 (the largest the frame can
                 carry), then requests of many large headers, each a literal
                 with incremental indexing (h2's encoder indexes them all),
