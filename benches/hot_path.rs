@@ -103,6 +103,7 @@ fn bench(c: &mut Criterion) {
                 user_agent: ua,
                 ip: Some(ips[i % ips.len()]),
                 test: false,
+                expired: false,
             });
             if r.is_none() {
                 let key = dups.key("cmp-1", &imps[i % imps.len()]);
@@ -123,7 +124,7 @@ fn bench(c: &mut Criterion) {
             campaign: "cmp-2026-spring",
             impression: "01a20782a33e70be83c271aa685e920c",
             publisher: Some("pub-42"),
-            test: false, child_directed: false,
+            test: false, child_directed: false, expires: None,
         },
         4096,
     )
@@ -134,6 +135,7 @@ fn bench(c: &mut Criterion) {
         signing_required: true,
         allowed_hosts: Vec::new(),
         max_query_bytes: 4096,
+        ..clickedge::click::ClickPolicy::default()
     };
     c.bench_function("click/parse_and_verify", |b| {
         b.iter(|| black_box(click::parse(black_box(&query), &click_policy).is_ok()))
@@ -186,6 +188,7 @@ fn bench(c: &mut Criterion) {
                     referrer_host: "news.example",
                     edge: "edge-1",
                     ip_full: None,
+                    platform: None,
                 }
                 .to_line(),
             )

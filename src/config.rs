@@ -189,6 +189,10 @@ pub struct ClickConfig {
     /// Serve `/robots.txt` disallowing the click paths.
     #[default = true]
     pub robots_txt: bool,
+    /// The ad platforms' click-id parameters a template click may carry
+    /// after `sig` (docs/contract.md §3).
+    #[default(["gclid", "gbraid", "wbraid", "msclkid"].map(String::from).to_vec())]
+    pub platform_click_params: Vec<String>,
 }
 
 /// Invalid-traffic filtering (GIVT): lists, the duplicate window, actions.

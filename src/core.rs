@@ -29,6 +29,7 @@
 use crate::click::{self, ClickError};
 use crate::device::Device;
 use crate::event::{self, Event};
+use crate::ivt::duplicate::DupKind;
 use crate::ivt::{Action, DuplicateWindow, Reason, Signals, Verdict};
 use crate::policy::Policy;
 use crate::privacy::Privacy;
@@ -175,7 +176,9 @@ impl Core {
             _ => return Decision::Pass,
         };
         let allowed = match endpoint {
-            Endpoint::Click => matches!(req.method, "GET" | "HEAD"),
+            // POST: an ad platform's parallel-tracking beacon, which follows
+            // the redirect (docs/contract.md §4).
+            Endpoint::Click => matches!(req.method, "GET" | "HEAD" | "POST"),
             Endpoint::Beacon => matches!(req.method, "GET" | "POST"),
         };
         if !allowed {
@@ -183,13 +186,13 @@ impl Core {
                 status: 405,
                 text: Some(Cow::Borrowed("method not allowed\n")),
                 allow: Some(match endpoint {
-                    Endpoint::Click => "GET, HEAD",
+                    Endpoint::Click => "GET, HEAD, POST",
                     Endpoint::Beacon => "GET, POST",
                 }),
                 ..Answer::empty(Outcome::BadMethod)
             });
         }
-        let read_body = endpoint == Endpoint::Beacon && req.method == "POST";
+        let read_body = req.method == "POST";
         let answer = match self.click(req, endpoint, now) {
             Ok(a) => a,
             Err(e) => Answer {
@@ -209,16 +212,39 @@ impl Core {
         let policy = self.policy.load();
         let click = click::parse(req.query, &policy.click)?;
         let user_agent = req.header_str("user-agent");
+        let now_secs = now
+            .wall
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         let mut reason = policy.ivt.classify(&Signals {
             method: req.method,
             headers: req.headers,
             user_agent: &user_agent,
             ip: req.client_ip,
             test: click.test,
+            expired: click.expires.is_some_and(|exp| now_secs >= exp),
         });
-        // Last in the contract's order, and only for a click that would count.
+        // Last in the contract's order, and only for a click that would
+        // count. The key: the impression; for a template click, the
+        // platform's click id; without either, the address and agent.
         if reason.is_none() {
-            let key = self.duplicates.key(&click.campaign, &click.impression);
+            let key = if !click.impression.is_empty() {
+                self.duplicates.key(&click.campaign, &click.impression)
+            } else if let Some((_, id)) = &click.platform {
+                self.duplicates
+                    .key_of(&click.campaign, DupKind::PlatformId, &[id.as_bytes()])
+            } else {
+                let ip = match req.client_ip {
+                    Some(std::net::IpAddr::V4(a)) => a.to_ipv6_mapped().octets(),
+                    Some(std::net::IpAddr::V6(a)) => a.octets(),
+                    None => [0; 16],
+                };
+                self.duplicates.key_of(
+                    &click.campaign,
+                    DupKind::AddressAndAgent,
+                    &[&ip, user_agent.as_bytes()],
+                )
+            };
             if self
                 .duplicates
                 .check_and_record(key, self.duplicates.ms_at(now.mono))
@@ -299,6 +325,7 @@ impl Core {
             referrer_host: &referrer_host,
             edge: &self.edge_id,
             ip_full,
+            platform: click.platform.as_ref().map(|(p, id)| (*p, id.as_ref())),
         }
         .to_line();
         Ok(Answer {

@@ -49,6 +49,10 @@ closed_set! {
         /// Only in the `full` privacy mode: the whole address, for fraud
         /// analysis; never read by reports, never sent to the HTTP sink.
         IpFull,
+        /// Only for a template click: the ad platform's click-id parameter
+        /// (`gclid`...) and its value.
+        PlatformClickParam,
+        PlatformClickId,
     }
 }
 
@@ -56,7 +60,10 @@ impl Field {
     /// Whether an event may lack the field: `ip_full` is written only in
     /// the `full` privacy mode.
     pub fn optional(self) -> bool {
-        self == Field::IpFull
+        matches!(
+            self,
+            Field::IpFull | Field::PlatformClickParam | Field::PlatformClickId
+        )
     }
 }
 
@@ -80,6 +87,8 @@ pub struct Event<'a> {
     pub referrer_host: &'a str,
     pub edge: &'a str,
     pub ip_full: Option<IpAddr>,
+    /// A template click's platform click-id parameter and value.
+    pub platform: Option<(&'a str, &'a str)>,
 }
 
 impl Event<'_> {
@@ -125,6 +134,17 @@ impl Event<'_> {
                     if let Some(full) = self.ip_full {
                         push_name(&mut out, f);
                         let _ = write!(out, "\"{full}\"");
+                    }
+                    continue;
+                }
+                Field::PlatformClickParam | Field::PlatformClickId => {
+                    if let Some((param, id)) = self.platform {
+                        let v = if f == Field::PlatformClickParam {
+                            param
+                        } else {
+                            id
+                        };
+                        push_field(&mut out, f, v);
                     }
                     continue;
                 }
@@ -376,6 +396,7 @@ mod tests {
             referrer_host: "news.example",
             edge: "edge-1",
             ip_full: None,
+            platform: None,
         };
         let line = String::from_utf8(e.to_line()).unwrap();
         let body = crate::spool::record::open(line.trim_end().as_bytes()).unwrap();
@@ -411,7 +432,7 @@ mod tests {
         }
 
         #[test]
-        fn a_line_is_json_with_the_fields_given(ua in "\\PC*", campaign in "[ -~]{0,40}", full in proptest::option::of(proptest::prelude::any::<[u8; 4]>())) {
+        fn a_line_is_json_with_the_fields_given(ua in "\\PC*", campaign in "[ -~]{0,40}", full in proptest::option::of(proptest::prelude::any::<[u8; 4]>()), platform in proptest::option::of(("[a-z]{1,8}", "[A-Za-z0-9_-]{1,40}"))) {
             let e = Event {
                 ts: UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
                 click_id: "id-1",
@@ -430,6 +451,7 @@ mod tests {
                 referrer_host: "",
                 edge: "edge-1",
                 ip_full: full.map(IpAddr::from),
+                platform: platform.as_ref().map(|(p, id)| (p.as_str(), id.as_str())),
             };
             let line = e.to_line();
             proptest::prop_assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
@@ -440,6 +462,7 @@ mod tests {
             proptest::prop_assert_eq!(v["ip"].as_str(), Some("h:abababababababababababab"));
             proptest::prop_assert_eq!(v["reason"].as_str(), Some(""));
             proptest::prop_assert_eq!(v["ip_full"].as_str().map(str::to_owned), full.map(|a| IpAddr::from(a).to_string()));
+            proptest::prop_assert_eq!(v["platform_click_id"].as_str(), platform.as_ref().map(|(_, id)| id.as_str()));
             proptest::prop_assert!(crate::spool::record::open(&line[..line.len() - 1]).is_some());
             // Read back and written again, it is the same bytes.
             let body = crate::spool::record::open(&line[..line.len() - 1]).unwrap();

@@ -99,14 +99,31 @@ enum Command {
         #[arg(long, default_value_t = 600)]
         wait_seconds: u64,
     },
-    /// Print signed click URLs (path and query), one a line.
+    /// Print signed click URLs (path and query), one a line; or, with
+    /// --template, a tracking template to paste into an ad platform.
     Sign {
         /// The config file (paths in it are relative to the working directory).
         #[arg(long, default_value = "conf/clickedge.yaml")]
         config: PathBuf,
         /// Landing page, an absolute http or https URL.
+        #[arg(long, required_unless_present = "template")]
+        landing: Option<String>,
+        /// Print a tracking template for this ad platform (google or
+        /// microsoft): it fills in the landing URL and its click id.
+        #[arg(long, conflicts_with_all = ["landing", "impression", "test", "child_directed", "count"])]
+        template: Option<String>,
+        /// With --template: the landing hosts the template may send to,
+        /// comma-separated (shop.example, *.shop.example).
+        #[arg(long, value_delimiter = ',', requires = "template")]
+        landing_host: Vec<String>,
+        /// Where the edge is reached, put before the path
+        /// (https://clicks.example); default: the path and query alone.
         #[arg(long)]
-        landing: String,
+        base: Option<String>,
+        /// The click expires this many seconds from now (a signed `exp`):
+        /// later clicks are still redirected, never billed.
+        #[arg(long)]
+        ttl: Option<u64>,
         /// Campaign id: 1 to 128 of A-Z a-z 0-9 . _ ~ -
         #[arg(long)]
         campaign: String,
@@ -379,6 +396,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sign {
             config,
             landing,
+            template,
+            landing_host,
+            base,
+            ttl,
             campaign,
             impression,
             publisher,
@@ -400,7 +421,32 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .signing_key()
                 .with_context(|| format!("{} has no signing key to sign with", config.display()))?;
             let keys = Keys::new([(key.id.as_str(), key.secret.as_bytes())]);
+            let expires = ttl.map(|t| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs())
+                    .saturating_add(t)
+            });
+            let base = base.as_deref().unwrap_or("").trim_end_matches('/');
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            if let Some(platform) = template {
+                let platform: click::Platform = platform.parse().map_err(|_| {
+                    anyhow::anyhow!("--template {platform:?}: use google or microsoft")
+                })?;
+                let req = click::TemplateRequest {
+                    platform,
+                    campaign: &campaign,
+                    publisher: publisher.as_deref(),
+                    landing_hosts: &landing_host,
+                    expires,
+                };
+                let url = click::sign_template(&keys, &key.id, &req, &policy)
+                    .map_err(|e| anyhow::anyhow!("cannot sign: {e}"))?;
+                writeln!(out, "{base}{url}")?;
+                out.flush()?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let landing = landing.unwrap_or_default();
             for _ in 0..count {
                 let impression = impression
                     .clone()
@@ -412,6 +458,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     publisher: publisher.as_deref(),
                     test,
                     child_directed,
+                    expires,
                 };
                 let url = click::sign_for(
                     &keys,
@@ -421,7 +468,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     &policy.allowed_hosts,
                 )
                 .map_err(|e| anyhow::anyhow!("cannot sign: {e}"))?;
-                writeln!(out, "{url}")?;
+                writeln!(out, "{base}{url}")?;
             }
             out.flush()?;
             Ok(ExitCode::SUCCESS)

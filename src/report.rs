@@ -16,6 +16,7 @@
 //! one row of counters per group: memory grows with the number of groups,
 //! never with the number of events. Damaged records are skipped and counted.
 
+use crate::closed_set::closed_set;
 use crate::event::{Field, Record};
 use crate::ivt::{Reason, Verdict};
 use crate::spool::{reader, record};
@@ -25,39 +26,30 @@ use std::path::Path;
 use std::time::SystemTime;
 use strum::EnumCount;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GroupKey {
-    Campaign,
-    Publisher,
-    Day,
-    Device,
-    Country,
+closed_set! {
+    /// What a report can group by (`--by`).
+    pub enum GroupKey {
+        Campaign,
+        Publisher,
+        Day,
+        Device,
+        Country,
+        /// The ad platform of a template click (`google`, `microsoft`, the
+        /// click-id parameter for another), empty for a classic click.
+        Platform,
+    }
 }
 
 impl GroupKey {
     pub fn parse(s: &str) -> Result<GroupKey, String> {
-        Ok(match s.trim() {
-            "campaign" => GroupKey::Campaign,
-            "publisher" => GroupKey::Publisher,
-            "day" => GroupKey::Day,
-            "device" => GroupKey::Device,
-            "country" => GroupKey::Country,
-            other => {
-                return Err(format!(
-                    "--by {other:?}: group by campaign, publisher, day, device or country"
-                ))
-            }
+        s.trim().parse().map_err(|_| {
+            let all: Vec<&str> = GroupKey::ALL.iter().map(|k| k.as_str()).collect();
+            format!("--by {:?}: group by {}", s.trim(), all.join(", "))
         })
     }
 
     pub fn name(self) -> &'static str {
-        match self {
-            GroupKey::Campaign => "campaign",
-            GroupKey::Publisher => "publisher",
-            GroupKey::Day => "day",
-            GroupKey::Device => "device",
-            GroupKey::Country => "country",
-        }
+        self.as_str()
     }
 
     /// The event field it reads (`day`: the date of `ts`).
@@ -68,6 +60,7 @@ impl GroupKey {
             GroupKey::Day => Field::Ts,
             GroupKey::Device => Field::Device,
             GroupKey::Country => Field::Country,
+            GroupKey::Platform => Field::PlatformClickParam,
         }
     }
 
@@ -76,6 +69,11 @@ impl GroupKey {
             // The UTC date as `ts` spells it. (ClickHouse 18.16 fails on
             // toDate(time) here together with FINAL: the sorting key has it.)
             GroupKey::Day => "substring(ts, 1, 10)",
+            // The same mapping as `platform_of`.
+            GroupKey::Platform => {
+                "multiIf(platform_click_param IN ('gclid', 'gbraid', 'wbraid'), 'google', \
+                 platform_click_param = 'msclkid', 'microsoft', platform_click_param)"
+            }
             other => other.name(),
         }
     }
@@ -116,6 +114,12 @@ pub fn parse_time(s: &str) -> Result<SystemTime, String> {
     };
     humantime::parse_rfc3339_weak(full.trim_end_matches('Z'))
         .map_err(|e| format!("{s:?} is not a time like 2026-11-23 or 2026-11-23T08:00:00Z: {e}"))
+}
+
+/// A template click's platform, from its click-id parameter.
+fn platform_of(param: &str) -> String {
+    crate::click::Platform::of_param(param)
+        .map_or_else(|| param.to_string(), |p| p.as_str().to_string())
 }
 
 fn reason_index(r: &str) -> Option<usize> {
@@ -206,6 +210,7 @@ pub fn local(data_dir: &Path, q: &Query) -> std::io::Result<Local> {
                 q.by.iter()
                     .map(|k| match k.field() {
                         Field::Ts => ts.get(..10).unwrap_or("").to_string(),
+                        Field::PlatformClickParam => platform_of(f.text(Field::PlatformClickParam)),
                         other => f.text(other).to_string(),
                     })
                     .collect();

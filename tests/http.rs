@@ -219,9 +219,10 @@ fn beacons_answer_204_for_get_and_post() {
 fn wrong_methods_get_405() {
     let edge = Edge::start();
     let url = edge.sign(&["--landing", "https://a.example/", "--campaign", "c"]);
-    let r = request(edge.port, "POST", &url, &[], b"x");
+    // POST is a parallel-tracking beacon on /c (docs/contract.md §4); PUT is nothing.
+    let r = request(edge.port, "PUT", &url, &[], b"x");
     assert_eq!(r.status, 405);
-    assert_eq!(r.header("allow"), Some("GET, HEAD"));
+    assert_eq!(r.header("allow"), Some("GET, HEAD, POST"));
     let r = request(edge.port, "PUT", &url.replacen("/c?", "/b?", 1), &[], b"x");
     assert_eq!(r.status, 405);
     assert_eq!(edge.metric("clickedge_bad_method_total"), 2.0);

@@ -89,6 +89,7 @@ fn plugin_answers_clicks_inside_another_proxy_and_its_runtime_ships_them() {
         publisher: None,
         test: false,
         child_directed: false,
+        expires: None,
     };
     let url = clickedge::click::sign(&keys, "k1", &req, 4096).unwrap();
 

@@ -101,7 +101,7 @@ fn a_known_mix_is_counted_the_same_from_both_sources() {
     ]);
     let reasons = |p: u64, kb: u64, nb: u64, hr: u64, d: u64| {
         json!({"prefetch": p, "known_bot": kb, "non_browser": nb, "head_request": hr,
-               "internal_ip": 0, "datacenter_ip": 0, "test_click": 0, "duplicate": d})
+               "internal_ip": 0, "datacenter_ip": 0, "expired": 0, "test_click": 0, "duplicate": d})
     };
     let want = json!([
         {"campaign": "a", "gross_clicks": 10, "valid_clicks": 5, "invalid_clicks": 5, "test_clicks": 0,
@@ -173,5 +173,5 @@ fn bad_arguments_say_what_to_fix() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("group by campaign, publisher, day, device or country"));
+        .contains("group by campaign, publisher, day, device, country, platform"));
 }

@@ -422,3 +422,105 @@ fn check_says_when_the_sink_is_unreachable_or_the_table_missing() {
         "{text}"
     );
 }
+
+#[test]
+fn a_table_made_before_template_clicks_is_migrated_and_takes_them_grouped_by_platform() {
+    let ch = ClickHouse::start();
+    // The table as conf/clickhouse/schema.sql made it before template
+    // clicks, beside the new one, then the shipped migration run on it.
+    let create = common::clickhouse::sql_statements("conf/clickhouse/schema.sql")
+        .into_iter()
+        .find(|s| s.starts_with("CREATE TABLE"))
+        .unwrap()
+        .replace("clickedge.clicks", "clickedge.old")
+        .lines()
+        .filter(|l| !l.contains("platform_click"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    ch.query(&create);
+    let old_url = ch.sink_url().replace("clickedge.clicks", "clickedge.old");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(
+        &cfg,
+        config_text(free_port(), free_port(), &dir.path().join("d"), ""),
+    )
+    .unwrap();
+    let (code, text) = check_with_sink(&cfg, &old_url);
+    assert_eq!(code, Some(1), "the unmigrated table is named: {text}");
+    assert!(
+        text.contains("lacks columns platform_click_param, platform_click_id"),
+        "{text}"
+    );
+    for stmt in
+        common::clickhouse::sql_statements("conf/clickhouse/migrations/001-platform-click.sql")
+    {
+        ch.query(&stmt.replace("clickedge.clicks", "clickedge.old"));
+    }
+    assert_eq!(check_with_sink(&cfg, &old_url).0, Some(0));
+
+    let edge = Edge::start_with(SINK, &["--sink", &old_url]);
+    let template = edge.sign(&[
+        "--template",
+        "google",
+        "--campaign",
+        "t",
+        "--landing-host",
+        "shop.example",
+    ]);
+    let filled = template
+        .replace("{lpurl}", "https%3A%2F%2Fshop.example%2Fp")
+        .replace("{gclid}", "EAIaIQ-test");
+    let r = edge.get(&filled, &[("User-Agent", BROWSER_UA)]);
+    assert_eq!(r.status, 302);
+    let classic = edge.sign(&["--landing", "https://shop.example/", "--campaign", "t"]);
+    assert_eq!(
+        edge.get(&classic, &[("User-Agent", BROWSER_UA)]).status,
+        302
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ch
+        .query("SELECT count() FROM clickedge.old FORMAT TSV")
+        .trim()
+        != "2"
+    {
+        assert!(Instant::now() < deadline, "not shipped");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let rows = ch.query(
+        "SELECT platform_click_param, platform_click_id, impression FROM clickedge.old ORDER BY platform_click_param FORMAT TSV",
+    );
+    let lines: Vec<&str> = rows.lines().collect();
+    assert_eq!(lines[1], "gclid\tEAIaIQ-test\t");
+    assert!(
+        lines[0].starts_with("\t\t"),
+        "a classic click has no platform: {rows}"
+    );
+    let out = std::process::Command::new(BIN)
+        .args(["report", "--config"])
+        .arg(&edge.config)
+        .args(["--sink", &old_url, "--by", "platform", "--format", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let by: Vec<(String, u64)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["platform"].as_str().unwrap().to_string(),
+                r["valid_clicks"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(by, [("".to_string(), 1), ("google".to_string(), 1)]);
+}
+
+/// `clickedge check` with the sink set to `url`.
+fn check_with_sink(cfg: &std::path::Path, url: &str) -> (Option<i32>, String) {
+    let text = std::fs::read_to_string(cfg).unwrap();
+    let with = cfg.with_extension("sink.yaml");
+    std::fs::write(&with, format!("{text}sink:\n  url: \"{url}\"\n")).unwrap();
+    check(&with)
+}

@@ -17,6 +17,10 @@
 -- address, for fraud analysis. Reports never read it; `clickedge retention`
 -- clears it after privacy.retention.ip_full_days.
 --
+-- platform_click_param and platform_click_id are filled only for template
+-- clicks (an ad platform's click id, e.g. gclid). A table made before they
+-- existed gets them with conf/clickhouse/migrations/001-platform-click.sql.
+--
 -- No comment sits inside a statement: benches/ship/run.sh joins each
 -- statement onto one line, where a `--` would swallow the rest of it.
 
@@ -41,6 +45,8 @@ CREATE TABLE IF NOT EXISTS clickedge.clicks
     referrer_host String,
     edge          String,
     ip_full       String DEFAULT '',
+    platform_click_param String DEFAULT '',
+    platform_click_id    String DEFAULT '',
     time          DateTime MATERIALIZED parseDateTimeBestEffort(ts)
 )
 ENGINE = ReplacingMergeTree()

@@ -58,6 +58,7 @@ pub fn fill_spool(dir: &Path, n: usize, metrics: Arc<Metrics>) -> u64 {
             referrer_host: "news.example",
             edge: "bench",
             ip_full: None,
+            platform: None,
         }
         .to_line();
         while !q.push(line.clone()) {

@@ -24,6 +24,7 @@ fn policy_with(signing_required: bool, hosts: bool) -> ClickPolicy {
             Vec::new()
         },
         max_query_bytes: 4096,
+        ..ClickPolicy::default()
     }
 }
 
@@ -76,6 +77,7 @@ fuzz_target!(|data: &[u8]| {
         publisher,
         test: mode & 2 != 0,
         child_directed: mode & 4 != 0,
+        expires: None,
     };
     // `sign` knows the keys, not the allowed hosts: check as an edge with
     // signing on and no host list does.

@@ -23,6 +23,7 @@ mod sign;
 
 pub use sign::{Keys, SigError};
 
+use crate::closed_set::closed_set;
 use crate::config::{ClickConfig, Problems, SigningConfig};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::borrow::Cow;
@@ -47,6 +48,26 @@ pub struct ClickPolicy {
     pub signing_required: bool,
     pub allowed_hosts: Vec<HostPattern>,
     pub max_query_bytes: usize,
+    /// The ad platforms' click-id parameters a template click may carry
+    /// after `sig` (`click.platform_click_params`).
+    pub platform_params: Vec<String>,
+}
+
+/// `click.platform_click_params` by default: Google Ads' and Microsoft
+/// Advertising's click ids.
+pub const PLATFORM_PARAMS: [&str; 4] = ["gclid", "gbraid", "wbraid", "msclkid"];
+
+impl Default for ClickPolicy {
+    /// No keys (so every signed click is refused), signing required.
+    fn default() -> ClickPolicy {
+        ClickPolicy {
+            keys: Keys::default(),
+            signing_required: true,
+            allowed_hosts: Vec::new(),
+            max_query_bytes: 4096,
+            platform_params: PLATFORM_PARAMS.map(String::from).to_vec(),
+        }
+    }
 }
 
 impl ClickPolicy {
@@ -142,11 +163,20 @@ impl ClickPolicy {
         if click.beacon_max_body_bytes > 1024 * 1024 {
             p.push("click.beacon_max_body_bytes", "at most 1048576");
         }
+        for name in &click.platform_click_params {
+            if !is_id(name, 64) || RESERVED.contains(&name.as_str()) {
+                p.push(
+                    "click.platform_click_params",
+                    format!("{name:?} is not a parameter name a click URL can spare (A-Z a-z 0-9 . _ ~ -, none of {})", RESERVED.join(" ")),
+                );
+            }
+        }
         p.or(ClickPolicy {
             keys: Keys::new(s.keys.iter().map(|k| (k.id.as_str(), k.secret.as_bytes()))),
             signing_required: s.required,
             allowed_hosts,
             max_query_bytes: click.max_query_bytes,
+            platform_params: click.platform_click_params.clone(),
         })
     }
 }
@@ -163,6 +193,13 @@ pub struct Click<'a> {
     /// `cd=1`: the ad ran on a service directed to children; the click is
     /// counted but nothing personal is logged.
     pub child_directed: bool,
+    /// `exp`: after this time (unix seconds) the click is `expired`.
+    pub expires: Option<u64>,
+    /// A template click (its signed part names landing hosts, `lh`, and the
+    /// ad platform fills in `u` after `sig`).
+    pub template: bool,
+    /// The platform click-id parameter after `sig` and its value.
+    pub platform: Option<(&'a str, Cow<'a, str>)>,
 }
 
 impl Click<'_> {
@@ -209,6 +246,16 @@ pub enum ClickError {
     BadSignature,
     #[error("landing host not allowed")]
     HostNotAllowed,
+    #[error("only u and the ad platform's click id may follow sig")]
+    ParamAfterSig,
+    #[error("a template click's u follows sig, filled in by the ad platform")]
+    SignedTemplateLanding,
+    #[error("lh must list landing hosts like shop.example or *.shop.example")]
+    BadLandingHosts,
+    #[error("exp must be a time in unix seconds")]
+    BadExpiry,
+    #[error("{0} must be 1 to 512 characters of A-Z a-z 0-9 . _ ~ -")]
+    BadPlatformId(&'static str),
 }
 
 impl Refusal {
@@ -233,6 +280,8 @@ impl ClickError {
         use ClickError::*;
         match self {
             MissingSignature | SigNotLast | UnknownKey | BadSignature | HostNotAllowed => 403,
+            // A template's landing host outside its signed `lh` is a 403
+            // like any landing host not allowed; the rest are malformed.
             _ => 400,
         }
     }
@@ -290,10 +339,17 @@ impl HostPattern {
     }
 }
 
+/// Parameter names a click URL uses itself.
+const RESERVED: [&str; 11] = [
+    "u", "cmp", "imp", "pub", "test", "cd", "kid", "sig", "exp", "lh", "clickid",
+];
+
 /// The known parameters, as they appear in the raw query.
 #[derive(Default)]
 struct RawParams<'a> {
     u: Option<&'a str>,
+    exp: Option<&'a str>,
+    lh: Option<&'a str>,
     cmp: Option<&'a str>,
     imp: Option<&'a str>,
     publisher: Option<&'a str>,
@@ -312,18 +368,48 @@ pub fn parse<'a>(query: &'a str, policy: &ClickPolicy) -> Result<Click<'a>, Clic
     // Byte offset where the `sig=` segment starts, once seen.
     let mut sig_at: Option<usize> = None;
     let mut offset = 0;
+    // A template's platform-filled tail: the landing URL and a click id.
+    let mut tail_u: Option<&str> = None;
+    let mut platform: Option<(&str, &str)> = None;
     for seg in query.split('&') {
         let start = offset;
         offset += seg.len() + 1;
         if seg.is_empty() {
             continue;
         }
-        if sig_at.is_some() {
-            return Err(ClickError::SigNotLast);
-        }
         let (name, value) = seg.split_once('=').unwrap_or((seg, ""));
+        if sig_at.is_some() {
+            // After `sig`, a classic click has nothing; a template has what
+            // the ad platform fills in, and nothing else.
+            if raw.lh.is_none() {
+                return Err(ClickError::SigNotLast);
+            }
+            if !valid_percent(value) {
+                return Err(ClickError::BadEncoding("query"));
+            }
+            if name == "u" {
+                if tail_u.replace(value).is_some() {
+                    return Err(ClickError::DuplicateParam("u"));
+                }
+            } else if policy.platform_params.iter().any(|p| p == name) {
+                match platform {
+                    None => platform = Some((name, value)),
+                    Some((seen, _)) if seen == name => {
+                        return Err(ClickError::DuplicateParam("platform click id"))
+                    }
+                    // Another platform parameter too (Google fills gclid and
+                    // sometimes gbraid): the first one is the click's.
+                    Some(_) => {}
+                }
+            } else {
+                return Err(ClickError::ParamAfterSig);
+            }
+            continue;
+        }
         let (label, slot) = match name {
             "u" => ("u", &mut raw.u),
+            "exp" => ("exp", &mut raw.exp),
+            "lh" => ("lh", &mut raw.lh),
             "cmp" => ("cmp", &mut raw.cmp),
             "imp" => ("imp", &mut raw.imp),
             "pub" => ("pub", &mut raw.publisher),
@@ -365,9 +451,43 @@ pub fn parse<'a>(query: &'a str, policy: &ClickPolicy) -> Result<Click<'a>, Clic
             })?;
     }
 
-    let landing = parse_landing(raw.u.ok_or(ClickError::MissingParam("u"))?)?;
+    let template = raw.lh.is_some();
+    let landing_raw = if template {
+        if raw.u.is_some() {
+            return Err(ClickError::SignedTemplateLanding);
+        }
+        tail_u
+    } else {
+        raw.u
+    };
+    let landing = parse_landing(landing_raw.ok_or(ClickError::MissingParam("u"))?)?;
     let campaign = id_param(raw.cmp, "cmp")?;
-    let impression = id_param(raw.imp, "imp")?;
+    // A template has no impression of its own: the platform's click id
+    // stands in for it (docs/contract.md §5).
+    let impression = match raw.imp {
+        None if template => Cow::Borrowed(""),
+        imp => id_param(imp, "imp")?,
+    };
+    let expires = match raw.exp {
+        None => None,
+        Some(e) => Some(
+            e.parse::<u64>()
+                .ok()
+                .filter(|_| !e.starts_with('+'))
+                .ok_or(ClickError::BadExpiry)?,
+        ),
+    };
+    let platform = match platform {
+        None => None,
+        Some((name, value)) => {
+            let label = PLATFORM_LABEL;
+            let id = decode(value, label)?;
+            if !is_id(&id, 512) {
+                return Err(ClickError::BadPlatformId(label));
+            }
+            Some((name, id))
+        }
+    };
     let publisher = match raw.publisher {
         None | Some("") => Cow::Borrowed(""),
         some => id_param(some, "pub")?,
@@ -384,7 +504,31 @@ pub fn parse<'a>(query: &'a str, policy: &ClickPolicy) -> Result<Click<'a>, Clic
         publisher,
         test: flag(raw.test)?,
         child_directed: flag(raw.cd)?,
+        expires,
+        template,
+        platform,
     };
+    if let Some(lh) = raw.lh {
+        // The landing host the platform filled in must be one the signed
+        // part allows.
+        let lh = decode(lh, "lh")?;
+        let host = click.landing_host();
+        let mut any = false;
+        let mut allowed = false;
+        for pattern in lh.split(',') {
+            match landing_host_pattern(pattern) {
+                Some(p) => allowed |= p.matches(host),
+                None => return Err(ClickError::BadLandingHosts),
+            }
+            any = true;
+        }
+        if !any {
+            return Err(ClickError::BadLandingHosts);
+        }
+        if !allowed {
+            return Err(ClickError::HostNotAllowed);
+        }
+    }
     if !policy.allowed_hosts.is_empty() {
         let host = click.landing_host();
         if !policy.allowed_hosts.iter().any(|p| p.matches(host)) {
@@ -396,6 +540,19 @@ pub fn parse<'a>(query: &'a str, policy: &ClickPolicy) -> Result<Click<'a>, Clic
         return Err(ClickError::HostNotAllowed);
     }
     Ok(click)
+}
+
+/// The label a bad platform click id is refused with.
+const PLATFORM_LABEL: &str = "the platform click id";
+
+/// One landing host pattern of `lh` or of `signing.allowed_landing_hosts`:
+/// a host, or `*.` and a domain below a top-level one (`*.com` would let
+/// anyone's landing page through).
+pub fn landing_host_pattern(s: &str) -> Option<HostPattern> {
+    match HostPattern::parse(s)? {
+        HostPattern::Subdomains(suffix) if !suffix[1..].contains('.') => None,
+        p => Some(p),
+    }
 }
 
 /// Every `%` is followed by two hex digits.
@@ -492,6 +649,8 @@ pub struct SignRequest<'a> {
     pub test: bool,
     /// `cd=1`: child-directed.
     pub child_directed: bool,
+    /// `exp`: the click expires at this time (unix seconds).
+    pub expires: Option<u64>,
 }
 
 /// Mints a signed click path and query, `/c?...&kid=..&sig=..`, and checks
@@ -532,19 +691,116 @@ pub fn sign_for(
     if req.child_directed {
         q.push_str("&cd=1");
     }
+    if let Some(e) = req.expires {
+        q.push_str(&format!("&exp={e}"));
+    }
+    seal(keys, kid, &mut q)?;
+    let policy = ClickPolicy {
+        keys: keys.clone(),
+        allowed_hosts: allowed_hosts.to_vec(),
+        max_query_bytes,
+        ..ClickPolicy::default()
+    };
+    parse(&q, &policy)?;
+    Ok(format!("/c?{q}"))
+}
+
+/// Appends `&kid=..&sig=..` to a query.
+fn seal(keys: &Keys, kid: &str, q: &mut String) -> Result<(), ClickError> {
     q.push_str("&kid=");
     q.extend(utf8_percent_encode(kid, COMPONENT));
     let sig = keys.sign(kid, q.as_bytes()).ok_or(ClickError::UnknownKey)?;
     q.push_str("&sig=");
     q.push_str(&sig);
-    let policy = ClickPolicy {
+    Ok(())
+}
+
+closed_set! {
+    /// The ad platforms `clickedge sign --template` writes tracking
+    /// templates for.
+    pub enum Platform {
+        Google,
+        Microsoft,
+    }
+}
+
+impl Platform {
+    /// The click-id parameter the template carries, and the platform's
+    /// placeholder for its value.
+    pub fn click_param(self) -> &'static str {
+        match self {
+            Platform::Google => "gclid",
+            Platform::Microsoft => "msclkid",
+        }
+    }
+
+    /// The platform a click-id parameter belongs to (for reports).
+    pub fn of_param(param: &str) -> Option<Platform> {
+        match param {
+            "gclid" | "gbraid" | "wbraid" => Some(Platform::Google),
+            "msclkid" => Some(Platform::Microsoft),
+            _ => None,
+        }
+    }
+}
+
+/// What `clickedge sign --template` mints.
+#[derive(Debug, Clone)]
+pub struct TemplateRequest<'a> {
+    pub platform: Platform,
+    pub campaign: &'a str,
+    pub publisher: Option<&'a str>,
+    /// Landing host patterns (`shop.example`, `*.shop.example`): `lh`.
+    pub landing_hosts: &'a [String],
+    pub expires: Option<u64>,
+}
+
+/// Mints a tracking template, `/c?cmp=..&lh=..&kid=..&sig=..&u={lpurl}&gclid={gclid}`
+/// (docs/contract.md §3): the platform fills in the placeholders at click
+/// time. Checked the way the edge will check a filled-in one, with the
+/// first landing host.
+pub fn sign_template(
+    keys: &Keys,
+    kid: &str,
+    req: &TemplateRequest<'_>,
+    policy: &ClickPolicy,
+) -> Result<String, ClickError> {
+    if req.landing_hosts.is_empty()
+        || req
+            .landing_hosts
+            .iter()
+            .any(|h| landing_host_pattern(h).is_none())
+    {
+        return Err(ClickError::BadLandingHosts);
+    }
+    let mut q = format!("cmp={}", utf8_percent_encode(req.campaign, COMPONENT));
+    if let Some(p) = req.publisher {
+        q.push_str("&pub=");
+        q.extend(utf8_percent_encode(p, COMPONENT));
+    }
+    if let Some(e) = req.expires {
+        q.push_str(&format!("&exp={e}"));
+    }
+    q.push_str("&lh=");
+    q.extend(utf8_percent_encode(&req.landing_hosts.join(","), COMPONENT));
+    seal(keys, kid, &mut q)?;
+    let param = req.platform.click_param();
+    let first = req.landing_hosts[0].trim();
+    let sample_host = match first.strip_prefix("*.") {
+        Some(domain) => format!("www.{domain}"),
+        None => first.to_string(),
+    };
+    let sample = format!(
+        "{q}&u={}&{param}=sample-click-id",
+        utf8_percent_encode(&format!("https://{sample_host}/"), COMPONENT)
+    );
+    let check = ClickPolicy {
         keys: keys.clone(),
         signing_required: true,
-        allowed_hosts: allowed_hosts.to_vec(),
-        max_query_bytes,
+        ..policy.clone()
     };
-    parse(&q, &policy)?;
-    Ok(format!("/c?{q}"))
+    parse(&sample, &check)?;
+    Ok(format!("/c?{q}&u={{lpurl}}&{param}={{{param}}}"))
 }
 
 #[cfg(test)]

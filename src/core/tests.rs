@@ -49,6 +49,7 @@ fn query(imp: &str, publisher: Option<&str>, test: bool, child_directed: bool) -
         publisher,
         test,
         child_directed,
+        expires: None,
     };
     click::sign(&keys, "k1", &req, 4096).unwrap()[3..].to_string()
 }
@@ -170,8 +171,8 @@ fn methods_each_path_takes() {
     let c = core();
     let query = q("m");
     for (path, method, allow) in [
-        ("/c", "POST", "GET, HEAD"),
-        ("/c", "PUT", "GET, HEAD"),
+        ("/c", "PUT", "GET, HEAD, POST"),
+        ("/c", "DELETE", "GET, HEAD, POST"),
         ("/b", "HEAD", "GET, POST"),
         ("/b", "DELETE", "GET, POST"),
     ] {
@@ -182,6 +183,10 @@ fn methods_each_path_takes() {
     }
     let a = get("/b", &query).method("POST").answer(&c, at(0));
     assert!(a.read_body && a.status == 204);
+    // A parallel-tracking beacon on /c: the same 302, its body read.
+    let a = get("/c", &q("m-post")).method("POST").answer(&c, at(0));
+    assert!(a.read_body && a.status == 302 && a.location.is_some());
+    assert_eq!(event(&a)["method"], "POST");
     let a = get("/b", &q("m2")).answer(&c, at(0));
     assert!(!a.read_body);
 }
@@ -496,5 +501,103 @@ fn the_publisher_is_logged_when_given() {
     assert_eq!(
         event(&get("/c", &q("pb2")).answer(&c, at(0)))["publisher"],
         ""
+    );
+}
+
+fn template_query(gclid: Option<&str>, expires: Option<u64>) -> String {
+    let keys = Keys::new([("k1", SECRET.as_bytes())]);
+    let hosts = vec!["shop.example".to_string()];
+    let req = click::TemplateRequest {
+        platform: click::Platform::Google,
+        campaign: "tc",
+        publisher: None,
+        landing_hosts: &hosts,
+        expires,
+    };
+    let t = click::sign_template(&keys, "k1", &req, &click::ClickPolicy::default()).unwrap();
+    let t = t[3..].replace("{lpurl}", "https%3A%2F%2Fshop.example%2Fp");
+    match gclid {
+        Some(id) => t.replace("{gclid}", id),
+        None => t.replace("&gclid={gclid}", ""),
+    }
+}
+
+#[test]
+fn a_template_click_logs_the_platforms_id_and_is_deduplicated_by_it() {
+    let c = core();
+    let first = template_query(Some("G-1"), None);
+    let a = get("/c", &first).method("POST").answer(&c, at(0));
+    assert_eq!(row(&a), r(302, "valid", "", "redirected"));
+    let e = event(&a);
+    assert_eq!(e["platform_click_param"], "gclid");
+    assert_eq!(e["platform_click_id"], "G-1");
+    assert_eq!(e["impression"], "");
+    assert_eq!(e["method"], "POST");
+    assert!(a
+        .location
+        .as_deref()
+        .unwrap()
+        .starts_with("https://shop.example/p?clickid="));
+    // The same platform click again, as a beacon or a click: a duplicate.
+    assert_eq!(
+        row(&get("/c", &first).method("POST").answer(&c, at(5))).2,
+        "duplicate"
+    );
+    assert_eq!(row(&get("/c", &first).answer(&c, at(6))).2, "duplicate");
+    // Another platform click on the same campaign is not.
+    assert_eq!(
+        row(&get("/c", &template_query(Some("G-2"), None)).answer(&c, at(7))).1,
+        "valid"
+    );
+    // A classic click's event has no platform fields at all.
+    let classic = event(&get("/c", &q("cl")).answer(&c, at(0)));
+    assert!(
+        classic.get("platform_click_param").is_none() && classic.get("platform_click_id").is_none()
+    );
+}
+
+#[test]
+fn without_impression_or_platform_id_the_address_and_agent_are_the_key() {
+    let c = core();
+    let bare = template_query(None, None);
+    assert_eq!(row(&get("/c", &bare).answer(&c, at(0))).1, "valid");
+    assert_eq!(row(&get("/c", &bare).answer(&c, at(1))).2, "duplicate");
+    assert_eq!(
+        row(&get("/c", &bare).ip("198.18.7.10").answer(&c, at(2))).1,
+        "valid"
+    );
+    let other_agent = get("/c", &bare).header(
+        "user-agent",
+        "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+    );
+    assert_eq!(row(&other_agent.answer(&c, at(3))).1, "valid");
+}
+
+#[test]
+fn an_expired_url_is_redirected_and_logged_expired() {
+    let c = core();
+    // at(0) is 2023-11-14T22:13:20Z, 1_700_000_000.
+    let expired = template_query(Some("G-exp"), Some(1_700_000_000));
+    assert_eq!(
+        row(&get("/c", &expired).answer(&c, at(0))),
+        r(302, "invalid", "expired", "redirected")
+    );
+    let live = template_query(Some("G-live"), Some(1_700_000_001));
+    assert_eq!(row(&get("/c", &live).answer(&c, at(0))).1, "valid");
+    // Other reasons come first; a test click past its time is expired.
+    let keys = Keys::new([("k1", SECRET.as_bytes())]);
+    let req = SignRequest {
+        landing: "https://shop.example/",
+        campaign: "c1",
+        impression: "ex",
+        test: true,
+        expires: Some(1),
+        ..SignRequest::default()
+    };
+    let classic = click::sign(&keys, "k1", &req, 4096).unwrap()[3..].to_string();
+    assert_eq!(row(&get("/c", &classic).answer(&c, at(0))).2, "expired");
+    assert_eq!(
+        row(&get("/c", &classic).method("HEAD").answer(&c, at(0))).2,
+        "head_request"
     );
 }

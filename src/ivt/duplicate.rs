@@ -45,6 +45,16 @@ struct Shard {
     order: VecDeque<(u64, u64)>,
 }
 
+/// What stands in for the impression in a duplicate key (never equal to
+/// an impression's key: those hash no kind byte).
+#[derive(Debug, Clone, Copy)]
+pub enum DupKind {
+    /// A template click's platform click id.
+    PlatformId = 1,
+    /// Neither: a hash of the client address and the user agent.
+    AddressAndAgent = 2,
+}
+
 pub struct DuplicateWindow {
     window_ms: u64,
     cap_per_shard: usize,
@@ -70,6 +80,20 @@ impl DuplicateWindow {
         h.write(campaign.as_bytes());
         h.write_u8(0xff); // not a byte of the id alphabet: ("ab","c") ≠ ("a","bc")
         h.write(impression.as_bytes());
+        h.finish()
+    }
+
+    /// The key of a click without an impression: its campaign, what kind
+    /// of value stands in for the impression, and that value's parts.
+    pub fn key_of(&self, campaign: &str, kind: DupKind, parts: &[&[u8]]) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        h.write(campaign.as_bytes());
+        h.write_u8(0xff);
+        h.write_u8(kind as u8);
+        for p in parts {
+            h.write_usize(p.len());
+            h.write(p);
+        }
         h.finish()
     }
 

@@ -52,6 +52,9 @@ closed_set! {
         HeadRequest,
         InternalIp,
         DatacenterIp,
+        /// Past the URL's signed `exp`: still redirected (a person
+        /// clicked), never billed, so a replayed old URL earns nothing.
+        Expired,
         TestClick,
         Duplicate,
     }
@@ -155,6 +158,8 @@ pub struct Signals<'a> {
     pub ip: Option<IpAddr>,
     /// `test=1` on the signed URL.
     pub test: bool,
+    /// The URL's signed `exp` has passed.
+    pub expired: bool,
 }
 
 /// The lists and actions in force; built whole from the config and its
@@ -193,6 +198,9 @@ impl Classifier {
                 return Some(Reason::DatacenterIp);
             }
         }
+        if s.expired {
+            return Some(Reason::Expired);
+        }
         if s.test {
             return Some(Reason::TestClick);
         }
@@ -224,6 +232,7 @@ mod tests {
                 "head_request",
                 "internal_ip",
                 "datacenter_ip",
+                "expired",
                 "test_click",
                 "duplicate"
             ]
@@ -266,6 +275,7 @@ mod tests {
             user_agent: ua,
             ip: Some(ip.parse().unwrap()),
             test,
+            expired: false,
         })
     }
 

@@ -73,18 +73,8 @@ impl ClickHouse {
         .unwrap();
         ch.run();
         // The shipped schema, statement by statement, as an operator would.
-        let schema = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/conf/clickhouse/schema.sql"
-        ))
-        .unwrap();
-        let stripped: String = schema
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("--"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        for stmt in stripped.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-            ch.query(stmt);
+        for stmt in sql_statements("conf/clickhouse/schema.sql") {
+            ch.query(&stmt);
         }
         ch
     }
@@ -191,4 +181,22 @@ impl Drop for ClickHouse {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The statements of one of the shipped SQL files (a path from the
+/// repository's root), comments dropped.
+pub fn sql_statements(file: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
+        .unwrap();
+    let stripped: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    stripped
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
 }
