@@ -48,6 +48,7 @@ pub fn serve(mut settings: Settings, opts: &ServeOptions) -> Result<(), StartErr
     let data_dir = settings.config.data_dir.clone();
     let log_paths = settings.config.server.log_request_paths;
     let max_connections = settings.config.server.max_connections;
+    let max_header_bytes = settings.config.limits.max_header_bytes;
     let limits_cfg = settings.config.limits.clone();
     let mut runtime = Runtime::start(settings)?.with_certs(certs.clone());
     let metrics = runtime.metrics().clone();
@@ -79,7 +80,8 @@ pub fn serve(mut settings: Settings, opts: &ServeOptions) -> Result<(), StartErr
             Guarded::new(app, limits.clone(), drain),
             max_connections,
             hits,
-        ),
+        )
+        .with_header_budget(max_header_bytes),
     );
     for addr in &listen {
         proxy.add_listener(

@@ -36,6 +36,19 @@ fn origin() -> (u16, Arc<Mutex<Vec<String>>>) {
                         }
                         head.push_str(&line);
                     }
+                    // Read the body too, as a real origin would.
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse().ok())?
+                        })
+                        .unwrap_or(0usize);
+                    let mut body = vec![0; len];
+                    if r.read_exact(&mut body).is_err() {
+                        return;
+                    }
                     h.lock().unwrap().push(head);
                     let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\norigin");
                 }
@@ -422,4 +435,47 @@ fn http2_floods_over_tls_are_answered_without_the_edge_running_away() {
         );
     }
     assert_eq!(edge.get("/healthz", &[]).status, 200);
+}
+
+#[test]
+fn an_endless_header_is_cut_at_the_header_limit_not_at_pingoras_megabyte() {
+    let (origin_port, heads) = origin();
+    let edge = Edge::start_with("", &["--origin", &format!("127.0.0.1:{origin_port}")]);
+    let before = rss_kib(edge.pid());
+    let line = format!(
+        "GET /page HTTP/1.1\r\nHost: e\r\nX-Junk: {}",
+        "a".repeat(64 * 1024)
+    );
+    let mut held = Vec::new();
+    for _ in 0..100 {
+        let mut s = TcpStream::connect(("127.0.0.1", edge.port)).unwrap();
+        s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+        // Past the 16 KiB limit the edge stops reading and closes.
+        for _ in 0..16 {
+            if s.write_all(line.as_bytes()).is_err() {
+                break;
+            }
+        }
+        held.push(s);
+    }
+    let peak = rss_kib(edge.pid());
+    assert!(
+        peak < before + 50 * 1024,
+        "100 endless headers took {before} -> {peak} KiB"
+    );
+    assert!(edge.metric("clickedge_limit_hits_total{limit=\"header_bytes\"}") >= 100.0);
+    drop(held);
+    // Bodies are not headers: a 1 MiB upload, with and without
+    // Expect: 100-continue, reaches the origin.
+    let body = vec![b'x'; 1024 * 1024];
+    let mut conn = Conn::open(edge.port).unwrap();
+    assert_eq!(
+        conn.send("POST", "/upload", &[], &body).unwrap().status,
+        200
+    );
+    assert_eq!(
+        conn.send("POST", "/upload2", &[], &body).unwrap().status,
+        200
+    );
+    assert_eq!(heads.lock().unwrap().len(), 2);
 }
