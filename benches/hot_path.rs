@@ -241,5 +241,36 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// The user agent's facts (bot lists, device tokens, nothing to scrub):
+/// what the per-thread cache saves on a hit.
+fn ua_cache(c: &mut Criterion) {
+    let core = clickedge::core::Core::new(
+        policy(),
+        clickedge::privacy::Privacy::new(clickedge::config::IpMode::Truncate, "", 24, &[]),
+        &clickedge::core::CoreSettings {
+            clickid_param: "clickid".into(),
+            robots_txt: true,
+            edge_id: "edge-1".into(),
+            duplicate_window: Duration::from_secs(60),
+            duplicate_max_entries: 1_000_000,
+        },
+    );
+    let p = core.policy_slot().load_full();
+    c.bench_function("ua_facts/miss", |b| {
+        let mut i = 0usize;
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            black_box(core.compute_facts(&p, black_box(UAS[i % UAS.len()])))
+        })
+    });
+    c.bench_function("ua_facts/hit", |b| {
+        let mut i = 0usize;
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            black_box(core.user_agent_facts(&p, black_box(UAS[i % UAS.len()])))
+        })
+    });
+}
+
+criterion_group!(benches, bench, ua_cache);
 criterion_main!(benches);

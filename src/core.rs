@@ -216,14 +216,18 @@ impl Core {
             .wall
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let mut reason = policy.ivt.classify(&Signals {
-            method: req.method,
-            headers: req.headers,
-            user_agent: &user_agent,
-            ip: req.client_ip,
-            test: click.test,
-            expired: click.expires.is_some_and(|exp| now_secs >= exp),
-        });
+        let ua = self.user_agent_facts(&policy, &user_agent);
+        let mut reason = policy.ivt.classify_with(
+            &Signals {
+                method: req.method,
+                headers: req.headers,
+                user_agent: &user_agent,
+                ip: req.client_ip,
+                test: click.test,
+                expired: click.expires.is_some_and(|exp| now_secs >= exp),
+            },
+            ua.bot,
+        );
         // Last in the contract's order, and only for a click that would
         // count. The key: the impression; for a template click, the
         // platform's click id; without either, the address and agent.
@@ -280,7 +284,7 @@ impl Core {
         let device = if reason == Some(Reason::KnownBot) {
             Device::Bot
         } else {
-            crate::device::classify(&user_agent, req.header("sec-ch-ua-mobile"))
+            crate::device::from_tokens(ua.device_tokens, req.header("sec-ch-ua-mobile"))
         };
         // Opted out (GPC, DNT, or a child-directed ad): counted and
         // redirected, but no address, no referrer, only the device class.
@@ -297,6 +301,8 @@ impl Core {
         };
         let logged_ua = if opted_out {
             Cow::Borrowed(device.as_str())
+        } else if ua.clean {
+            Cow::Borrowed(user_agent.as_ref())
         } else {
             self.privacy.user_agent(&user_agent)
         };
@@ -334,6 +340,72 @@ impl Core {
             event: Some(event),
             ..Answer::empty(Outcome::Click { reason, action })
         })
+    }
+}
+
+/// What a user agent alone decides, whatever else the request says: its
+/// verdict from the bot lists, its device tokens, and whether it is
+/// written as it is (nothing to scrub).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UaFacts {
+    pub bot: Option<Reason>,
+    pub device_tokens: u8,
+    pub clean: bool,
+}
+
+/// Real traffic repeats a few hundred user agents: each worker thread
+/// remembers the facts of the last ones it saw, by their exact bytes.
+/// The cache belongs to one core and one policy: a reload (a new policy
+/// generation) or another core on the same thread empties it. Bounded:
+/// past `UA_CACHE_ENTRIES` it starts over.
+struct UaCache {
+    owner: (usize, u64),
+    entries: std::collections::HashMap<Box<str>, UaFacts, ahash::RandomState>,
+}
+
+/// Entries a thread's user-agent cache holds before it starts over
+/// (about 300 bytes each for a typical user agent).
+pub const UA_CACHE_ENTRIES: usize = 4096;
+
+thread_local! {
+    static UA_CACHE: std::cell::RefCell<UaCache> = std::cell::RefCell::new(UaCache {
+        owner: (0, 0),
+        entries: std::collections::HashMap::default(),
+    });
+}
+
+impl Core {
+    /// The facts of a user agent, from this thread's cache or computed.
+    /// Costs a hit one hash of the user agent and one comparison.
+    pub fn user_agent_facts(&self, policy: &Policy, ua: &str) -> UaFacts {
+        let owner = (self as *const Core as usize, policy.generation);
+        UA_CACHE.with(|cell| {
+            let Ok(mut cache) = cell.try_borrow_mut() else {
+                return self.compute_facts(policy, ua);
+            };
+            if cache.owner != owner {
+                cache.entries.clear();
+                cache.owner = owner;
+            }
+            if let Some(f) = cache.entries.get(ua) {
+                return *f;
+            }
+            let f = self.compute_facts(policy, ua);
+            if cache.entries.len() >= UA_CACHE_ENTRIES {
+                cache.entries.clear();
+            }
+            cache.entries.insert(ua.into(), f);
+            f
+        })
+    }
+
+    /// The facts of a user agent, computed (what the cache remembers).
+    pub fn compute_facts(&self, policy: &Policy, ua: &str) -> UaFacts {
+        UaFacts {
+            bot: policy.ivt.bots.classify(ua),
+            device_tokens: crate::device::tokens(ua),
+            clean: matches!(self.privacy.user_agent(ua), Cow::Borrowed(_)),
+        }
     }
 }
 

@@ -131,10 +131,26 @@ fn seen(ua: &str) -> u8 {
 
 /// `ch_mobile` is the `Sec-CH-UA-Mobile` header when present (`?1` or `?0`).
 pub fn classify(ua: &str, ch_mobile: Option<&[u8]>) -> Device {
+    from_tokens(tokens(ua), ch_mobile)
+}
+
+/// What of the user agent decides its class: the token lists it has a
+/// token of, and whether it is empty (bit 7). The part worth caching.
+pub fn tokens(ua: &str) -> u8 {
     if ua.is_empty() {
+        return EMPTY;
+    }
+    seen(ua)
+}
+
+/// Bit of [`tokens`] for an empty user agent.
+const EMPTY: u8 = 0x80;
+
+/// The class from [`tokens`] and the `Sec-CH-UA-Mobile` header.
+pub fn from_tokens(has: u8, ch_mobile: Option<&[u8]>) -> Device {
+    if has & EMPTY != 0 {
         return Device::Other;
     }
-    let has = seen(ua);
     if has & IS_TV != 0 {
         return Device::Tv;
     }

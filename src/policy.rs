@@ -14,6 +14,9 @@ use crate::ivt::{Actions, BotLists, Classifier, IpSet};
 
 #[derive(Debug)]
 pub struct Policy {
+    /// Unique to this load: what a cache of verdicts made under a policy
+    /// checks before it trusts them.
+    pub generation: u64,
     pub click: ClickPolicy,
     pub ivt: Classifier,
     /// `geo.country_db`, when configured.
@@ -127,6 +130,7 @@ impl Policy {
             return Err(all);
         };
         all.or(Policy {
+            generation: next_generation(),
             country,
             click,
             ivt: Classifier {
@@ -142,6 +146,12 @@ impl Policy {
             },
         })
     }
+}
+
+/// A number no other policy of this process has had.
+pub fn next_generation() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 fn show(p: &Option<std::path::PathBuf>) -> String {

@@ -601,3 +601,58 @@ fn an_expired_url_is_redirected_and_logged_expired() {
         "head_request"
     );
 }
+
+/// User agents of every kind the lists and the device classes know.
+const AGENTS: &[&str] = &[
+    UA,
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Linux; Android 13; SM-X700) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (SMART-TV; Linux; Tizen 6.0) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/4.0 Chrome/76.0.3809.146 TV Safari/537.36",
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.0.0 Safari/537.36",
+    "python-requests/2.31.0",
+    "curl/8.5.0",
+    "",
+    "Mozilla/5.0 (Linux; Android 14) MyApp/3.2 (user=jane.doe@example.com; clientip=203.0.113.77)",
+];
+
+#[test]
+fn the_user_agent_cache_never_changes_a_verdict() {
+    let c = core();
+    let policy = c.policy.load();
+    for round in 0..3 {
+        for ua in AGENTS {
+            assert_eq!(
+                c.user_agent_facts(&policy, ua),
+                c.compute_facts(&policy, ua),
+                "round {round}: {ua}"
+            );
+        }
+    }
+    // A reload (a new policy) is not answered from the old one's facts.
+    let mut cfg = config("");
+    cfg.ivt.bots.builtin = false;
+    let plain = Policy::load(&cfg).unwrap();
+    c.policy_slot().store(std::sync::Arc::new(plain));
+    let reloaded = c.policy.load();
+    let bot = AGENTS[4];
+    assert_eq!(
+        c.user_agent_facts(&reloaded, bot).bot,
+        None,
+        "the builtin list is off now"
+    );
+    assert_eq!(c.user_agent_facts(&policy, bot).bot, Some(Reason::KnownBot));
+}
+
+proptest::proptest! {
+    #[test]
+    fn cached_facts_equal_computed_ones(ua in "\\PC{0,120}|Mozilla/5\\.0 \\([A-Za-z0-9 ;._-]{0,60}\\)[ -~]{0,60}") {
+        let c = core();
+        let policy = c.policy.load();
+        let first = c.user_agent_facts(&policy, &ua);
+        let again = c.user_agent_facts(&policy, &ua);
+        proptest::prop_assert_eq!(first, c.compute_facts(&policy, &ua));
+        proptest::prop_assert_eq!(again, first);
+    }
+}

@@ -178,13 +178,19 @@ impl Classifier {
     /// The first reason that applies, in the contract's order, except
     /// `duplicate` (see [`DuplicateWindow`]); `None` is a valid click so far.
     pub fn classify(&self, s: &Signals<'_>) -> Option<Reason> {
+        self.classify_with(s, self.bots.classify(s.user_agent))
+    }
+
+    /// [`Classifier::classify`] with the user agent's own verdict
+    /// ([`BotLists::classify`]) given, as a cache of it remembers it.
+    pub fn classify_with(&self, s: &Signals<'_>, ua_verdict: Option<Reason>) -> Option<Reason> {
         if is_prefetch(s.headers) {
             return Some(Reason::Prefetch);
         }
         if s.ip.is_some_and(|ip| self.bot_ips.contains(ip)) {
             return Some(Reason::KnownBot);
         }
-        if let Some(r) = self.bots.classify(s.user_agent) {
+        if let Some(r) = ua_verdict {
             return Some(r);
         }
         if s.method == "HEAD" {
