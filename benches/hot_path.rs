@@ -197,17 +197,7 @@ fn bench(c: &mut Criterion) {
 
     // The whole click core, as a door calls it: parse and verify, classify,
     // the duplicate window, device, privacy, Location and event.
-    let core = clickedge::core::Core::new(
-        policy(),
-        clickedge::privacy::Privacy::new(clickedge::config::IpMode::Truncate, "", 24, &[]),
-        &clickedge::core::CoreSettings {
-            clickid_param: "clickid".into(),
-            robots_txt: true,
-            edge_id: "edge-1".into(),
-            duplicate_window: Duration::from_secs(60),
-            duplicate_max_entries: 1_000_000,
-        },
-    );
+    let core = core();
     // The bench measures clicks, not refusals.
     let probe = clickedge::request::Request {
         method: "GET",
@@ -241,10 +231,9 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-/// The user agent's facts (bot lists, device tokens, nothing to scrub):
-/// what the per-thread cache saves on a hit.
-fn ua_cache(c: &mut Criterion) {
-    let core = clickedge::core::Core::new(
+/// A click core over the bench policy, truncating addresses.
+fn core() -> clickedge::core::Core {
+    clickedge::core::Core::new(
         policy(),
         clickedge::privacy::Privacy::new(clickedge::config::IpMode::Truncate, "", 24, &[]),
         &clickedge::core::CoreSettings {
@@ -254,7 +243,13 @@ fn ua_cache(c: &mut Criterion) {
             duplicate_window: Duration::from_secs(60),
             duplicate_max_entries: 1_000_000,
         },
-    );
+    )
+}
+
+/// The user agent's facts (bot lists, device tokens, nothing to scrub):
+/// what the per-thread cache saves on a hit.
+fn ua_cache(c: &mut Criterion) {
+    let core = core();
     let p = core.policy_slot().load_full();
     c.bench_function("ua_facts/miss", |b| {
         let mut i = 0usize;

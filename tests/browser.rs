@@ -9,17 +9,6 @@ mod common;
 use common::*;
 use std::process::Command;
 
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// Runs the browser once; returns the script's JSON line.
 fn parallel_tracking(edge: &Edge, template: &str, gclid: &str, beacons: u32) -> serde_json::Value {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser");
@@ -41,7 +30,7 @@ fn parallel_tracking(edge: &Edge, template: &str, gclid: &str, beacons: u32) -> 
         "http://127.0.0.1:{}{}",
         edge.port,
         template
-            .replace("{lpurl}", &encode(&landing))
+            .replace("{lpurl}", &percent_encode(&landing))
             .replace("{gclid}", gclid)
     );
     let out = Command::new("node")

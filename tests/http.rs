@@ -603,3 +603,50 @@ fn an_answer_to_a_reset_connection_is_counted_unanswered_and_its_click_still_log
         "{logged} events, {unanswered} unanswered"
     );
 }
+
+#[test]
+fn template_refusals_on_the_wire_are_never_redirected_and_each_is_counted() {
+    let edge = Edge::start();
+    let t = edge.sign(&[
+        "--template",
+        "google",
+        "--campaign",
+        "t",
+        "--landing-host",
+        "*.shop.example",
+    ]);
+    let fill = |landing: &str, id: &str| {
+        t.replace("{lpurl}", &percent_encode(landing))
+            .replace("{gclid}", id)
+    };
+    let ok = fill("https://www.shop.example/p", "g1");
+    let ua = [("User-Agent", BROWSER_UA)];
+    assert_eq!(edge.get(&ok, &ua).status, 302);
+    for (path, status, label) in [
+        (
+            fill("https://evil.example/p", "g2"),
+            403,
+            "host_not_allowed",
+        ),
+        (format!("{ok}&utm_source=x"), 400, "param_after_sig"),
+        (ok.replacen("cmp=t", "cmp=u", 1), 403, "bad_signature"),
+        (
+            ok.split("&u=").next().unwrap().to_string(),
+            400,
+            "missing_param",
+        ),
+    ] {
+        for method in ["GET", "POST"] {
+            let r = request(edge.port, method, &path, &ua, b"");
+            assert_eq!(r.status, status, "{method} {path}");
+            assert_eq!(r.header("location"), None, "{path}");
+        }
+        assert_eq!(
+            edge.metric(&format!("clickedge_refused_total{{reason=\"{label}\"}}")),
+            2.0,
+            "{label}"
+        );
+    }
+    // Only the one good click was logged.
+    assert_eq!(edge.wait_events(1).len(), 1);
+}

@@ -379,10 +379,13 @@ impl Conn {
 }
 
 impl Conn {
-    /// One line as the server sent it (a `100 Continue`, say), CRLF trimmed.
+    /// One line as the server sent it (a `100 Continue`, say), CRLF
+    /// trimmed; an error once the server has closed the connection.
     pub fn read_line(&mut self) -> std::io::Result<String> {
         let mut line = String::new();
-        self.reader.read_line(&mut line)?;
+        if self.reader.read_line(&mut line)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
         Ok(line.trim_end().to_string())
     }
 
@@ -524,4 +527,17 @@ pub fn make_cert(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     std::fs::write(&cert, c.cert.pem()).unwrap();
     std::fs::write(&key, c.signing_key.serialize_pem()).unwrap();
     (cert, key)
+}
+
+/// `s` percent-encoded but for RFC 3986's unreserved characters: how an ad
+/// platform fills `{lpurl}` into a tracking template.
+pub fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
