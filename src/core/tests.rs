@@ -656,3 +656,17 @@ proptest::proptest! {
         proptest::prop_assert_eq!(again, first);
     }
 }
+
+#[test]
+fn click_ids_are_unique_and_carry_the_clicks_time() {
+    let c = core();
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..2000 {
+        let e = event(&get("/c", &q(&format!("id{i}"))).answer(&c, at(0)));
+        let id: uuid::Uuid = e["click_id"].as_str().unwrap().parse().unwrap();
+        assert_eq!(id.get_version_num(), 7);
+        let (secs, _) = id.get_timestamp().unwrap().to_unix();
+        assert_eq!(secs, 1_700_000_000, "the id's time is the click's");
+        assert!(seen.insert(id), "a click id repeated");
+    }
+}
