@@ -211,7 +211,7 @@ impl Core {
     fn click(&self, req: &Request<'_>, endpoint: Endpoint, now: Now) -> Result<Answer, ClickError> {
         let policy = self.policy.load();
         let click = click::parse(req.query, &policy.click)?;
-        let user_agent = req.header_str("user-agent");
+        let user_agent = req.header_str(&http::header::USER_AGENT);
         let now_secs = now
             .wall
             .duration_since(std::time::UNIX_EPOCH)
@@ -284,15 +284,19 @@ impl Core {
         let device = if reason == Some(Reason::KnownBot) {
             Device::Bot
         } else {
-            crate::device::from_tokens(ua.device_tokens, req.header("sec-ch-ua-mobile"))
+            crate::device::from_tokens(
+                ua.device_tokens,
+                req.header(&crate::request::names::SEC_CH_UA_MOBILE),
+            )
         };
         // Opted out (GPC, DNT, or a child-directed ad): counted and
         // redirected, but no address, no referrer, only the device class.
         let opted_out = click.child_directed
-            || self.privacy.opt_out_headers().iter().any(|h| {
-                req.header(h.as_str())
-                    .is_some_and(|v| v.trim_ascii() == b"1")
-            });
+            || self
+                .privacy
+                .opt_out_headers()
+                .iter()
+                .any(|h| req.header(h).is_some_and(|v| v.trim_ascii() == b"1"));
         let (ip, ip_full) = self.privacy.ip_fields(req.client_ip, opted_out, now.wall);
         // From the full address in memory; only the two-letter code is kept.
         let country = match (&policy.country, req.client_ip) {
@@ -310,7 +314,7 @@ impl Core {
             String::new()
         } else {
             self.privacy.referrer_host(
-                event::referrer_host(&req.header_str("referer")).to_ascii_lowercase(),
+                event::referrer_host(&req.header_str(&http::header::REFERER)).to_ascii_lowercase(),
             )
         };
         let event = Event {

@@ -46,7 +46,7 @@ pub struct Privacy {
     period_secs: u64,
     /// (period number, HMAC keyed for it)
     key: Mutex<(u64, Hmac<Sha256>)>,
-    opt_out_headers: Vec<String>,
+    opt_out_headers: Vec<http::HeaderName>,
 }
 
 impl std::fmt::Debug for Privacy {
@@ -87,9 +87,10 @@ impl Privacy {
             secret,
             period_secs,
             key,
+            // `check` names one that is no header name (`opt_out_problems`).
             opt_out_headers: opt_out_headers
                 .iter()
-                .map(|h| h.to_ascii_lowercase())
+                .filter_map(|h| http::HeaderName::from_bytes(h.trim().as_bytes()).ok())
                 .collect(),
         }
     }
@@ -109,8 +110,23 @@ impl Privacy {
     }
 
     /// The headers that opt a user out when set to `1`.
-    pub fn opt_out_headers(&self) -> &[String] {
+    pub fn opt_out_headers(&self) -> &[http::HeaderName] {
         &self.opt_out_headers
+    }
+
+    /// Problems of the `privacy` section: an opt-out header that is not a
+    /// header name would never match.
+    pub fn check_config(cfg: &crate::config::PrivacyConfig) -> Result<(), crate::config::Problems> {
+        let mut p = crate::config::Problems::default();
+        for h in &cfg.opt_out_headers {
+            if http::HeaderName::from_bytes(h.trim().as_bytes()).is_err() {
+                p.push(
+                    "privacy.opt_out_headers",
+                    format!("{h:?} is not a header name (like sec-gpc)"),
+                );
+            }
+        }
+        p.or(())
     }
 
     /// (`ip`, `ip_full`) for an event of a request at `now` (which picks

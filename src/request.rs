@@ -4,24 +4,38 @@
 
 use std::net::IpAddr;
 
-/// Looks a request header up by its lowercase name: the first value's raw
-/// bytes, or `None` when absent.
+use http::HeaderName;
+
+/// Looks a request header up by name: the first value's raw bytes, or
+/// `None` when absent. Names are `HeaderName`s made once ([`names`], or at
+/// start-up from the config): a lookup by `&str` would parse and hash the
+/// name on every click.
 pub trait Headers {
-    fn get(&self, name: &str) -> Option<&[u8]>;
+    fn get(&self, name: &HeaderName) -> Option<&[u8]>;
 }
 
 impl Headers for http::HeaderMap {
-    fn get(&self, name: &str) -> Option<&[u8]> {
+    fn get(&self, name: &HeaderName) -> Option<&[u8]> {
         http::HeaderMap::get(self, name).map(|v| v.as_bytes())
     }
+}
+
+/// The request headers the click core reads that `http` does not name.
+pub mod names {
+    use http::HeaderName;
+    pub const SEC_PURPOSE: HeaderName = HeaderName::from_static("sec-purpose");
+    pub const PURPOSE: HeaderName = HeaderName::from_static("purpose");
+    pub const X_PURPOSE: HeaderName = HeaderName::from_static("x-purpose");
+    pub const X_MOZ: HeaderName = HeaderName::from_static("x-moz");
+    pub const SEC_CH_UA_MOBILE: HeaderName = HeaderName::from_static("sec-ch-ua-mobile");
 }
 
 /// Headers as a list of pairs, for tests and for embedders whose server
 /// keeps headers another way. Names compare case-insensitively.
 impl Headers for Vec<(&str, &str)> {
-    fn get(&self, name: &str) -> Option<&[u8]> {
+    fn get(&self, name: &HeaderName) -> Option<&[u8]> {
         self.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .find(|(k, _)| k.eq_ignore_ascii_case(name.as_str()))
             .map(|(_, v)| v.as_bytes())
     }
 }
@@ -42,12 +56,12 @@ pub struct Request<'a> {
 
 impl<'a> Request<'a> {
     /// A header's raw bytes.
-    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+    pub fn header(&self, name: &HeaderName) -> Option<&'a [u8]> {
         self.headers.get(name)
     }
 
     /// A header's value as text (lossy for non-UTF-8 bytes), empty when absent.
-    pub fn header_str(&self, name: &str) -> std::borrow::Cow<'a, str> {
+    pub fn header_str(&self, name: &HeaderName) -> std::borrow::Cow<'a, str> {
         self.header(name)
             .map(String::from_utf8_lossy)
             .unwrap_or_default()

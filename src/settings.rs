@@ -82,6 +82,7 @@ impl Settings {
         let spool = p.take(SpoolConfig::from_config(&config.events, &config.data_dir));
         let ship = p.take(ShipConfig::from_config(&config.sink, &config.data_dir));
         p.take(crate::limits::Limits::check_config(&config.limits));
+        p.take(crate::privacy::Privacy::check_config(&config.privacy));
         if !config.edge_id.is_empty() && !crate::click::is_id(&config.edge_id, 128) {
             p.push(
                 "edge_id",

@@ -9,7 +9,7 @@
 //! `X-Purpose: preview` or `prefetch` (Safari's and older WebKit's), and
 //! `X-Moz: prefetch` (Firefox's).
 
-use crate::request::Headers;
+use crate::request::{names, Headers};
 
 fn contains_ci(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.len() >= needle.len()
@@ -23,22 +23,22 @@ fn trimmed_eq_ci(value: &[u8], want: &[u8]) -> bool {
 }
 
 pub fn is_prefetch(headers: &dyn Headers) -> bool {
-    if let Some(v) = headers.get("sec-purpose") {
+    if let Some(v) = headers.get(&names::SEC_PURPOSE) {
         if contains_ci(v, b"prefetch") {
             return true;
         }
     }
-    if let Some(v) = headers.get("purpose") {
+    if let Some(v) = headers.get(&names::PURPOSE) {
         if contains_ci(v, b"prefetch") {
             return true;
         }
     }
-    if let Some(v) = headers.get("x-purpose") {
+    if let Some(v) = headers.get(&names::X_PURPOSE) {
         if trimmed_eq_ci(v, b"preview") || trimmed_eq_ci(v, b"prefetch") {
             return true;
         }
     }
-    matches!(headers.get("x-moz"), Some(v) if trimmed_eq_ci(v, b"prefetch"))
+    matches!(headers.get(&names::X_MOZ), Some(v) if trimmed_eq_ci(v, b"prefetch"))
 }
 
 #[cfg(test)]
