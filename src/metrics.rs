@@ -43,7 +43,7 @@ impl BadRequest {
 pub struct Metrics {
     registry: Registry,
     /// `[reason index + 1 (0 = valid)][action]`
-    clicks: Vec<[IntCounter; Action::COUNT]>,
+    clicks: Arc<StripedFamily>,
     /// Indexed like [`Refusal::VARIANTS`].
     refused: Vec<IntCounter>,
     /// Indexed like [`BadRequest::ALL`].
@@ -52,7 +52,8 @@ pub struct Metrics {
     pub bad_method: IntCounter,
     pub unanswered: IntCounter,
     pub latency: Histogram,
-    pub events_queued: IntCounter,
+    /// Striped, like `clicks`: every click adds to it.
+    events_queued: Arc<StripedFamily>,
     pub events_dropped: IntCounter,
     pub events_spooled: IntCounter,
     pub spool_write_errors: IntCounter,
@@ -76,6 +77,122 @@ fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
     c
 }
 
+/// Slots of a striped counter: each worker thread adds to its own (a
+/// thread's slot is its start order modulo this), so no two threads of up
+/// to this many share a cache line (`benches/contention.rs`: one shared
+/// atomic add costs 6.5 ns from one thread, 36.7 ns from two).
+const STRIPES: usize = 32;
+
+/// One counter slot on its own cache line (two lines: adjacent-line
+/// prefetch pairs them).
+#[repr(align(128))]
+#[derive(Default)]
+struct Stripe(std::sync::atomic::AtomicU64);
+
+fn my_stripe() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    thread_local! {
+        static MINE: usize = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % STRIPES;
+    }
+    MINE.with(|m| *m)
+}
+
+/// Counters with fixed label sets (cells) that many threads add to, summed
+/// when `/metrics` is scraped: a counter family for the click path.
+struct StripedFamily {
+    desc: prometheus::core::Desc,
+    name: String,
+    help: String,
+    /// Each cell's label pairs, sorted by name.
+    labels: Vec<Vec<(&'static str, &'static str)>>,
+    /// `cell * STRIPES + stripe`
+    slots: Box<[Stripe]>,
+}
+
+impl StripedFamily {
+    fn register(
+        registry: &Registry,
+        name: &str,
+        help: &str,
+        labels: Vec<Vec<(&'static str, &'static str)>>,
+    ) -> Arc<StripedFamily> {
+        let label_names = labels
+            .first()
+            .map(|l| l.iter().map(|(k, _)| k.to_string()).collect())
+            .unwrap_or_default();
+        let desc = prometheus::core::Desc::new(
+            name.to_string(),
+            help.to_string(),
+            label_names,
+            Default::default(),
+        )
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+        let family = Arc::new(StripedFamily {
+            desc,
+            name: name.to_string(),
+            help: help.to_string(),
+            slots: (0..labels.len() * STRIPES)
+                .map(|_| Stripe::default())
+                .collect(),
+            labels,
+        });
+        registry
+            .register(Box::new(Collect(family.clone())))
+            .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+        family
+    }
+
+    fn inc(&self, cell: usize) {
+        if let Some(s) = self.slots.get(cell * STRIPES + my_stripe()) {
+            s.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    fn get(&self, cell: usize) -> u64 {
+        self.slots[cell * STRIPES..(cell + 1) * STRIPES]
+            .iter()
+            .map(|s| s.0.load(std::sync::atomic::Ordering::Relaxed))
+            .sum()
+    }
+}
+
+/// The registry's handle on a [`StripedFamily`].
+struct Collect(Arc<StripedFamily>);
+
+impl prometheus::core::Collector for Collect {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        vec![&self.0.desc]
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        use prometheus::proto::{Counter, LabelPair, Metric, MetricFamily, MetricType};
+        let f = &self.0;
+        let mut family = MetricFamily::default();
+        family.set_name(f.name.clone());
+        family.set_help(f.help.clone());
+        family.set_field_type(MetricType::COUNTER);
+        for (cell, labels) in f.labels.iter().enumerate() {
+            let mut m = Metric::default();
+            m.set_label(
+                labels
+                    .iter()
+                    .map(|(k, v)| {
+                        let mut l = LabelPair::default();
+                        l.set_name(k.to_string());
+                        l.set_value(v.to_string());
+                        l
+                    })
+                    .collect(),
+            );
+            let mut c = Counter::default();
+            c.set_value(f.get(cell) as f64);
+            m.set_counter(c);
+            family.mut_metric().push(m);
+        }
+        vec![family]
+    }
+}
+
 /// A counter family with one label, registered.
 fn counter_vec(registry: &Registry, name: &str, help: &str, label: &str) -> IntCounterVec {
     let v = IntCounterVec::new(Opts::new(name, help), &[label])
@@ -97,27 +214,31 @@ impl Metrics {
     /// failure here is a programming error caught by the tests.
     pub fn new() -> Metrics {
         let registry = Registry::new();
-        let clicks_vec = IntCounterVec::new(
-            Opts::new(
-                "clickedge_clicks_total",
-                "Click and beacon requests that passed the signature check, by verdict, reason and action.",
-            ),
-            &["verdict", "reason", "action"],
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        registry
-            .register(Box::new(clicks_vec.clone()))
-            .unwrap_or_else(|e| panic!("{e}"));
+        // Cells `[reason index + 1 (0 = valid)][action]`, labels sorted by name.
         let reasons = std::iter::once(None).chain(Reason::ALL.iter().copied().map(Some));
-        let clicks = reasons
-            .map(|r| {
-                let v = Verdict::of(r).as_str();
-                let r = r.map_or("", Reason::as_str);
-                std::array::from_fn(|a| {
-                    clicks_vec.with_label_values(&[v, r, Action::ALL[a].as_str()])
+        let cells = reasons
+            .flat_map(|r| {
+                Action::ALL.iter().map(move |a| {
+                    vec![
+                        ("action", a.as_str()),
+                        ("reason", r.map_or("", Reason::as_str)),
+                        ("verdict", Verdict::of(r).as_str()),
+                    ]
                 })
             })
             .collect();
+        let clicks = StripedFamily::register(
+            &registry,
+            "clickedge_clicks_total",
+            "Click and beacon requests that passed the signature check, by verdict, reason and action.",
+            cells,
+        );
+        let events_queued = StripedFamily::register(
+            &registry,
+            "clickedge_events_queued_total",
+            "Click events handed to the spool writer's queue.",
+            vec![vec![]],
+        );
         let refused_vec = counter_vec(
             &registry,
             "clickedge_refused_total",
@@ -218,11 +339,7 @@ impl Metrics {
                 "Answers on /c and /b that could not be written (client gone); a decided click is still logged.",
             ),
             latency,
-            events_queued: counter(
-                &registry,
-                "clickedge_events_queued_total",
-                "Click events handed to the spool writer's queue.",
-            ),
+            events_queued,
             events_dropped: counter(
                 &registry,
                 "clickedge_events_dropped_total",
@@ -245,7 +362,17 @@ impl Metrics {
 
     pub fn click(&self, reason: Option<Reason>, action: Action) {
         let r = reason.map_or(0, |r| r.index() + 1);
-        self.clicks[r][action as usize].inc();
+        self.clicks.inc(r * Action::COUNT + action as usize);
+    }
+
+    /// One event handed to the spool writer's queue.
+    pub fn event_queued(&self) {
+        self.events_queued.inc(0);
+    }
+
+    /// Events handed to the queue so far.
+    pub fn events_queued(&self) -> u64 {
+        self.events_queued.get(0)
     }
 
     pub fn bad_request(&self, b: BadRequest) {

@@ -140,7 +140,7 @@ impl EventQueue {
     pub fn push(&self, line: Vec<u8>) -> bool {
         match self.tx.try_send(Msg::Event(line)) {
             Ok(()) => {
-                self.metrics.events_queued.inc();
+                self.metrics.event_queued();
                 true
             }
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
@@ -683,7 +683,7 @@ mod tests {
         assert!(q.push(b"1\n".to_vec()));
         assert!(q.push(b"2\n".to_vec()));
         assert!(!q.push(b"3\n".to_vec()));
-        assert_eq!(m.events_queued.get(), 2);
+        assert_eq!(m.events_queued(), 2);
         assert_eq!(m.events_dropped.get(), 1);
         drop(tmp);
     }
