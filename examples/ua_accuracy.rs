@@ -5,7 +5,8 @@
 //!
 //! Each file has one user agent a line. A crawler counts as caught when it
 //! is classed `known_bot` or `non_browser`; a browser is wrongly flagged
-//! when it is classed either. `benches/corpus/evaluate.sh` fetches the
+//! when it is classed either, and wrongly blocked when its reason blocks
+//! with the shipped actions (`known_bot`: a person turned away). `benches/corpus/evaluate.sh` fetches the
 //! corpora and runs this.
 
 use clickedge::config::Config;
@@ -51,20 +52,32 @@ fn main() {
         .filter(|ua| bots.classify(ua).is_some())
         .collect();
     if !crawlers.is_empty() {
+        let crawlers_blocked = crawlers
+            .iter()
+            .filter(|ua| bots.classify(ua).is_some_and(|r| policy.ivt.blocks(r)))
+            .count();
         println!(
-            "crawlers: {} unique, caught {} ({:.2}%), missed {}",
+            "crawlers: {} unique, caught {} ({:.2}%), missed {}; blocked {} ({:.2}%)",
             crawlers.len(),
             crawlers.len() - missed.len(),
             100.0 * (crawlers.len() - missed.len()) as f64 / crawlers.len() as f64,
-            missed.len()
+            missed.len(),
+            crawlers_blocked,
+            100.0 * crawlers_blocked as f64 / crawlers.len() as f64
         );
     }
+    let blocked: Vec<&&String> = flagged
+        .iter()
+        .filter(|ua| bots.classify(ua).is_some_and(|r| policy.ivt.blocks(r)))
+        .collect();
     if !browsers.is_empty() {
         println!(
-            "browsers: {} unique, flagged {} ({:.3}%)",
+            "browsers: {} unique, flagged {} ({:.3}%), of them blocked {} ({:.3}%)",
             browsers.len(),
             flagged.len(),
-            100.0 * flagged.len() as f64 / browsers.len() as f64
+            100.0 * flagged.len() as f64 / browsers.len() as f64,
+            blocked.len(),
+            100.0 * blocked.len() as f64 / browsers.len() as f64
         );
     }
     // SHOW=N prints the first N misses and false flags of each kind.
@@ -74,6 +87,17 @@ fn main() {
         }
         for f in flagged.iter().take(n) {
             println!("flagged {f}");
+        }
+        for b in blocked.iter().take(n) {
+            println!("blocked {b}");
+        }
+        // Crawlers caught but only flagged: what a confident pattern could block.
+        for c in crawlers
+            .iter()
+            .filter(|ua| bots.classify(ua).is_some_and(|r| !policy.ivt.blocks(r)))
+            .take(n)
+        {
+            println!("flagged-crawler {c}");
         }
     }
 }

@@ -9,7 +9,9 @@
 
 use crate::click::ClickPolicy;
 use crate::config::{Config, Problems};
-use crate::ivt::bots::{read_list, IabExclude, IabInclude, PatternList, BUILTIN_PATTERNS};
+use crate::ivt::bots::{
+    read_list, tiers, IabExclude, IabInclude, PatternList, BUILTIN_NAMED, BUILTIN_PATTERNS,
+};
 use crate::ivt::{Actions, BotLists, Classifier, IpSet};
 
 #[derive(Debug)]
@@ -50,8 +52,14 @@ impl Policy {
         let i = &cfg.ivt;
         let b = &i.bots;
         let mut texts: Vec<(String, String)> = Vec::new();
+        // The builtin list's heuristics flag; its confident patterns and
+        // every operator file block (an operator who names a bot means it).
+        let mut heuristic_text = String::new();
         if b.builtin {
-            texts.push(("builtin bot list".to_string(), BUILTIN_PATTERNS.to_string()));
+            let (known, heuristic) = tiers(BUILTIN_PATTERNS);
+            texts.push(("builtin bot list".to_string(), known));
+            texts.push(("builtin named bots".to_string(), BUILTIN_NAMED.to_string()));
+            heuristic_text = heuristic;
         }
         for f in &b.pattern_files {
             match read_list(f) {
@@ -60,6 +68,11 @@ impl Policy {
             }
         }
         let patterns = PatternList::compile(texts.iter().map(|(n, t)| (n.as_str(), t.as_str())))
+            .unwrap_or_else(|e| {
+                problems.push(format!("ivt.bots: {e}"));
+                PatternList::default()
+            });
+        let heuristics = PatternList::compile([("builtin bot list", heuristic_text.as_str())])
             .unwrap_or_else(|e| {
                 problems.push(format!("ivt.bots: {e}"));
                 PatternList::default()
@@ -136,6 +149,7 @@ impl Policy {
             ivt: Classifier {
                 bots: BotLists {
                     patterns,
+                    heuristics,
                     iab_exclude,
                     iab_include,
                 },

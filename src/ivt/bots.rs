@@ -29,8 +29,36 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use std::path::Path;
 
-/// The open default list, compiled in (see `conf/bots/README.md`).
+/// The open default list, compiled in (see `conf/bots/README.md`), both
+/// tiers (split by [`tiers`]).
 pub const BUILTIN_PATTERNS: &str = include_str!("../../conf/bots/open-bots.txt");
+
+/// clickedge's own confident patterns (`conf/bots/named-bots.txt`):
+/// crawlers' product tokens, which isbot catches only with generic words.
+pub const BUILTIN_NAMED: &str = include_str!("../../conf/bots/named-bots.txt");
+
+/// A list in tiers, `(known_bot, non_browser)`: the lines after a
+/// `# tier: non_browser` comment, up to another `# tier:` comment, are
+/// heuristics; every other line is a confident pattern. A list without tier
+/// comments (an operator's own file) is all `known_bot`.
+pub fn tiers(text: &str) -> (String, String) {
+    let (mut known, mut heuristic) = (String::new(), String::new());
+    let mut in_heuristics = false;
+    for line in text.lines() {
+        if let Some(tier) = line.strip_prefix("# tier:") {
+            in_heuristics = tier.trim() == "non_browser";
+            continue;
+        }
+        let out = if in_heuristics {
+            &mut heuristic
+        } else {
+            &mut known
+        };
+        out.push_str(line);
+        out.push('\n');
+    }
+    (known, heuristic)
+}
 
 /// Compiled pattern lists.
 ///
@@ -367,7 +395,11 @@ fn contains_ci(haystack: &str, needle: &str) -> bool {
 /// Everything that judges a user agent.
 #[derive(Clone, Debug, Default)]
 pub struct BotLists {
+    /// Confident patterns: `known_bot`, which blocks by default.
     pub patterns: PatternList,
+    /// Heuristics (the open list's `non_browser` tier): flagged, never
+    /// blocked by default, since they also fit rare real devices.
+    pub heuristics: PatternList,
     pub iab_exclude: Option<IabExclude>,
     pub iab_include: Option<IabInclude>,
 }
@@ -379,7 +411,10 @@ impl BotLists {
         if self.patterns.is_match(ua) || self.iab_exclude.as_ref().is_some_and(|x| x.matches(ua)) {
             return Some(Reason::KnownBot);
         }
-        if ua.trim().is_empty() || self.iab_include.as_ref().is_some_and(|i| !i.matches(ua)) {
+        if ua.trim().is_empty()
+            || self.heuristics.is_match(ua)
+            || self.iab_include.as_ref().is_some_and(|i| !i.matches(ua))
+        {
             return Some(Reason::NonBrowser);
         }
         None
@@ -415,6 +450,7 @@ oldbrowser|0|0
     fn lists() -> BotLists {
         BotLists {
             patterns: PatternList::default(),
+            heuristics: PatternList::default(),
             iab_exclude: Some(IabExclude::parse(EXCLUDE).unwrap()),
             iab_include: Some(IabInclude::parse(INCLUDE).unwrap()),
         }
@@ -526,6 +562,41 @@ oldbrowser|0|0
         let l = BotLists::default();
         assert_eq!(l.classify(""), Some(Reason::NonBrowser));
         assert_eq!(l.classify("curl/8"), None);
+    }
+
+    #[test]
+    fn the_builtin_list_has_two_tiers_and_heuristics_only_flag() {
+        let (known, heuristic) = tiers(BUILTIN_PATTERNS);
+        let l = BotLists {
+            patterns: PatternList::compile([("known", known.as_str()), ("named", BUILTIN_NAMED)])
+                .unwrap(),
+            heuristics: PatternList::compile([("heuristics", heuristic.as_str())]).unwrap(),
+            ..BotLists::default()
+        };
+        assert!(l.patterns.len() > 100 && l.heuristics.len() > 50);
+        // Long-tail real devices and apps the generic patterns fit: flagged.
+        for person in [
+            "2.1.0 (Linux; U; Android 7.0; ONEPLUS A3000 Build/NRD90M)",
+            "Mozilla/5.0 (Linux; Android 11; B BOT 50) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/90.0.4430.91 Mobile Safari/537.36",
+            "DuckDuckGo/5 CFNetwork/1335.0.3 Darwin/21.6.0",
+            "NetSurf/3.10 (Linux)",
+        ] {
+            assert_ne!(l.classify(person), Some(Reason::KnownBot), "{person}");
+        }
+        assert_eq!(
+            l.classify("2.1.0 (Linux; U; Android 7.0; ONEPLUS A3000 Build/NRD90M)"),
+            Some(Reason::NonBrowser)
+        );
+        // Named crawlers and tools still block.
+        for bot in [
+            "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+            "curl/8.5.0",
+            "python-requests/2.31.0",
+        ] {
+            assert_eq!(l.classify(bot), Some(Reason::KnownBot), "{bot}");
+        }
+        // A file without tier comments is all confident.
+        assert_eq!(tiers("a\nb\n"), ("a\nb\n".to_string(), String::new()));
     }
 
     #[test]
