@@ -104,6 +104,7 @@ fn bench(c: &mut Criterion) {
                 ip: Some(ips[i % ips.len()]),
                 test: false,
                 expired: false,
+                publisher: "",
             });
             if r.is_none() {
                 let key = dups.key("cmp-1", &imps[i % imps.len()]);

@@ -225,6 +225,7 @@ impl Core {
                 ip: req.client_ip,
                 test: click.test,
                 expired: click.expires.is_some_and(|exp| now_secs >= exp),
+                publisher: &click.publisher,
             },
             ua.bot,
         );

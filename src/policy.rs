@@ -127,6 +127,15 @@ impl Policy {
             &i.datacenter_ip_files,
             &mut problems,
         );
+        let publishers = i
+            .publisher_status_file
+            .as_ref()
+            .map(|p| {
+                crate::ivt::PublisherStatuses::read(p)
+                    .map_err(|e| problems.push(format!("ivt.publisher_status_file: {e}")))
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default();
         let country = cfg.geo.country_db.as_ref().and_then(|p| {
             crate::geo::CountryDb::open(p)
                 .map_err(|e| problems.push(format!("geo.country_db: {e}")))
@@ -156,6 +165,7 @@ impl Policy {
                 bot_ips,
                 internal,
                 datacenter,
+                publishers,
                 actions,
             },
         })

@@ -22,11 +22,13 @@ pub mod bots;
 pub mod duplicate;
 pub mod iplist;
 mod prefetch;
+pub mod publishers;
 
 pub use bots::BotLists;
 pub use duplicate::DuplicateWindow;
 pub use iplist::IpSet;
 pub use prefetch::is_prefetch;
+pub use publishers::{PublisherStatus, PublisherStatuses};
 
 use crate::closed_set::closed_set;
 use crate::config::{ActionKind, Problems};
@@ -52,6 +54,12 @@ closed_set! {
         HeadRequest,
         InternalIp,
         DatacenterIp,
+        /// The publisher is suspended by the strike ladder
+        /// (`ivt.publisher_status_file`, written by `strikes export`):
+        /// still redirected, never billed.
+        PublisherSuspended,
+        /// The publisher is on hold by the strike ladder: the same.
+        PublisherHold,
         /// Past the URL's signed `exp`: still redirected (a person
         /// clicked), never billed, so a replayed old URL earns nothing.
         Expired,
@@ -66,6 +74,22 @@ impl Reason {
     /// the match is confident (a named crawler).
     pub const fn blocks_by_default(self) -> bool {
         matches!(self, Reason::Prefetch | Reason::KnownBot)
+    }
+}
+
+closed_set! {
+    /// Why `clickedge rescore` invalidated a click after the fact, from
+    /// activity across many clicks (docs/methodology.md). Recorded as an
+    /// adjustment beside the click log, never written into it.
+    pub enum BackendReason {
+        /// Too many counted clicks from one address on one campaign.
+        ClickFlood,
+        /// One address clicking too many campaigns or publishers.
+        AddressSpread,
+        /// A publisher far above its own recent hourly baseline.
+        PublisherSpike,
+        /// One address and user agent across too many impressions.
+        ImpressionCycling,
     }
 }
 
@@ -160,6 +184,8 @@ pub struct Signals<'a> {
     pub test: bool,
     /// The URL's signed `exp` has passed.
     pub expired: bool,
+    /// The URL's `pub` (empty when absent).
+    pub publisher: &'a str,
 }
 
 /// The lists and actions in force; built whole from the config and its
@@ -171,6 +197,8 @@ pub struct Classifier {
     pub bot_ips: IpSet,
     pub internal: IpSet,
     pub datacenter: IpSet,
+    /// Publishers on hold or suspended (`ivt.publisher_status_file`).
+    pub publishers: PublisherStatuses,
     pub actions: Actions,
 }
 
@@ -202,6 +230,13 @@ impl Classifier {
             }
             if self.datacenter.contains(ip) {
                 return Some(Reason::DatacenterIp);
+            }
+        }
+        if !s.publisher.is_empty() {
+            match self.publishers.get(s.publisher) {
+                Some(PublisherStatus::Suspended) => return Some(Reason::PublisherSuspended),
+                Some(PublisherStatus::Hold) => return Some(Reason::PublisherHold),
+                None => {}
             }
         }
         if s.expired {
@@ -238,6 +273,8 @@ mod tests {
                 "head_request",
                 "internal_ip",
                 "datacenter_ip",
+                "publisher_suspended",
+                "publisher_hold",
                 "expired",
                 "test_click",
                 "duplicate"
@@ -282,6 +319,7 @@ mod tests {
             ip: Some(ip.parse().unwrap()),
             test,
             expired: false,
+            publisher: "",
         })
     }
 

@@ -1,0 +1,130 @@
+//! The publishers the strike ladder holds or suspends (docs/contract.md §7),
+//! as the edge reads them: `ivt.publisher_status_file`, written by
+//! `clickedge strikes export`, reloaded with the rest of the policy.
+//!
+//! One publisher a line, a tab, its status (`hold` or `suspended`); blank
+//! lines and lines starting with `#` are skipped. A publisher not listed is
+//! in good standing.
+
+use std::collections::HashMap;
+
+/// A publisher's standing, as far as the edge cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublisherStatus {
+    Hold,
+    Suspended,
+}
+
+impl PublisherStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PublisherStatus::Hold => "hold",
+            PublisherStatus::Suspended => "suspended",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PublisherStatuses(HashMap<String, PublisherStatus>);
+
+impl PublisherStatuses {
+    /// Parses the file's text; `Err` names the first bad line.
+    pub fn parse(text: &str) -> Result<PublisherStatuses, String> {
+        let mut map = HashMap::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim_end_matches('\r');
+            if line.trim().is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (publisher, status) = line.split_once('\t').ok_or_else(|| {
+                format!(
+                    "line {}: write PUBLISHER, a tab, then hold or suspended",
+                    n + 1
+                )
+            })?;
+            let status = match status.trim() {
+                "hold" => PublisherStatus::Hold,
+                "suspended" => PublisherStatus::Suspended,
+                other => {
+                    return Err(format!(
+                        "line {}: status {other:?}: use hold or suspended",
+                        n + 1
+                    ))
+                }
+            };
+            if publisher.is_empty() {
+                return Err(format!("line {}: no publisher before the tab", n + 1));
+            }
+            map.insert(publisher.to_string(), status);
+        }
+        Ok(PublisherStatuses(map))
+    }
+
+    /// Reads and parses a file; the error names the file.
+    pub fn read(path: &std::path::Path) -> Result<PublisherStatuses, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        PublisherStatuses::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    pub fn get(&self, publisher: &str) -> Option<PublisherStatus> {
+        self.0.get(publisher).copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The file's text, sorted by publisher.
+    pub fn to_text<'a>(entries: impl IntoIterator<Item = (&'a str, PublisherStatus)>) -> String {
+        let mut v: Vec<_> = entries.into_iter().collect();
+        v.sort();
+        let mut out = String::from(
+            "# clickedge publisher statuses (strikes export): PUBLISHER<TAB>hold|suspended\n",
+        );
+        for (p, s) in v {
+            out.push_str(p);
+            out.push('\t');
+            out.push_str(s.as_str());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+impl PartialOrd for PublisherStatus {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for PublisherStatus {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_what_export_writes_and_names_bad_lines() {
+        let text = PublisherStatuses::to_text([
+            ("pub-b", PublisherStatus::Suspended),
+            ("pub-a", PublisherStatus::Hold),
+        ]);
+        let s = PublisherStatuses::parse(&text).unwrap();
+        assert_eq!(s.get("pub-a"), Some(PublisherStatus::Hold));
+        assert_eq!(s.get("pub-b"), Some(PublisherStatus::Suspended));
+        assert_eq!(s.get("pub-c"), None);
+        assert_eq!(s.len(), 2);
+        let e = PublisherStatuses::parse("# x\npub-a hold\n").unwrap_err();
+        assert!(e.contains("line 2"), "{e}");
+        let e = PublisherStatuses::parse("pub-a\tbanned\n").unwrap_err();
+        assert!(e.contains("banned"), "{e}");
+    }
+}
