@@ -64,6 +64,7 @@
 //! [`limits`], [`tls`], [`reload`] and [`metrics`]; and the
 //! commands over stored clicks, [`report`] and [`retention`].
 
+pub mod backend;
 pub mod click;
 mod closed_set;
 pub mod config;

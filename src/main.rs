@@ -99,6 +99,33 @@ enum Command {
         #[arg(long, default_value_t = 600)]
         wait_seconds: u64,
     },
+    /// Run the activity rules over stored clicks and record what they find
+    /// as adjustments (the click log is never rewritten).
+    Rescore {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// From this time on (RFC 3339 or YYYY-MM-DD, UTC); default: 24 hours ago.
+        #[arg(long)]
+        from: Option<String>,
+        /// Up to this time, exclusive; default: now.
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Freeze a month's report: later reports of it read these numbers,
+    /// and later adjustments show as credits.
+    Freeze {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The month, YYYY-MM; it must be over.
+        #[arg(long)]
+        month: String,
+    },
+    /// The publisher strike ladder: evaluate a day, list, acknowledge,
+    /// appeal, export the status list the edges read.
+    Strikes {
+        #[command(subcommand)]
+        action: StrikesAction,
+    },
     /// Print signed click URLs (path and query), one a line; or, with
     /// --template, a tracking template to paste into an ad platform.
     Sign {
@@ -224,6 +251,205 @@ fn clickhouse(cfg: &Config, url: &str, what: &str) -> anyhow::Result<ClickHouse>
     ClickHouse::from_url(url, &options).map_err(|e| anyhow::anyhow!("{e} ({what})"))
 }
 
+/// Where a back-end command reads and writes: the local data dir or a
+/// ClickHouse.
+#[derive(clap::Args, Clone)]
+struct StoreArgs {
+    /// The config file (paths in it are relative to the working directory).
+    #[arg(long, default_value = "conf/clickedge.yaml")]
+    config: PathBuf,
+    /// The local data dir (clicks, adjustments and state under it).
+    #[arg(long, conflicts_with = "sink")]
+    data_dir: Option<PathBuf>,
+    /// This ClickHouse (clickhouse://HOST:PORT/DATABASE.TABLE); default:
+    /// the config's sink, else the config's data dir.
+    #[arg(long)]
+    sink: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum StrikesAction {
+    /// Count each publisher's clicks on a day and apply the ladder.
+    Evaluate {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The day, YYYY-MM-DD (UTC).
+        #[arg(long)]
+        day: String,
+    },
+    /// Every publisher the ladder knows, with its status on a day.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The day (default: today, UTC).
+        #[arg(long)]
+        on: Option<String>,
+    },
+    /// The owner acknowledged the publisher's latest hold.
+    Acknowledge {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        publisher: String,
+        #[arg(long)]
+        on: Option<String>,
+    },
+    /// A successful appeal: removes the publisher's latest strike.
+    Appeal {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        publisher: String,
+        #[arg(long)]
+        on: Option<String>,
+    },
+    /// Write the status list the edges read (ivt.publisher_status_file).
+    Export {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The file to write (replaced whole); `-` for standard output.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        on: Option<String>,
+    },
+}
+
+impl StoreArgs {
+    /// The config (its back-end section) and the store named by the flags.
+    fn open(self, what: &str) -> anyhow::Result<(Config, clickedge::backend::Store)> {
+        use clickedge::backend::Store;
+        let local = self.data_dir.is_some();
+        let cfg = stored_clicks_config(&self.config, self.data_dir, self.sink)?;
+        let store = match central_store(&cfg, local) {
+            Some(url) => Store::ClickHouse(clickhouse(
+                &cfg,
+                url,
+                &format!("{what} reads ClickHouse; for local data use --data-dir"),
+            )?),
+            None => {
+                let dir = &cfg.data_dir;
+                if !dir.join("clicks").is_dir() {
+                    bail!(
+                        "no spool at {}: give the data dir `serve` writes to (--data-dir, or data_dir in the config)",
+                        dir.join("clicks").display()
+                    );
+                }
+                Store::Local(dir.clone())
+            }
+        };
+        Ok((cfg, store))
+    }
+}
+
+/// `--on DAY`, default today (UTC).
+fn day_or_today(on: Option<&str>) -> anyhow::Result<clickedge::backend::strikes::Day> {
+    use clickedge::backend::strikes::parse_day;
+    match on {
+        Some(d) => parse_day(d).map_err(anyhow::Error::msg),
+        None => Ok(std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs() as i64
+            / 86_400),
+    }
+}
+
+fn strikes(action: StrikesAction) -> anyhow::Result<ExitCode> {
+    use clickedge::backend::strikes::{parse_day, show_day, Ladder};
+    use clickedge::report::{GroupKey, Query};
+    let msg = anyhow::Error::msg;
+    let store_args = match &action {
+        StrikesAction::Evaluate { store, .. }
+        | StrikesAction::List { store, .. }
+        | StrikesAction::Acknowledge { store, .. }
+        | StrikesAction::Appeal { store, .. }
+        | StrikesAction::Export { store, .. } => store.clone(),
+    };
+    let (cfg, store) = store_args.open("strikes")?;
+    let sc = &cfg.backend.strikes;
+    store.prepare().map_err(msg)?;
+    let mut ladder = match store.states("strikes").map_err(msg)?.get("ladder") {
+        Some(body) => Ladder::from_json(body).map_err(msg)?,
+        None => Ladder::default(),
+    };
+    let save = |l: &Ladder| {
+        store
+            .put_state("strikes", "ladder", &l.to_json())
+            .map_err(msg)
+    };
+    match action {
+        StrikesAction::Evaluate { day, .. } => {
+            let d = parse_day(&day).map_err(msg)?;
+            let from = clickedge::report::parse_time(&day).map_err(msg)?;
+            let q = Query {
+                from: Some(from),
+                to: Some(from + std::time::Duration::from_secs(86_400)),
+                by: vec![GroupKey::Publisher],
+            };
+            let backend = store.backend().map_err(msg)?;
+            let rows = store.report(&q, &backend).map_err(msg)?;
+            let by_publisher = rows
+                .into_iter()
+                .map(|(k, c)| (k.into_iter().next().unwrap_or_default(), c))
+                .collect();
+            match ladder.evaluate(d, &by_publisher, sc) {
+                None => println!("{day}: evaluated before; nothing changed"),
+                Some(outcomes) => {
+                    save(&ladder)?;
+                    for o in &outcomes {
+                        println!(
+                            "{}\t{}\tgross {}\tinvalid {}",
+                            o.publisher, o.what, o.gross, o.invalid
+                        );
+                    }
+                    println!("{day}: {} violation(s)", outcomes.len());
+                }
+            }
+        }
+        StrikesAction::List { on, .. } => {
+            let d = day_or_today(on.as_deref())?;
+            println!("on {}:", show_day(d));
+            for line in ladder.list(d, sc) {
+                println!("{line}");
+            }
+        }
+        StrikesAction::Acknowledge { publisher, on, .. } => {
+            let d = day_or_today(on.as_deref())?;
+            ladder.acknowledge(&publisher, d, sc).map_err(msg)?;
+            save(&ladder)?;
+            println!("{publisher}: acknowledged on {}", show_day(d));
+        }
+        StrikesAction::Appeal { publisher, on, .. } => {
+            let d = day_or_today(on.as_deref())?;
+            ladder.appeal(&publisher, d, sc).map_err(msg)?;
+            save(&ladder)?;
+            println!(
+                "{publisher}: appeal upheld on {}; latest strike removed",
+                show_day(d)
+            );
+        }
+        StrikesAction::Export { out, on, .. } => {
+            let d = day_or_today(on.as_deref())?;
+            let text = ladder.export(d, sc);
+            if out.as_os_str() == "-" {
+                print!("{text}");
+            } else {
+                let tmp = out.with_extension("tmp");
+                std::fs::write(&tmp, &text)
+                    .and_then(|_| std::fs::rename(&tmp, &out))
+                    .with_context(|| format!("writing {}", out.display()))?;
+                eprintln!(
+                    "{}: {} publisher(s) on hold or suspended on {}",
+                    out.display(),
+                    text.lines().filter(|l| !l.starts_with('#')).count(),
+                    show_day(d)
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve {
@@ -317,34 +543,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .map_err(anyhow::Error::msg)?,
             };
             let format = report::Format::parse(&format).map_err(anyhow::Error::msg)?;
-            let local = data_dir.is_some();
-            let cfg = stored_clicks_config(&config, data_dir, sink)?;
-            let rows = match central_store(&cfg, local) {
-                Some(url) => {
-                    let ch = clickhouse(
-                        &cfg,
-                        url,
-                        "report reads ClickHouse; for local data use --data-dir",
-                    )?;
-                    report::clickhouse(&ch, &q).map_err(|e| anyhow::anyhow!("ClickHouse: {e}"))?
-                }
-                None => {
-                    let dir = &cfg.data_dir;
-                    if !dir.join("clicks").is_dir() {
-                        // A mistyped path must not read as a day of no clicks.
-                        bail!(
-                            "no spool at {}: give the data dir `serve` writes to (--data-dir, or data_dir in the config)",
-                            dir.join("clicks").display()
-                        );
-                    }
-                    let local = report::local(dir, &q)
-                        .with_context(|| format!("reading {}", dir.display()))?;
-                    if local.damaged > 0 {
-                        eprintln!("clickedge: skipped {} damaged records", local.damaged);
-                    }
-                    local.rows
-                }
-            };
+            let (_, store) = StoreArgs {
+                config,
+                data_dir,
+                sink,
+            }
+            .open("report")?;
+            let backend = store.backend().map_err(anyhow::Error::msg)?;
+            let rows = store.report(&q, &backend).map_err(anyhow::Error::msg)?;
             report::write(&mut std::io::stdout().lock(), &q.by, &rows, format)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -393,6 +599,54 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Rescore { store, from, to } => {
+            use clickedge::backend::{self, rules::Rules};
+            let msg = anyhow::Error::msg;
+            let now = std::time::SystemTime::now();
+            let parse = |t: Option<String>, default| -> anyhow::Result<std::time::SystemTime> {
+                t.as_deref()
+                    .map(clickedge::report::parse_time)
+                    .transpose()
+                    .map_err(msg)
+                    .map(|t| t.unwrap_or(default))
+            };
+            let from = parse(from, now - std::time::Duration::from_secs(86_400))?;
+            let to = parse(to, now)?;
+            let (cfg, store) = store.open("rescore")?;
+            let rules = Rules::from_config(&cfg.backend).map_err(|p| {
+                anyhow::anyhow!("the config's backend section has problems:\n  {p}")
+            })?;
+            let r = backend::rescore(&store, &rules, from, to, now).map_err(msg)?;
+            let by: Vec<String> = clickedge::ivt::BackendReason::ALL
+                .iter()
+                .zip(r.new)
+                .map(|(reason, n)| format!("{} {n}", reason.as_str()))
+                .collect();
+            println!(
+                "{}: {} counted clicks read; {} new adjustments ({}); {} found again, adjusted before",
+                r.run,
+                r.clicks_read,
+                r.total_new(),
+                by.join(", "),
+                r.already
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Freeze { store, month } => {
+            let (_, store) = store.open("freeze")?;
+            let f = clickedge::backend::freeze(&store, &month, std::time::SystemTime::now())
+                .map_err(anyhow::Error::msg)?;
+            let total = f
+                .rows
+                .values()
+                .fold((0, 0), |(g, v), c| (g + c.gross(), v + c.valid));
+            println!(
+                "{month}: frozen ({} gross clicks, {} valid); later adjustments show as credits",
+                total.0, total.1
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Strikes { action } => strikes(action),
         Command::Sign {
             config,
             landing,

@@ -101,12 +101,16 @@ fn a_known_mix_is_counted_the_same_from_both_sources() {
     ]);
     let reasons = |p: u64, kb: u64, nb: u64, hr: u64, d: u64| {
         json!({"prefetch": p, "known_bot": kb, "non_browser": nb, "head_request": hr,
-               "internal_ip": 0, "datacenter_ip": 0, "expired": 0, "test_click": 0, "duplicate": d})
+               "internal_ip": 0, "datacenter_ip": 0, "publisher_suspended": 0, "publisher_hold": 0,
+               "expired": 0, "test_click": 0, "duplicate": d,
+               "click_flood": 0, "address_spread": 0, "publisher_spike": 0, "impression_cycling": 0})
     };
     let want = json!([
         {"campaign": "a", "gross_clicks": 10, "valid_clicks": 5, "invalid_clicks": 5, "test_clicks": 0,
+         "backend_invalid_clicks": 0, "credit_clicks": 0, "decision_rate": 1.0,
          "invalid_by_reason": reasons(0, 2, 1, 0, 2)},
         {"campaign": "b", "gross_clicks": 4, "valid_clicks": 0, "invalid_clicks": 4, "test_clicks": 2,
+         "backend_invalid_clicks": 0, "credit_clicks": 0, "decision_rate": 1.0,
          "invalid_by_reason": reasons(1, 0, 0, 3, 0)},
     ]);
     assert_eq!(local, want, "local");
@@ -154,7 +158,8 @@ fn a_known_mix_is_counted_the_same_from_both_sources() {
         "csv",
     ]);
     assert!(
-        csv.lines().any(|l| l.starts_with("b,4,0,4,2,1,0,0,3,")),
+        csv.lines()
+            .any(|l| l.starts_with("b,4,0,4,2,0,0,1.0000,1,0,0,3,")),
         "{csv}"
     );
 }

@@ -179,6 +179,16 @@ impl ClickHouse {
         format!("{}.{}", self.database, self.table)
     }
 
+    /// The click table's database.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// `database.name`: another table in the click table's database.
+    pub fn sibling(&self, name: &str) -> String {
+        format!("{}.{}", self.database, name)
+    }
+
     fn query_url(&self, query: &str) -> String {
         format!(
             "{}?query={}",
@@ -203,7 +213,8 @@ impl ClickHouse {
         req.send(body)
     }
 
-    /// Runs a read-only query and returns its text.
+    /// Runs a query (an `INSERT` may carry its rows after the query text)
+    /// and returns the answer's text.
     pub fn query(&self, query: &str) -> Result<String, String> {
         let mut resp = self
             .post(&self.base, query.as_bytes(), false)

@@ -1,0 +1,395 @@
+//! The publisher strike ladder (docs/contract.md §7, docs/methodology.md),
+//! after the model of Google's publisher policies:
+//!
+//! - a *violation* is a day on which a publisher sent at least
+//!   `backend.strikes.min_gross_clicks` gross clicks of which more than
+//!   `max_invalid_share` were invalid;
+//! - the first violation is a warning; each later one is a strike;
+//! - the first active strike holds the publisher `hold_days[0]` days (3),
+//!   the second `hold_days[1]` (7), the third suspends it;
+//! - a hold ends once its days are over *and* the owner acknowledged it;
+//! - a successful appeal removes the strike, and its hold, at once;
+//! - a strike stops counting `expiry_days` (90) after it was given.
+//!
+//! The ladder is one state document (kind `strikes`, key `ladder`) in the
+//! store. Days are UTC dates; every command takes the day it acts on, so
+//! the ladder can be replayed and tested without waiting for the calendar.
+
+use crate::config::StrikesConfig;
+use crate::ivt::{PublisherStatus, PublisherStatuses, Reason};
+use crate::report::Counts;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A UTC date as days since 1970-01-01.
+pub type Day = i64;
+
+/// `YYYY-MM-DD` to a day number.
+pub fn parse_day(s: &str) -> Result<Day, String> {
+    if s.len() != 10 {
+        return Err(format!("{s:?}: write a day as YYYY-MM-DD"));
+    }
+    let t =
+        crate::report::parse_time(s).map_err(|_| format!("{s:?}: write a day as YYYY-MM-DD"))?;
+    Ok(t.duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| format!("{s:?}: before 1970"))?
+        .as_secs() as i64
+        / 86_400)
+}
+
+/// A day number to `YYYY-MM-DD`.
+pub fn show_day(d: Day) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs((d.max(0) * 86_400) as u64);
+    humantime::format_rfc3339(t).to_string()[..10].to_string()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Strike {
+    /// The violation's day.
+    pub day: Day,
+    /// Days held; 0: this strike suspends.
+    pub hold_days: u32,
+    pub acknowledged: bool,
+    pub appealed: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Standing {
+    pub warned_on: Option<Day>,
+    pub violations: Vec<Day>,
+    pub strikes: Vec<Strike>,
+}
+
+/// Where a publisher stands on a day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Good,
+    Warned,
+    /// On hold; `until` is the first day the hold may end (it needs the
+    /// acknowledgement too).
+    Hold {
+        until: Day,
+        acknowledged: bool,
+    },
+    Suspended,
+}
+
+impl Status {
+    pub fn edge(self) -> Option<PublisherStatus> {
+        match self {
+            Status::Hold { .. } => Some(PublisherStatus::Hold),
+            Status::Suspended => Some(PublisherStatus::Suspended),
+            Status::Good | Status::Warned => None,
+        }
+    }
+
+    pub fn describe(self) -> String {
+        match self {
+            Status::Good => "good".into(),
+            Status::Warned => "warned".into(),
+            Status::Hold {
+                until,
+                acknowledged,
+            } => format!(
+                "hold (days over on {}, {})",
+                show_day(until),
+                if acknowledged {
+                    "acknowledged"
+                } else {
+                    "not acknowledged"
+                }
+            ),
+            Status::Suspended => "suspended".into(),
+        }
+    }
+}
+
+impl Standing {
+    fn active<'a>(&'a self, on: Day, expiry: u32) -> impl Iterator<Item = &'a Strike> + 'a {
+        self.strikes
+            .iter()
+            .filter(move |s| !s.appealed && s.day <= on && on < s.day + i64::from(expiry))
+    }
+
+    pub fn status(&self, on: Day, cfg: &StrikesConfig) -> Status {
+        let active: Vec<&Strike> = self.active(on, cfg.expiry_days).collect();
+        if active.iter().any(|s| s.hold_days == 0) {
+            return Status::Suspended;
+        }
+        if let Some(last) = active.last() {
+            let until = last.day + 1 + i64::from(last.hold_days);
+            if on < until || !last.acknowledged {
+                return Status::Hold {
+                    until,
+                    acknowledged: last.acknowledged,
+                };
+            }
+        }
+        if self.warned_on.is_some_and(|w| w <= on) {
+            Status::Warned
+        } else {
+            Status::Good
+        }
+    }
+
+    fn latest_active_mut(&mut self, on: Day, expiry: u32) -> Option<&mut Strike> {
+        self.strikes
+            .iter_mut()
+            .filter(|s| !s.appealed && s.day <= on && on < s.day + i64::from(expiry))
+            .last()
+    }
+}
+
+/// The whole ladder.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ladder {
+    pub publishers: BTreeMap<String, Standing>,
+    /// Days already evaluated: evaluating one again changes nothing.
+    pub evaluated: BTreeSet<Day>,
+}
+
+/// What one evaluation did to a publisher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub publisher: String,
+    pub gross: u64,
+    pub invalid: u64,
+    pub what: &'static str,
+}
+
+impl Ladder {
+    pub fn from_json(text: &str) -> Result<Ladder, String> {
+        serde_json::from_str(text).map_err(|e| format!("strike ladder: {e}"))
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Applies a day's clicks per publisher. `None` when the day was
+    /// evaluated before (nothing changes).
+    pub fn evaluate(
+        &mut self,
+        day: Day,
+        by_publisher: &BTreeMap<String, Counts>,
+        cfg: &StrikesConfig,
+    ) -> Option<Vec<Outcome>> {
+        if !self.evaluated.insert(day) {
+            return None;
+        }
+        let mut out = Vec::new();
+        for (publisher, c) in by_publisher {
+            if publisher.is_empty() {
+                continue;
+            }
+            // The clicks the ladder itself marked are not the publisher's
+            // traffic being judged again.
+            let marked = c.by_reason[Reason::PublisherHold.index()]
+                + c.by_reason[Reason::PublisherSuspended.index()];
+            let gross = c.gross() - marked;
+            let invalid = c.invalid - marked;
+            if gross < cfg.min_gross_clicks
+                || (invalid as f64) <= cfg.max_invalid_share * gross as f64
+            {
+                continue;
+            }
+            let standing = self.publishers.entry(publisher.clone()).or_default();
+            let what = match standing.status(day, cfg) {
+                // A publisher already held or suspended is not judged again
+                // until it is back.
+                Status::Hold { .. } | Status::Suspended => "violation while held: no new strike",
+                Status::Good if standing.warned_on.is_none() => {
+                    standing.warned_on = Some(day);
+                    "warning"
+                }
+                Status::Good | Status::Warned => {
+                    let n = standing.active(day, cfg.expiry_days).count();
+                    let hold_days = cfg.hold_days.get(n).copied().unwrap_or(0);
+                    standing.strikes.push(Strike {
+                        day,
+                        hold_days,
+                        acknowledged: false,
+                        appealed: false,
+                    });
+                    match hold_days {
+                        0 => "strike: suspended",
+                        _ if n == 0 => "strike: first hold",
+                        _ => "strike: hold",
+                    }
+                }
+            };
+            standing.violations.push(day);
+            out.push(Outcome {
+                publisher: publisher.clone(),
+                gross,
+                invalid,
+                what,
+            });
+        }
+        Some(out)
+    }
+
+    /// The owner acknowledged the latest hold.
+    pub fn acknowledge(
+        &mut self,
+        publisher: &str,
+        on: Day,
+        cfg: &StrikesConfig,
+    ) -> Result<(), String> {
+        let s = self
+            .publishers
+            .get_mut(publisher)
+            .and_then(|s| s.latest_active_mut(on, cfg.expiry_days))
+            .ok_or_else(|| format!("{publisher:?} has no active strike to acknowledge"))?;
+        s.acknowledged = true;
+        Ok(())
+    }
+
+    /// A successful appeal: the latest active strike is removed, and its
+    /// hold or suspension with it.
+    pub fn appeal(&mut self, publisher: &str, on: Day, cfg: &StrikesConfig) -> Result<(), String> {
+        let s = self
+            .publishers
+            .get_mut(publisher)
+            .and_then(|s| s.latest_active_mut(on, cfg.expiry_days))
+            .ok_or_else(|| format!("{publisher:?} has no active strike to appeal"))?;
+        s.appealed = true;
+        Ok(())
+    }
+
+    /// The publishers the edges must mark, as `ivt.publisher_status_file`
+    /// reads them.
+    pub fn export(&self, on: Day, cfg: &StrikesConfig) -> String {
+        PublisherStatuses::to_text(
+            self.publishers
+                .iter()
+                .filter_map(|(p, s)| s.status(on, cfg).edge().map(|st| (p.as_str(), st))),
+        )
+    }
+
+    /// One line per publisher: status, active strikes, warning.
+    pub fn list(&self, on: Day, cfg: &StrikesConfig) -> Vec<String> {
+        self.publishers
+            .iter()
+            .map(|(p, s)| {
+                format!(
+                    "{p}\t{}\tactive strikes {}\twarned {}",
+                    s.status(on, cfg).describe(),
+                    s.active(on, cfg.expiry_days).count(),
+                    s.warned_on.map_or_else(|| "-".to_string(), show_day),
+                )
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> Day {
+        parse_day(s).unwrap()
+    }
+
+    fn counts(gross: u64, invalid: u64) -> BTreeMap<String, Counts> {
+        let mut c = Counts {
+            valid: gross - invalid,
+            invalid,
+            ..Counts::default()
+        };
+        c.by_reason[Reason::NonBrowser.index()] = invalid;
+        BTreeMap::from([("pub-x".to_string(), c)])
+    }
+
+    #[test]
+    fn the_ladder_from_warning_to_suspension_appeal_and_expiry() {
+        let cfg = StrikesConfig::default();
+        let mut l = Ladder::default();
+        let st = |l: &Ladder, d: &str| l.publishers["pub-x"].status(day(d), &cfg);
+        // Too few clicks, or a low invalid share: no violation.
+        assert_eq!(
+            l.evaluate(day("2026-01-01"), &counts(99, 99), &cfg),
+            Some(vec![])
+        );
+        assert_eq!(
+            l.evaluate(day("2026-01-02"), &counts(1000, 500), &cfg),
+            Some(vec![])
+        );
+        // The first violation warns.
+        let o = l
+            .evaluate(day("2026-01-03"), &counts(200, 150), &cfg)
+            .unwrap();
+        assert_eq!(o[0].what, "warning");
+        assert_eq!(st(&l, "2026-01-03"), Status::Warned);
+        // The same day again changes nothing.
+        assert_eq!(l.evaluate(day("2026-01-03"), &counts(200, 150), &cfg), None);
+        // The next one is a strike: a 3-day hold, not lifted before the
+        // acknowledgement.
+        let o = l
+            .evaluate(day("2026-01-10"), &counts(200, 150), &cfg)
+            .unwrap();
+        assert_eq!(o[0].what, "strike: first hold");
+        assert!(matches!(st(&l, "2026-01-10"), Status::Hold { .. }));
+        assert!(matches!(
+            st(&l, "2026-01-20"),
+            Status::Hold {
+                acknowledged: false,
+                ..
+            }
+        ));
+        assert_eq!(l.export(day("2026-01-20"), &cfg), "# clickedge publisher statuses (strikes export): PUBLISHER<TAB>hold|suspended\npub-x\thold\n");
+        l.acknowledge("pub-x", day("2026-01-11"), &cfg).unwrap();
+        assert!(matches!(
+            st(&l, "2026-01-13"),
+            Status::Hold {
+                acknowledged: true,
+                ..
+            }
+        ));
+        assert_eq!(
+            st(&l, "2026-01-14"),
+            Status::Warned,
+            "3 days over and acknowledged"
+        );
+        // Held publishers are not struck again.
+        let o = l
+            .evaluate(day("2026-01-12"), &counts(200, 150), &cfg)
+            .unwrap();
+        assert_eq!(o[0].what, "violation while held: no new strike");
+        // Second strike: 7 days.
+        l.evaluate(day("2026-02-01"), &counts(200, 150), &cfg)
+            .unwrap();
+        l.acknowledge("pub-x", day("2026-02-01"), &cfg).unwrap();
+        assert!(matches!(st(&l, "2026-02-07"), Status::Hold { .. }));
+        assert_eq!(st(&l, "2026-02-09"), Status::Warned);
+        // Third: suspended.
+        let o = l
+            .evaluate(day("2026-02-15"), &counts(200, 150), &cfg)
+            .unwrap();
+        assert_eq!(o[0].what, "strike: suspended");
+        assert_eq!(st(&l, "2026-02-15"), Status::Suspended);
+        assert!(l
+            .export(day("2026-02-15"), &cfg)
+            .contains("pub-x\tsuspended"));
+        // A successful appeal lifts it at once.
+        l.appeal("pub-x", day("2026-02-16"), &cfg).unwrap();
+        assert_eq!(st(&l, "2026-02-16"), Status::Warned);
+        assert!(!l.export(day("2026-02-16"), &cfg).contains("pub-x"));
+        // 90 days after the second strike, no strike is active: the next
+        // violation is a first hold again.
+        let o = l
+            .evaluate(day("2026-05-02"), &counts(200, 150), &cfg)
+            .unwrap();
+        assert_eq!(o[0].what, "strike: first hold");
+        // Round trip through the stored form.
+        assert_eq!(Ladder::from_json(&l.to_json()).unwrap(), l);
+        assert!(l.appeal("nobody", day("2026-05-02"), &cfg).is_err());
+    }
+
+    #[test]
+    fn days() {
+        assert_eq!(show_day(day("2026-11-30")), "2026-11-30");
+        assert!(parse_day("2026-11").is_err());
+        assert!(parse_day("yesterday").is_err());
+    }
+}
