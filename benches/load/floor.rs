@@ -93,15 +93,16 @@ fn main() {
     let port: u16 = match args.next().and_then(|p| p.parse().ok()) {
         Some(p) => p,
         None => {
-            eprintln!("usage: floor PORT [proxy|app]");
+            eprintln!("usage: floor PORT [proxy|app] [THREADS]");
             std::process::exit(2);
         }
     };
     let mode = args.next().unwrap_or_else(|| "proxy".to_string());
+    let threads: usize = args.next().and_then(|t| t.parse().ok()).unwrap_or(1);
     let addr = format!("127.0.0.1:{port}");
 
     let conf = ServerConf {
-        threads: 1,
+        threads,
         grace_period_seconds: Some(0),
         graceful_shutdown_timeout_seconds: Some(1),
         upgrade_sock: format!("/tmp/clickedge_floor_{port}.sock"),

@@ -4,8 +4,9 @@
 #
 # Usage:
 #   bash benches/load/run.sh [--mix valid|mix|unique|all] [--connections 50] [--duration 10]
+#                            [--workers 1|2]
 #
-# Defaults: every mix in turn, 50 connections, 10 s. Needs 2 cores; installs
+# Defaults: every mix in turn, 50 connections, 10 s, one worker. Needs 2 cores; installs
 # nginx-light and wrk (and what the build needs) with apt-get when missing.
 #
 # What it does, for each mix, for each server, one after another (never two
@@ -21,6 +22,11 @@
 #              `return 302` and a buffered JSON access log.
 # All three get the same request lines (so the same bytes on the wire); the
 # floor and nginx answer 302 to all of them.
+#
+# --workers 2: each server runs two workers (clickedge `server.threads`, the
+# floor's threads, nginx `worker_processes`) pinned to cores 0 and 1, and wrk
+# shares core 1 with them. req/s then says little; the per-CPU columns still
+# compare what a request costs each server when two workers share its state.
 #
 # The mixes (lines minted with `clickedge sign --count N`):
 #   valid   one signed URL and a browser's User-Agent, again and again: every
@@ -79,18 +85,20 @@ HERE=$ROOT/benches/load
 MIXES="valid mix unique"
 CONNECTIONS=50
 DURATION=10
+WORKERS=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --mix) case "$2" in all) MIXES="valid mix unique" ;; valid|mix|unique) MIXES="$2" ;;
              *) echo "--mix: valid, mix, unique or all" >&2; exit 2 ;; esac; shift 2 ;;
     --connections) CONNECTIONS=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
+    --workers) case "$2" in 1|2) WORKERS=$2 ;; *) echo "--workers: 1 or 2" >&2; exit 2 ;; esac; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$HERE/run.sh" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 [ "$DURATION" -ge 2 ] 2>/dev/null || { echo "--duration: whole seconds, at least 2" >&2; exit 2; }
-SERVER_CPU=${SERVER_CPU:-0}
+if [ "$WORKERS" = 2 ]; then SERVER_CPU=${SERVER_CPU:-0,1}; else SERVER_CPU=${SERVER_CPU:-0}; fi
 PROFILE=${PROFILE:-production}
 WRK_CPU=${WRK_CPU:-1}
 [ "$(nproc)" -ge 2 ] || echo "warning: fewer than 2 cores: server and wrk share one" >&2
@@ -171,16 +179,20 @@ cpu_ticks() {
   done
   echo "$total"
 }
-# Busy and total ticks of one core, from /proc/stat.
-core_ticks() { awk -v c="cpu$1" '$1 == c { print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8 }' /proc/stat; }
+# Busy and total ticks of the cores listed ("0" or "0,1"), from /proc/stat.
+core_ticks() {
+  awk -v cores="$1" 'BEGIN { n = split(cores, c, ","); for (i = 1; i <= n; i++) want["cpu" c[i]] = 1 }
+    $1 in want { b += $2+$3+$4+$7+$8; t += $2+$3+$4+$5+$6+$7+$8 } END { print b, t }' /proc/stat
+}
 
 PORT=$(free_port 18080)
 METRICS_PORT=$(free_port $((PORT + 1)))
 CE_CONF=$TMP/clickedge.yaml
 sed -e "s#@DIR@#$TMP/clickedge#g" -e "s#@PORT@#$PORT#g" -e "s#@METRICS_PORT@#$METRICS_PORT#g" \
-  "$HERE/clickedge.yaml" >"$CE_CONF"
+  -e "s#threads: 1 \# BENCH#threads: $WORKERS \# BENCH#" "$HERE/clickedge.yaml" >"$CE_CONF"
 mkdir -p "$TMP/clickedge" "$TMP/nginx"
-sed -e "s#@DIR@#$TMP/nginx#g" -e "s#@PORT@#$PORT#g" "$HERE/nginx.conf" >"$TMP/nginx/nginx.conf"
+sed -e "s#@DIR@#$TMP/nginx#g" -e "s#@PORT@#$PORT#g" -e "s#^worker_processes 1;#worker_processes $WORKERS;#" \
+  "$HERE/nginx.conf" >"$TMP/nginx/nginx.conf"
 "$CE" check --config "$CE_CONF" >/dev/null
 "$NGINX" -t -q -p "$TMP/nginx/" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf"
 
@@ -260,7 +272,7 @@ start_server() { # NAME
       taskset -c "$SERVER_CPU" "$CE" serve --config "$CE_CONF" >"$TMP/clickedge.log" 2>&1 &
       ;;
     floor)
-      taskset -c "$SERVER_CPU" "$FLOOR" "$PORT" >"$TMP/floor.log" 2>&1 &
+      taskset -c "$SERVER_CPU" "$FLOOR" "$PORT" proxy "$WORKERS" >"$TMP/floor.log" 2>&1 &
       ;;
     nginx)
       rm -f "$TMP/nginx/access.log"
@@ -378,7 +390,7 @@ done
 ms() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b ? a / b : 0 }'; }
 echo
-echo "clickedge vs a bare Pingora floor vs nginx: each server on core $SERVER_CPU with one worker, wrk -t1 -c$CONNECTIONS -d${DURATION}s on core $WRK_CPU ($(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo))"
+echo "clickedge vs a bare Pingora floor vs nginx: each server on core(s) $SERVER_CPU with $WORKERS worker(s), wrk -t1 -c$CONNECTIONS -d${DURATION}s on core $WRK_CPU ($(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo))"
 echo
 echo "| server | mix | req/s | p50 ms | p99 ms | p99.9 ms | server CPU | wrk core | CPU µs/req | vs floor | vs nginx | vs floor, per CPU | vs nginx, per CPU |"
 echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"

@@ -1,0 +1,113 @@
+//! The spool writer on its own: how many events one writer thread takes
+//! per CPU-second, with the shipped `events` settings (batches, flushes and
+//! fsyncs as `serve` runs them).
+//!
+//!     cargo run --release --example spool_writer -- [N]
+//!
+//! Encodes N events first (default 1,000,000), then hands them to the
+//! writer's queue as fast as it takes them, waits until they are written
+//! and fsynced, and reads the writer thread's CPU time from
+//! /proc/self/task/*/stat (the thread is named `clickedge-spool`).
+
+use clickedge::device::Device;
+use clickedge::event::Event;
+use clickedge::ivt::{Action, Reason, Verdict};
+use clickedge::spool::{Spool, SpoolConfig};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// (user + system) clock ticks of this process's thread with that name.
+fn thread_ticks(name: &str) -> Option<u64> {
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let path = task.ok()?.path();
+        let comm = std::fs::read_to_string(path.join("comm")).ok()?;
+        if comm.trim() == name {
+            let stat = std::fs::read_to_string(path.join("stat")).ok()?;
+            let rest = stat.rsplit_once(") ")?.1;
+            let f: Vec<&str> = rest.split(' ').collect();
+            return Some(f[11].parse::<u64>().ok()? + f[12].parse::<u64>().ok()?);
+        }
+    }
+    None
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .nth(1)
+        .map_or(1_000_000, |s| s.parse().expect("N: a number of events"));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = clickedge::Config::default();
+    let spool_cfg = SpoolConfig::from_config(&cfg.events, dir.path()).unwrap();
+    let uas = [
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1",
+    ];
+    let lines: Vec<Vec<u8>> = (0..n)
+        .map(|i| {
+            let id = uuid::Uuid::now_v7().hyphenated().to_string();
+            let imp = format!("imp-{i}");
+            let reason = [
+                None,
+                None,
+                None,
+                Some(Reason::KnownBot),
+                Some(Reason::Duplicate),
+            ][i % 5];
+            Event {
+                ts: SystemTime::now(),
+                click_id: &id,
+                campaign: ["spring", "summer", "autumn"][i % 3],
+                impression: &imp,
+                publisher: ["pub-1", "pub-2"][i % 2],
+                landing_host: "shop.example",
+                verdict: Verdict::of(reason),
+                reason,
+                action: Action::Redirected,
+                method: "GET",
+                ip: clickedge::event::IpField::Addr([203, 0, 113, 0].into()),
+                user_agent: uas[i % 2],
+                device: [Device::Desktop, Device::Mobile][i % 2],
+                country: "",
+                referrer_host: "news.example",
+                edge: "bench",
+                ip_full: None,
+                platform: None,
+            }
+            .to_line()
+        })
+        .collect();
+    let bytes: usize = lines.iter().map(Vec::len).sum();
+    let metrics = Arc::new(clickedge::metrics::Metrics::new());
+    let spool = Spool::start(spool_cfg, metrics.clone()).unwrap();
+    let q = spool.queue();
+    let t0 = thread_ticks("clickedge-spool").unwrap_or(0);
+    let started = Instant::now();
+    let mut full = 0u64;
+    for line in lines {
+        let mut line = line;
+        loop {
+            // push() takes the line; on a full queue, hand it again.
+            if q.push(line.clone()) {
+                break;
+            }
+            full += 1;
+            std::thread::sleep(Duration::from_micros(200));
+            line = line.clone();
+        }
+    }
+    spool.sync();
+    let wall = started.elapsed();
+    let t1 = thread_ticks("clickedge-spool").expect("the writer thread");
+    spool.shutdown();
+    let hz = 100.0; // USER_HZ on Linux
+    let cpu = (t1 - t0) as f64 / hz;
+    println!(
+        "{n} events ({:.0} MB) written and fsynced in {:.2} s; writer thread CPU {:.2} s: \
+         {:.0} events per CPU-second ({:.2} µs an event); the queue was full {full} times",
+        bytes as f64 / 1e6,
+        wall.as_secs_f64(),
+        cpu,
+        n as f64 / cpu,
+        cpu * 1e6 / n as f64,
+    );
+}
