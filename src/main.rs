@@ -367,6 +367,9 @@ fn strikes(action: StrikesAction) -> anyhow::Result<ExitCode> {
     };
     let (cfg, store) = store_args.open("strikes")?;
     let sc = &cfg.backend.strikes;
+    clickedge::backend::strikes::check_config(sc).map_err(|p| {
+        anyhow::anyhow!("the config's backend.strikes section has problems:\n  {p}")
+    })?;
     store.prepare().map_err(msg)?;
     let mut ladder = match store.states("strikes").map_err(msg)?.get("ladder") {
         Some(body) => Ladder::from_json(body).map_err(msg)?,

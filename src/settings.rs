@@ -83,6 +83,12 @@ impl Settings {
         let ship = p.take(ShipConfig::from_config(&config.sink, &config.data_dir));
         p.take(crate::limits::Limits::check_config(&config.limits));
         p.take(crate::privacy::Privacy::check_config(&config.privacy));
+        // Read by `rescore` and `strikes`, not by `serve`; checked here so
+        // `check` names its problems before a back-end run trips on them.
+        p.take(crate::backend::rules::Rules::from_config(&config.backend));
+        p.take(crate::backend::strikes::check_config(
+            &config.backend.strikes,
+        ));
         if !config.edge_id.is_empty() && !crate::click::is_id(&config.edge_id, 128) {
             p.push(
                 "edge_id",

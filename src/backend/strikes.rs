@@ -21,6 +21,33 @@ use crate::report::Counts;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// The ladder's thresholds, each problem named by its key.
+pub fn check_config(c: &StrikesConfig) -> Result<(), crate::config::Problems> {
+    let mut p = crate::config::Problems::default();
+    if !(0.0..1.0).contains(&c.max_invalid_share) {
+        p.push(
+            "backend.strikes.max_invalid_share",
+            format!(
+                "{}: give a share from 0 to below 1 (default 0.5)",
+                c.max_invalid_share
+            ),
+        );
+    }
+    if c.hold_days.contains(&0) {
+        p.push(
+            "backend.strikes.hold_days",
+            "a hold of 0 days: give at least 1 (the strike after the last hold suspends)",
+        );
+    }
+    if c.expiry_days == 0 {
+        p.push(
+            "backend.strikes.expiry_days",
+            "must be at least 1 (default 90)",
+        );
+    }
+    p.or(())
+}
+
 /// A UTC date as days since 1970-01-01.
 pub type Day = i64;
 
@@ -384,6 +411,21 @@ mod tests {
         // Round trip through the stored form.
         assert_eq!(Ladder::from_json(&l.to_json()).unwrap(), l);
         assert!(l.appeal("nobody", day("2026-05-02"), &cfg).is_err());
+    }
+
+    #[test]
+    fn bad_thresholds_are_named() {
+        let c = StrikesConfig {
+            max_invalid_share: 1.5,
+            hold_days: vec![3, 0],
+            expiry_days: 0,
+            ..StrikesConfig::default()
+        };
+        let e = check_config(&c).unwrap_err().to_string();
+        for key in ["max_invalid_share", "hold_days", "expiry_days"] {
+            assert!(e.contains(key), "{e}");
+        }
+        assert!(check_config(&StrikesConfig::default()).is_ok());
     }
 
     #[test]
