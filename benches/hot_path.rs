@@ -190,6 +190,7 @@ fn bench(c: &mut Criterion) {
                     edge: "edge-1",
                     ip_full: None,
                     platform: None,
+                    rule: None,
                 }
                 .to_line(),
             )

@@ -72,6 +72,7 @@ fn main() {
                 edge: "bench",
                 ip_full: None,
                 platform: None,
+                rule: None,
             }
             .to_line()
         })

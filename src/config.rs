@@ -236,6 +236,8 @@ pub struct BotsConfig {
     pub builtin: bool,
     /// More pattern files, same format: one case-insensitive regex a line.
     pub pattern_files: Vec<PathBuf>,
+    /// More link-scanner files, same format (`link_scanner`, flagged).
+    pub link_scanner_files: Vec<PathBuf>,
     /// The IAB/ABC International Spiders & Robots List, for licensees:
     /// the robot exclude list, the valid-browser include list, and the IP
     /// exclusion list, as published.

@@ -30,7 +30,7 @@ use crate::click::{self, ClickError};
 use crate::device::Device;
 use crate::event::{self, Event};
 use crate::ivt::duplicate::DupKind;
-use crate::ivt::{Action, DuplicateWindow, Reason, Signals, Verdict};
+use crate::ivt::{Action, DuplicateWindow, Reason, Rule, Signals, Verdict};
 use crate::policy::Policy;
 use crate::privacy::Privacy;
 pub use crate::request::{Headers, Request};
@@ -217,7 +217,7 @@ impl Core {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let ua = self.user_agent_facts(&policy, &user_agent);
-        let mut reason = policy.ivt.classify_with(
+        let mut finding = policy.ivt.classify_with(
             &Signals {
                 method: req.method,
                 headers: req.headers,
@@ -232,31 +232,42 @@ impl Core {
         // Last in the contract's order, and only for a click that would
         // count. The key: the impression; for a template click, the
         // platform's click id; without either, the address and agent.
-        if reason.is_none() {
-            let key = if !click.impression.is_empty() {
-                self.duplicates.key(&click.campaign, &click.impression)
+        if finding.is_none() {
+            let (key, kind) = if !click.impression.is_empty() {
+                (
+                    self.duplicates.key(&click.campaign, &click.impression),
+                    "impression",
+                )
             } else if let Some((_, id)) = &click.platform {
-                self.duplicates
-                    .key_of(&click.campaign, DupKind::PlatformId, &[id.as_bytes()])
+                (
+                    self.duplicates
+                        .key_of(&click.campaign, DupKind::PlatformId, &[id.as_bytes()]),
+                    "platform-click-id",
+                )
             } else {
                 let ip = match req.client_ip {
                     Some(std::net::IpAddr::V4(a)) => a.to_ipv6_mapped().octets(),
                     Some(std::net::IpAddr::V6(a)) => a.octets(),
                     None => [0; 16],
                 };
-                self.duplicates.key_of(
-                    &click.campaign,
-                    DupKind::AddressAndAgent,
-                    &[&ip, user_agent.as_bytes()],
+                (
+                    self.duplicates.key_of(
+                        &click.campaign,
+                        DupKind::AddressAndAgent,
+                        &[&ip, user_agent.as_bytes()],
+                    ),
+                    "address-agent",
                 )
             };
             if self
                 .duplicates
                 .check_and_record(key, self.duplicates.ms_at(now.mono))
             {
-                reason = Some(Reason::Duplicate);
+                finding = Some((Reason::Duplicate, Rule::Duplicate(kind)));
             }
         }
+        let reason = finding.map(|(r, _)| r);
+        let rule = finding.map(|(_, rule)| policy.ivt.rule_text(rule));
         let blocked = reason.is_some_and(|r| policy.ivt.blocks(r));
         let action = match (blocked, endpoint) {
             (true, _) => Action::Blocked,
@@ -337,6 +348,7 @@ impl Core {
             edge: &self.edge_id,
             ip_full,
             platform: click.platform.as_ref().map(|(p, id)| (*p, id.as_ref())),
+            rule: rule.as_deref(),
         }
         .to_line();
         Ok(Answer {
@@ -353,7 +365,7 @@ impl Core {
 /// written as it is (nothing to scrub).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UaFacts {
-    pub bot: Option<Reason>,
+    pub bot: Option<(Reason, Rule)>,
     pub device_tokens: u8,
     pub clean: bool,
 }
@@ -407,7 +419,7 @@ impl Core {
     /// The facts of a user agent, computed (what the cache remembers).
     pub fn compute_facts(&self, policy: &Policy, ua: &str) -> UaFacts {
         UaFacts {
-            bot: policy.ivt.bots.classify(ua),
+            bot: policy.ivt.bots.classify_with_rule(ua),
             device_tokens: crate::device::tokens(ua),
             clean: matches!(self.privacy.user_agent(ua), Cow::Borrowed(_)),
         }

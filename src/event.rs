@@ -53,6 +53,9 @@ closed_set! {
         /// (`gclid`...) and its value.
         PlatformClickParam,
         PlatformClickId,
+        /// Only for an invalid or test click: the rule that fired (list
+        /// and line, network, signal), so a dispute can be answered.
+        Rule,
     }
 }
 
@@ -62,7 +65,7 @@ impl Field {
     pub fn optional(self) -> bool {
         matches!(
             self,
-            Field::IpFull | Field::PlatformClickParam | Field::PlatformClickId
+            Field::IpFull | Field::PlatformClickParam | Field::PlatformClickId | Field::Rule
         )
     }
 }
@@ -89,6 +92,8 @@ pub struct Event<'a> {
     pub ip_full: Option<IpAddr>,
     /// A template click's platform click-id parameter and value.
     pub platform: Option<(&'a str, &'a str)>,
+    /// The rule behind the reason, when there is one.
+    pub rule: Option<&'a str>,
 }
 
 impl Event<'_> {
@@ -134,6 +139,12 @@ impl Event<'_> {
                     if let Some(full) = self.ip_full {
                         push_name(&mut out, f);
                         let _ = write!(out, "\"{full}\"");
+                    }
+                    continue;
+                }
+                Field::Rule => {
+                    if let Some(rule) = self.rule.filter(|r| !r.is_empty()) {
+                        push_field(&mut out, f, rule);
                     }
                     continue;
                 }
@@ -397,6 +408,7 @@ mod tests {
             edge: "edge-1",
             ip_full: None,
             platform: None,
+            rule: None,
         };
         let line = String::from_utf8(e.to_line()).unwrap();
         let body = crate::spool::record::open(line.trim_end().as_bytes()).unwrap();
@@ -432,7 +444,7 @@ mod tests {
         }
 
         #[test]
-        fn a_line_is_json_with_the_fields_given(ua in "\\PC*", campaign in "[ -~]{0,40}", full in proptest::option::of(proptest::prelude::any::<[u8; 4]>()), platform in proptest::option::of(("[a-z]{1,8}", "[A-Za-z0-9_-]{1,40}"))) {
+        fn a_line_is_json_with_the_fields_given(ua in "\\PC*", campaign in "[ -~]{0,40}", full in proptest::option::of(proptest::prelude::any::<[u8; 4]>()), platform in proptest::option::of(("[a-z]{1,8}", "[A-Za-z0-9_-]{1,40}")), rule in proptest::option::of("[ -~]{0,30}")) {
             let e = Event {
                 ts: UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
                 click_id: "id-1",
@@ -452,6 +464,7 @@ mod tests {
                 edge: "edge-1",
                 ip_full: full.map(IpAddr::from),
                 platform: platform.as_ref().map(|(p, id)| (p.as_str(), id.as_str())),
+                rule: rule.as_deref(),
             };
             let line = e.to_line();
             proptest::prop_assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
@@ -463,6 +476,7 @@ mod tests {
             proptest::prop_assert_eq!(v["reason"].as_str(), Some(""));
             proptest::prop_assert_eq!(v["ip_full"].as_str().map(str::to_owned), full.map(|a| IpAddr::from(a).to_string()));
             proptest::prop_assert_eq!(v["platform_click_id"].as_str(), platform.as_ref().map(|(_, id)| id.as_str()));
+            proptest::prop_assert_eq!(v["rule"].as_str(), rule.as_deref().filter(|r| !r.is_empty()));
             proptest::prop_assert!(crate::spool::record::open(&line[..line.len() - 1]).is_some());
             // Read back and written again, it is the same bytes.
             let body = crate::spool::record::open(&line[..line.len() - 1]).unwrap();

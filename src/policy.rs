@@ -11,6 +11,7 @@ use crate::click::ClickPolicy;
 use crate::config::{Config, Problems};
 use crate::ivt::bots::{
     read_list, tiers, IabExclude, IabInclude, PatternList, BUILTIN_NAMED, BUILTIN_PATTERNS,
+    BUILTIN_SCANNERS,
 };
 use crate::ivt::{Actions, BotLists, Classifier, IpSet};
 
@@ -77,6 +78,22 @@ impl Policy {
                 problems.push(format!("ivt.bots: {e}"));
                 PatternList::default()
             });
+        let mut scanner_texts: Vec<(String, String)> = Vec::new();
+        if b.builtin {
+            scanner_texts.push(("builtin link scanners".into(), BUILTIN_SCANNERS.into()));
+        }
+        for f in &b.link_scanner_files {
+            match read_list(f) {
+                Ok(t) => scanner_texts.push((f.display().to_string(), t)),
+                Err(e) => problems.push(format!("ivt.bots.link_scanner_files: {e}")),
+            }
+        }
+        let scanners =
+            PatternList::compile(scanner_texts.iter().map(|(n, t)| (n.as_str(), t.as_str())))
+                .unwrap_or_else(|e| {
+                    problems.push(format!("ivt.bots.link_scanner_files: {e}"));
+                    PatternList::default()
+                });
         let mut iab = |key: &str, path: &Option<std::path::PathBuf>| -> Option<String> {
             let path = path.as_ref()?;
             read_list(path)
@@ -159,6 +176,7 @@ impl Policy {
                 bots: BotLists {
                     patterns,
                     heuristics,
+                    scanners,
                     iab_exclude,
                     iab_include,
                 },

@@ -100,7 +100,7 @@ fn a_known_mix_is_counted_the_same_from_both_sources() {
         "campaign",
     ]);
     let reasons = |p: u64, kb: u64, nb: u64, hr: u64, d: u64| {
-        json!({"prefetch": p, "known_bot": kb, "non_browser": nb, "head_request": hr,
+        json!({"prefetch": p, "known_bot": kb, "link_scanner": 0, "non_browser": nb, "head_request": hr,
                "internal_ip": 0, "datacenter_ip": 0, "publisher_suspended": 0, "publisher_hold": 0,
                "expired": 0, "test_click": 0, "duplicate": d,
                "click_flood": 0, "address_spread": 0, "publisher_spike": 0, "impression_cycling": 0})
@@ -159,7 +159,7 @@ fn a_known_mix_is_counted_the_same_from_both_sources() {
     ]);
     assert!(
         csv.lines()
-            .any(|l| l.starts_with("b,4,0,4,2,0,0,1.0000,1,0,0,3,")),
+            .any(|l| l.starts_with("b,4,0,4,2,0,0,1.0000,1,0,0,0,3,")),
         "{csv}"
     );
 }

@@ -434,7 +434,7 @@ fn a_table_made_before_template_clicks_is_migrated_and_takes_them_grouped_by_pla
         .unwrap()
         .replace("clickedge.clicks", "clickedge.old")
         .lines()
-        .filter(|l| !l.contains("platform_click"))
+        .filter(|l| !l.contains("platform_click") && !l.trim_start().starts_with("rule "))
         .collect::<Vec<_>>()
         .join("\n");
     ch.query(&create);
@@ -449,13 +449,16 @@ fn a_table_made_before_template_clicks_is_migrated_and_takes_them_grouped_by_pla
     let (code, text) = check_with_sink(&cfg, &old_url);
     assert_eq!(code, Some(1), "the unmigrated table is named: {text}");
     assert!(
-        text.contains("lacks columns platform_click_param, platform_click_id"),
+        text.contains("lacks columns platform_click_param, platform_click_id, rule"),
         "{text}"
     );
-    for stmt in
-        common::clickhouse::sql_statements("conf/clickhouse/migrations/001-platform-click.sql")
-    {
-        ch.query(&stmt.replace("clickedge.clicks", "clickedge.old"));
+    for file in [
+        "conf/clickhouse/migrations/001-platform-click.sql",
+        "conf/clickhouse/migrations/002-rule.sql",
+    ] {
+        for stmt in common::clickhouse::sql_statements(file) {
+            ch.query(&stmt.replace("clickedge.clicks", "clickedge.old"));
+        }
     }
     assert_eq!(check_with_sink(&cfg, &old_url).0, Some(0));
 

@@ -21,6 +21,10 @@
 -- clicks (an ad platform's click id, e.g. gclid). A table made before they
 -- existed gets them with conf/clickhouse/migrations/001-platform-click.sql.
 --
+-- rule names the rule behind an invalid click (docs/contract.md §5). A table
+-- made before it existed gets it with conf/clickhouse/migrations/002-rule.sql,
+-- which must run before edges of this version ship to it.
+--
 -- No comment sits inside a statement: benches/ship/run.sh joins each
 -- statement onto one line, where a `--` would swallow the rest of it.
 
@@ -47,6 +51,7 @@ CREATE TABLE IF NOT EXISTS clickedge.clicks
     ip_full       String DEFAULT '',
     platform_click_param String DEFAULT '',
     platform_click_id    String DEFAULT '',
+    rule          String DEFAULT '',
     time          DateTime MATERIALIZED parseDateTimeBestEffort(ts)
 )
 ENGINE = ReplacingMergeTree()

@@ -59,6 +59,7 @@ pub fn fill_spool(dir: &Path, n: usize, metrics: Arc<Metrics>) -> u64 {
             edge: "bench",
             ip_full: None,
             platform: None,
+            rule: None,
         }
         .to_line();
         while !q.push(line.clone()) {

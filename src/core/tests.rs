@@ -288,6 +288,10 @@ fn every_reason_with_the_default_actions() {
             r(403, "invalid", "known_bot", "blocked"),
         ),
         (
+            get("/c", "").header("user-agent", "Barracuda Sentinel (EE)"),
+            r(302, "invalid", "link_scanner", "redirected"),
+        ),
+        (
             get("/c", "").header("user-agent", ""),
             r(302, "invalid", "non_browser", "redirected"),
         ),
@@ -325,6 +329,23 @@ fn every_reason_with_the_default_actions() {
         row(&get("/c", &test).answer(&c, at(0))),
         r(302, "test", "test_click", "redirected")
     );
+    // Each invalid click names its rule; a valid one has none.
+    let rule = |req: Req| event(&req.answer(&c, at(0)))["rule"].clone();
+    let (q1, q2, q3, q4) = (q("rule1"), q("rule2"), q("rule3"), q("rule4"));
+    assert_eq!(
+        rule(get("/c", &q1).ip("203.0.113.9")),
+        "datacenter:203.0.113.0/24"
+    );
+    assert_eq!(
+        rule(get("/c", &q2).header("x-moz", "prefetch")),
+        "prefetch:x-moz"
+    );
+    let scanner = rule(get("/c", &q3).header("user-agent", "Barracuda Sentinel (EE)"));
+    assert!(
+        scanner.as_str().unwrap().starts_with("link-scanners:"),
+        "{scanner}"
+    );
+    assert_eq!(rule(get("/c", &q4)), serde_json::Value::Null);
     // A known bot's device is `bot`, whatever its agent looks like.
     let a = get("/c", &q("dev"))
         .header("user-agent", bot)
@@ -642,7 +663,10 @@ fn the_user_agent_cache_never_changes_a_verdict() {
         None,
         "the builtin list is off now"
     );
-    assert_eq!(c.user_agent_facts(&policy, bot).bot, Some(Reason::KnownBot));
+    assert_eq!(
+        c.user_agent_facts(&policy, bot).bot.map(|(r, _)| r),
+        Some(Reason::KnownBot)
+    );
 }
 
 proptest::proptest! {

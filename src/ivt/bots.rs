@@ -24,7 +24,7 @@
 //! redundant under the dual pass are kept, so such a user agent is logged
 //! `known_bot` (more telling) rather than `non_browser`.
 
-use crate::ivt::Reason;
+use crate::ivt::{PatternTier, Reason, Rule};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use std::path::Path;
@@ -37,25 +37,34 @@ pub const BUILTIN_PATTERNS: &str = include_str!("../../conf/bots/open-bots.txt")
 /// crawlers' product tokens, which isbot catches only with generic words.
 pub const BUILTIN_NAMED: &str = include_str!("../../conf/bots/named-bots.txt");
 
+/// Mail and link-safety scanners that say who they are
+/// (`conf/bots/link-scanners.txt`): `link_scanner`, flagged.
+pub const BUILTIN_SCANNERS: &str = include_str!("../../conf/bots/link-scanners.txt");
+
 /// A list in tiers, `(known_bot, non_browser)`: the lines after a
 /// `# tier: non_browser` comment, up to another `# tier:` comment, are
 /// heuristics; every other line is a confident pattern. A list without tier
-/// comments (an operator's own file) is all `known_bot`.
+/// comments (an operator's own file) is all `known_bot`. Each tier keeps the
+/// file's line numbers (the other tier's lines are left blank), so a
+/// match's rule names the line of the file.
 pub fn tiers(text: &str) -> (String, String) {
     let (mut known, mut heuristic) = (String::new(), String::new());
     let mut in_heuristics = false;
     for line in text.lines() {
         if let Some(tier) = line.strip_prefix("# tier:") {
             in_heuristics = tier.trim() == "non_browser";
+            known.push('\n');
+            heuristic.push('\n');
             continue;
         }
-        let out = if in_heuristics {
-            &mut heuristic
+        let (out, other) = if in_heuristics {
+            (&mut heuristic, &mut known)
         } else {
-            &mut known
+            (&mut known, &mut heuristic)
         };
         out.push_str(line);
         out.push('\n');
+        other.push('\n');
     }
     (known, heuristic)
 }
@@ -76,8 +85,16 @@ pub fn tiers(text: &str) -> (String, String) {
 pub struct PatternList {
     any: Option<Regex>,
     re: Option<Regex>,
+    /// The plain patterns one by one: which one matched, asked only once
+    /// `re` did (a bot, and then once per agent: the core caches it).
+    set: Option<RegexSet>,
     prefilter: Option<RegexSet>,
     fancy: Vec<fancy_regex::Regex>,
+    /// (source, line) of each plain pattern, then of each fancy one.
+    plain_at: Vec<(u16, u32)>,
+    fancy_at: Vec<(u16, u32)>,
+    /// The sources' names, as the rule of a match names them.
+    sources: Vec<String>,
     count: usize,
 }
 
@@ -91,7 +108,10 @@ impl PatternList {
         let mut plain = Vec::new();
         let mut relaxed = Vec::new();
         let mut fancy = Vec::new();
+        let (mut plain_at, mut fancy_at, mut names) = (Vec::new(), Vec::new(), Vec::new());
         for (name, text) in sources {
+            let source = names.len() as u16;
+            names.push(rule_source_name(name));
             for (i, line) in text.lines().enumerate() {
                 let p = line.trim_end_matches('\r');
                 if p.trim().is_empty() || p.starts_with('#') {
@@ -99,7 +119,10 @@ impl PatternList {
                 }
                 let at = || format!("{name} line {}: {p:?}", i + 1);
                 match regex::Regex::new(p) {
-                    Ok(_) => plain.push(format!("(?:{p})")),
+                    Ok(_) => {
+                        plain.push(format!("(?:{p})"));
+                        plain_at.push((source, i as u32 + 1));
+                    }
                     Err(plain_err) => {
                         let f = fancy_regex::RegexBuilder::new(&format!("(?i){p}"))
                             .build()
@@ -111,6 +134,7 @@ impl PatternList {
                             .map_err(|e| format!("{} cannot be prefiltered: {e}", at()))?;
                         relaxed.push(r);
                         fancy.push(f);
+                        fancy_at.push((source, i as u32 + 1));
                     }
                 }
             }
@@ -153,11 +177,28 @@ impl PatternList {
                     .map_err(|e| format!("bot patterns do not compile together: {e}"))?,
             )
         };
+        let set = if plain.is_empty() {
+            None
+        } else {
+            Some(
+                RegexSetBuilder::new(&plain)
+                    .case_insensitive(true)
+                    .unicode(false)
+                    .size_limit(256 << 20)
+                    .dfa_size_limit(64 << 20)
+                    .build()
+                    .map_err(|e| format!("bot patterns do not compile together: {e}"))?,
+            )
+        };
         Ok(PatternList {
             any,
             re,
+            set,
             prefilter,
             fancy,
+            plain_at,
+            fancy_at,
+            sources: names,
             count,
         })
     }
@@ -178,14 +219,55 @@ impl PatternList {
         if self.re.as_ref().is_some_and(|re| re.is_match(bytes)) {
             return true;
         }
-        let Some(pre) = &self.prefilter else {
-            return false;
-        };
-        pre.matches(bytes)
+        self.fancy_match(ua).is_some()
+    }
+
+    /// The first fancy pattern (by index) that matches, once its relaxed
+    /// form did.
+    fn fancy_match(&self, ua: &str) -> Option<usize> {
+        let pre = self.prefilter.as_ref()?;
+        pre.matches(ua.as_bytes())
             .into_iter()
             // A pattern that errors at run time (backtrack limit) counts as
             // no match: a click is never blocked on a matcher's failure.
-            .any(|i| self.fancy[i].is_match(ua).unwrap_or(false))
+            .find(|&i| self.fancy[i].is_match(ua).unwrap_or(false))
+    }
+
+    /// The pattern that matches, as (source, line): the first plain one,
+    /// else the first look-around one.
+    pub fn find(&self, ua: &str) -> Option<(u16, u32)> {
+        let bytes = ua.as_bytes();
+        if !self.any.as_ref().is_some_and(|re| re.is_match(bytes)) {
+            return None;
+        }
+        if self.re.as_ref().is_some_and(|re| re.is_match(bytes)) {
+            let i = self.set.as_ref()?.matches(bytes).into_iter().next()?;
+            return self.plain_at.get(i).copied();
+        }
+        self.fancy_match(ua)
+            .and_then(|i| self.fancy_at.get(i).copied())
+    }
+
+    /// A source's name in rules (`open-bots`, a file's name).
+    pub fn source_name(&self, source: u16) -> &str {
+        self.sources
+            .get(source as usize)
+            .map_or("?", String::as_str)
+    }
+}
+
+/// How a list's source is named in a rule: the shipped lists by their
+/// file's stem, an operator's file by its file name.
+fn rule_source_name(name: &str) -> String {
+    match name {
+        "builtin bot list" => "open-bots".into(),
+        "builtin named bots" => "named-bots".into(),
+        "builtin link scanners" => "link-scanners".into(),
+        other => std::path::Path::new(other)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(other)
+            .to_string(),
     }
 }
 
@@ -237,6 +319,7 @@ fn strip_lookaround(p: &str) -> String {
 
 #[derive(Clone, Debug)]
 struct ExcludeEntry {
+    line: u32,
     start_only: bool,
     /// Lowercase; any one found in the user agent spares it.
     exceptions: Vec<String>,
@@ -315,6 +398,7 @@ impl IabExclude {
             }
             patterns.push(pattern.to_string());
             entries.push(ExcludeEntry {
+                line: n as u32,
                 start_only,
                 exceptions,
             });
@@ -335,6 +419,12 @@ impl IabExclude {
 
     /// Whether a pattern matches and none of its exceptions does.
     pub fn matches(&self, ua: &str) -> bool {
+        self.find(ua).is_some()
+    }
+
+    /// The line of the first pattern that matches with none of its
+    /// exceptions.
+    pub fn find(&self, ua: &str) -> Option<u32> {
         for m in self.ac.find_overlapping_iter(ua) {
             let e = &self.entries[m.pattern().as_usize()];
             if e.start_only && m.start() != 0 {
@@ -343,9 +433,9 @@ impl IabExclude {
             if e.exceptions.iter().any(|x| contains_ci(ua, x)) {
                 continue;
             }
-            return true;
+            return Some(e.line);
         }
-        false
+        None
     }
 }
 
@@ -400,6 +490,8 @@ pub struct BotLists {
     /// Heuristics (the open list's `non_browser` tier): flagged, never
     /// blocked by default, since they also fit rare real devices.
     pub heuristics: PatternList,
+    /// Link and mail scanners: `link_scanner`, flagged.
+    pub scanners: PatternList,
     pub iab_exclude: Option<IabExclude>,
     pub iab_include: Option<IabInclude>,
 }
@@ -411,11 +503,58 @@ impl BotLists {
         if self.patterns.is_match(ua) || self.iab_exclude.as_ref().is_some_and(|x| x.matches(ua)) {
             return Some(Reason::KnownBot);
         }
+        if self.scanners.is_match(ua) {
+            return Some(Reason::LinkScanner);
+        }
         if ua.trim().is_empty()
             || self.heuristics.is_match(ua)
             || self.iab_include.as_ref().is_some_and(|i| !i.matches(ua))
         {
             return Some(Reason::NonBrowser);
+        }
+        None
+    }
+
+    /// [`BotLists::classify`] with the rule that decided it.
+    pub fn classify_with_rule(&self, ua: &str) -> Option<(Reason, Rule)> {
+        if let Some((source, line)) = self.patterns.find(ua) {
+            return Some((
+                Reason::KnownBot,
+                Rule::Pattern {
+                    list: PatternTier::Known,
+                    source,
+                    line,
+                },
+            ));
+        }
+        if let Some(line) = self.iab_exclude.as_ref().and_then(|x| x.find(ua)) {
+            return Some((Reason::KnownBot, Rule::IabExclude { line }));
+        }
+        if let Some((source, line)) = self.scanners.find(ua) {
+            return Some((
+                Reason::LinkScanner,
+                Rule::Pattern {
+                    list: PatternTier::Scanner,
+                    source,
+                    line,
+                },
+            ));
+        }
+        if ua.trim().is_empty() {
+            return Some((Reason::NonBrowser, Rule::EmptyUserAgent));
+        }
+        if let Some((source, line)) = self.heuristics.find(ua) {
+            return Some((
+                Reason::NonBrowser,
+                Rule::Pattern {
+                    list: PatternTier::Heuristic,
+                    source,
+                    line,
+                },
+            ));
+        }
+        if self.iab_include.as_ref().is_some_and(|i| !i.matches(ua)) {
+            return Some((Reason::NonBrowser, Rule::IabInclude));
         }
         None
     }
@@ -451,8 +590,81 @@ oldbrowser|0|0
         BotLists {
             patterns: PatternList::default(),
             heuristics: PatternList::default(),
+            scanners: PatternList::default(),
             iab_exclude: Some(IabExclude::parse(EXCLUDE).unwrap()),
             iab_include: Some(IabInclude::parse(INCLUDE).unwrap()),
+        }
+    }
+
+    #[test]
+    fn a_match_names_its_list_and_line() {
+        // Tiers keep the file's line numbers.
+        let text =
+            "# head\nGooglebot\n# tier: non_browser\n^\\w+/1\\.0$\n# tier: known_bot\ncurl/\n";
+        let (known, heuristic) = tiers(text);
+        let l = BotLists {
+            patterns: PatternList::compile([
+                ("builtin bot list", known.as_str()),
+                ("/etc/mine.txt", "zzz-tool\n(?<!x)zzbot\n"),
+            ])
+            .unwrap(),
+            heuristics: PatternList::compile([("builtin bot list", heuristic.as_str())]).unwrap(),
+            scanners: PatternList::compile([("builtin link scanners", BUILTIN_SCANNERS)]).unwrap(),
+            ..BotLists::default()
+        };
+        let rule = |ua: &str| l.classify_with_rule(ua);
+        let known = |source, line| Rule::Pattern {
+            list: PatternTier::Known,
+            source,
+            line,
+        };
+        assert_eq!(rule("curl/8.5"), Some((Reason::KnownBot, known(0, 6))));
+        assert_eq!(rule("Googlebot/2.1"), Some((Reason::KnownBot, known(0, 2))));
+        assert_eq!(
+            rule("my zzbot"),
+            Some((Reason::KnownBot, known(1, 2))),
+            "a look-around pattern"
+        );
+        assert_eq!(l.patterns.source_name(1), "mine.txt");
+        assert_eq!(l.patterns.source_name(0), "open-bots");
+        assert_eq!(
+            rule("tool/1.0"),
+            Some((
+                Reason::NonBrowser,
+                Rule::Pattern {
+                    list: PatternTier::Heuristic,
+                    source: 0,
+                    line: 4
+                }
+            ))
+        );
+        let Some((
+            Reason::LinkScanner,
+            Rule::Pattern {
+                list: PatternTier::Scanner,
+                line,
+                ..
+            },
+        )) = rule("Barracuda Sentinel (EE)")
+        else {
+            panic!("{:?}", rule("Barracuda Sentinel (EE)"));
+        };
+        assert_eq!(
+            BUILTIN_SCANNERS.lines().nth(line as usize - 1),
+            Some("Barracuda Sentinel")
+        );
+        assert_eq!(rule(""), Some((Reason::NonBrowser, Rule::EmptyUserAgent)));
+        let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+        assert_eq!(rule(chrome), None);
+        // The verdict is the one classify gives.
+        for ua in [
+            "curl/8.5",
+            "tool/1.0",
+            "Barracuda Sentinel (EE)",
+            "",
+            chrome,
+        ] {
+            assert_eq!(rule(ua).map(|(r, _)| r), l.classify(ua), "{ua}");
         }
     }
 
@@ -596,7 +808,7 @@ oldbrowser|0|0
             assert_eq!(l.classify(bot), Some(Reason::KnownBot), "{bot}");
         }
         // A file without tier comments is all confident.
-        assert_eq!(tiers("a\nb\n"), ("a\nb\n".to_string(), String::new()));
+        assert_eq!(tiers("a\nb\n"), ("a\nb\n".to_string(), "\n\n".to_string()));
     }
 
     #[test]

@@ -47,6 +47,17 @@ impl IpSet {
         self.len += usize::from(new);
     }
 
+    /// The most specific listed network holding `ip`.
+    pub fn lookup(&self, ip: IpAddr) -> Option<IpNet> {
+        match ip {
+            IpAddr::V4(v4) => self.v4.get_spm(&Ipv4Net::from(v4)).map(IpNet::V4),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => self.v4.get_spm(&Ipv4Net::from(v4)).map(IpNet::V4),
+                None => self.v6.get_spm(&Ipv6Net::from(v6)).map(IpNet::V6),
+            },
+        }
+    }
+
     pub fn contains(&self, ip: IpAddr) -> bool {
         match ip {
             IpAddr::V4(v4) => self.v4.get_spm(&Ipv4Net::from(v4)).is_some(),

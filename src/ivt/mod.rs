@@ -27,7 +27,7 @@ pub mod publishers;
 pub use bots::BotLists;
 pub use duplicate::DuplicateWindow;
 pub use iplist::IpSet;
-pub use prefetch::is_prefetch;
+pub use prefetch::{is_prefetch, prefetch_header};
 pub use publishers::{PublisherStatus, PublisherStatuses};
 
 use crate::closed_set::closed_set;
@@ -50,6 +50,9 @@ closed_set! {
     pub enum Reason {
         Prefetch,
         KnownBot,
+        /// A mail or link-safety scanner, or a mail program fetching in
+        /// the person's stead (`conf/bots/link-scanners.txt`): flagged.
+        LinkScanner,
         NonBrowser,
         HeadRequest,
         InternalIp,
@@ -171,6 +174,49 @@ impl Actions {
     }
 }
 
+/// The rule behind an invalid click (docs/contract.md §5 `rule`): which
+/// list and entry, which network, which signal, so a dispute can be
+/// answered. Copied cheaply; written as text only into the event
+/// ([`Classifier::rule_text`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// A pattern of one of the user-agent lists, by its source and line.
+    Pattern {
+        list: PatternTier,
+        source: u16,
+        line: u32,
+    },
+    IabExclude {
+        line: u32,
+    },
+    /// The IAB include list is configured and did not match.
+    IabInclude,
+    IabIp(ipnet::IpNet),
+    EmptyUserAgent,
+    /// The header that marked a prefetch.
+    Prefetch(&'static str),
+    HeadRequest,
+    Internal(ipnet::IpNet),
+    Datacenter(ipnet::IpNet),
+    /// `ivt.publisher_status_file`.
+    PublisherStatus,
+    Expired,
+    Test,
+    /// The duplicate key's kind.
+    Duplicate(&'static str),
+}
+
+/// Which user-agent list a pattern is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatternTier {
+    /// Confident patterns: `known_bot`.
+    Known,
+    /// Heuristics: `non_browser`.
+    Heuristic,
+    /// Link and mail scanners: `link_scanner`.
+    Scanner,
+}
+
 /// What the request looked like, as far as classification cares.
 pub struct Signals<'a> {
     pub method: &'a str,
@@ -206,46 +252,84 @@ impl Classifier {
     /// The first reason that applies, in the contract's order, except
     /// `duplicate` (see [`DuplicateWindow`]); `None` is a valid click so far.
     pub fn classify(&self, s: &Signals<'_>) -> Option<Reason> {
-        self.classify_with(s, self.bots.classify(s.user_agent))
+        self.classify_with(s, self.bots.classify_with_rule(s.user_agent))
+            .map(|(r, _)| r)
     }
 
-    /// [`Classifier::classify`] with the user agent's own verdict
-    /// ([`BotLists::classify`]) given, as a cache of it remembers it.
-    pub fn classify_with(&self, s: &Signals<'_>, ua_verdict: Option<Reason>) -> Option<Reason> {
-        if is_prefetch(s.headers) {
-            return Some(Reason::Prefetch);
+    /// [`Classifier::classify`] with the rule, and with the user agent's
+    /// own verdict ([`BotLists::classify_with_rule`]) given, as a cache of
+    /// it remembers it.
+    pub fn classify_with(
+        &self,
+        s: &Signals<'_>,
+        ua_verdict: Option<(Reason, Rule)>,
+    ) -> Option<(Reason, Rule)> {
+        if let Some(h) = prefetch_header(s.headers) {
+            return Some((Reason::Prefetch, Rule::Prefetch(h)));
         }
-        if s.ip.is_some_and(|ip| self.bot_ips.contains(ip)) {
-            return Some(Reason::KnownBot);
+        if let Some(net) = s.ip.and_then(|ip| self.bot_ips.lookup(ip)) {
+            return Some((Reason::KnownBot, Rule::IabIp(net)));
         }
-        if let Some(r) = ua_verdict {
-            return Some(r);
+        if let Some(v) = ua_verdict {
+            return Some(v);
         }
         if s.method == "HEAD" {
-            return Some(Reason::HeadRequest);
+            return Some((Reason::HeadRequest, Rule::HeadRequest));
         }
         if let Some(ip) = s.ip {
-            if self.internal.contains(ip) {
-                return Some(Reason::InternalIp);
+            if let Some(net) = self.internal.lookup(ip) {
+                return Some((Reason::InternalIp, Rule::Internal(net)));
             }
-            if self.datacenter.contains(ip) {
-                return Some(Reason::DatacenterIp);
+            if let Some(net) = self.datacenter.lookup(ip) {
+                return Some((Reason::DatacenterIp, Rule::Datacenter(net)));
             }
         }
         if !s.publisher.is_empty() {
             match self.publishers.get(s.publisher) {
-                Some(PublisherStatus::Suspended) => return Some(Reason::PublisherSuspended),
-                Some(PublisherStatus::Hold) => return Some(Reason::PublisherHold),
+                Some(PublisherStatus::Suspended) => {
+                    return Some((Reason::PublisherSuspended, Rule::PublisherStatus))
+                }
+                Some(PublisherStatus::Hold) => {
+                    return Some((Reason::PublisherHold, Rule::PublisherStatus))
+                }
                 None => {}
             }
         }
         if s.expired {
-            return Some(Reason::Expired);
+            return Some((Reason::Expired, Rule::Expired));
         }
         if s.test {
-            return Some(Reason::TestClick);
+            return Some((Reason::TestClick, Rule::Test));
         }
         None
+    }
+
+    /// The rule as the event's `rule` field writes it: `open-bots:212`
+    /// (list and line), `iab-exclude:40`, `datacenter:203.0.113.0/24`,
+    /// `prefetch:sec-purpose`, `duplicate:impression`...
+    pub fn rule_text(&self, rule: Rule) -> String {
+        match rule {
+            Rule::Pattern { list, source, line } => {
+                let list = match list {
+                    PatternTier::Known => &self.bots.patterns,
+                    PatternTier::Heuristic => &self.bots.heuristics,
+                    PatternTier::Scanner => &self.bots.scanners,
+                };
+                format!("{}:{line}", list.source_name(source))
+            }
+            Rule::IabExclude { line } => format!("iab-exclude:{line}"),
+            Rule::IabInclude => "iab-include:none".into(),
+            Rule::IabIp(net) => format!("iab-ip:{net}"),
+            Rule::EmptyUserAgent => "user-agent:empty".into(),
+            Rule::Prefetch(h) => format!("prefetch:{h}"),
+            Rule::HeadRequest => "method:head".into(),
+            Rule::Internal(net) => format!("internal:{net}"),
+            Rule::Datacenter(net) => format!("datacenter:{net}"),
+            Rule::PublisherStatus => "strikes:publisher-status".into(),
+            Rule::Expired => "url:exp".into(),
+            Rule::Test => "url:test".into(),
+            Rule::Duplicate(kind) => format!("duplicate:{kind}"),
+        }
     }
 
     /// Whether a reason blocks the click (see [`Actions::blocks`]).
@@ -269,6 +353,7 @@ mod tests {
             [
                 "prefetch",
                 "known_bot",
+                "link_scanner",
                 "non_browser",
                 "head_request",
                 "internal_ip",

@@ -23,22 +23,28 @@ fn trimmed_eq_ci(value: &[u8], want: &[u8]) -> bool {
 }
 
 pub fn is_prefetch(headers: &dyn Headers) -> bool {
+    prefetch_header(headers).is_some()
+}
+
+/// The header that marks the request a prefetch, by its lowercase name.
+pub fn prefetch_header(headers: &dyn Headers) -> Option<&'static str> {
     if let Some(v) = headers.get(&names::SEC_PURPOSE) {
         if contains_ci(v, b"prefetch") {
-            return true;
+            return Some("sec-purpose");
         }
     }
     if let Some(v) = headers.get(&names::PURPOSE) {
         if contains_ci(v, b"prefetch") {
-            return true;
+            return Some("purpose");
         }
     }
     if let Some(v) = headers.get(&names::X_PURPOSE) {
         if trimmed_eq_ci(v, b"preview") || trimmed_eq_ci(v, b"prefetch") {
-            return true;
+            return Some("x-purpose");
         }
     }
     matches!(headers.get(&names::X_MOZ), Some(v) if trimmed_eq_ci(v, b"prefetch"))
+        .then_some("x-moz")
 }
 
 #[cfg(test)]
