@@ -210,6 +210,15 @@ pub struct IvtConfig {
     pub datacenter_ips: Vec<String>,
     /// Files of data-center ranges, one CIDR a line.
     pub datacenter_ip_files: Vec<PathBuf>,
+    /// With `geo.asn_db`: the shipped list of cloud and VPS hosting
+    /// autonomous systems (`conf/asn/datacenter-asns.txt`); a click from one
+    /// is `datacenter_ip`.
+    #[default = true]
+    pub datacenter_asns_builtin: bool,
+    /// More data-center AS numbers, inline.
+    pub datacenter_asns: Vec<u32>,
+    /// Files of AS numbers, one a line (`#` comments).
+    pub datacenter_asn_files: Vec<PathBuf>,
     /// Publishers on hold or suspended by the strike ladder, as `clickedge
     /// strikes export` writes them: their clicks are logged
     /// `publisher_hold` / `publisher_suspended` and still redirected.
@@ -352,6 +361,10 @@ pub struct GeoConfig {
     /// A MaxMind-format country database (GeoLite2-Country.mmdb, say); none:
     /// `country` is empty.
     pub country_db: Option<PathBuf>,
+    /// A GeoLite2-ASN-format database (`autonomous_system_number`): with
+    /// it, a click from a data-center AS (`ivt.datacenter_asns...`) is
+    /// `datacenter_ip`.
+    pub asn_db: Option<PathBuf>,
 }
 
 /// Central storage the spool is shipped to.

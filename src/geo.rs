@@ -67,6 +67,43 @@ impl CountryDb {
     }
 }
 
+/// The autonomous system of an address, from a GeoLite2-ASN-format mmdb
+/// (`autonomous_system_number`): what `datacenter_ip` checks against the
+/// data-center ASN list. Read whole when the policy loads, reloaded with it.
+pub struct AsnDb {
+    reader: Reader<Vec<u8>>,
+}
+
+impl std::fmt::Debug for AsnDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsnDb")
+            .field("database_type", &self.reader.metadata().database_type)
+            .finish()
+    }
+}
+
+impl AsnDb {
+    /// Reads and checks the file: it must be a MaxMind DB.
+    pub fn open(path: &Path) -> Result<AsnDb, String> {
+        let reader = Reader::open_readfile(path).map_err(|e| {
+            format!(
+                "{}: not a readable MaxMind DB (.mmdb) file: {e}",
+                path.display()
+            )
+        })?;
+        Ok(AsnDb { reader })
+    }
+
+    /// The AS number of `ip`, when the database has one.
+    pub fn lookup(&self, ip: IpAddr) -> Option<u32> {
+        let found = self.reader.lookup(ip).ok()?;
+        found
+            .decode_path::<u32>(&path!["autonomous_system_number"])
+            .ok()
+            .flatten()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

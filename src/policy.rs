@@ -13,7 +13,7 @@ use crate::ivt::bots::{
     read_list, tiers, IabExclude, IabInclude, PatternList, BUILTIN_NAMED, BUILTIN_PATTERNS,
     BUILTIN_SCANNERS,
 };
-use crate::ivt::{Actions, BotLists, Classifier, IpSet};
+use crate::ivt::{Actions, BotLists, Classifier, DatacenterAsns, IpSet};
 
 #[derive(Debug)]
 pub struct Policy {
@@ -153,6 +153,37 @@ impl Policy {
                     .unwrap_or_default()
             })
             .unwrap_or_default();
+        let asns = cfg.geo.asn_db.as_ref().and_then(|p| {
+            let db = crate::geo::AsnDb::open(p)
+                .map_err(|e| problems.push(format!("geo.asn_db: {e}")))
+                .ok()?;
+            let mut numbers: std::collections::HashSet<u32> =
+                i.datacenter_asns.iter().copied().collect();
+            if i.datacenter_asns_builtin {
+                numbers.extend(
+                    DatacenterAsns::parse_numbers(crate::ivt::BUILTIN_DATACENTER_ASNS)
+                        .unwrap_or_default(),
+                );
+            }
+            for f in &i.datacenter_asn_files {
+                match read_list(f).and_then(|t| {
+                    DatacenterAsns::parse_numbers(&t).map_err(|e| format!("{}: {e}", f.display()))
+                }) {
+                    Ok(n) => numbers.extend(n),
+                    Err(e) => problems.push(format!("ivt.datacenter_asn_files: {e}")),
+                }
+            }
+            Some(std::sync::Arc::new(DatacenterAsns { db, numbers }))
+        });
+        if cfg.geo.asn_db.is_none()
+            && (!i.datacenter_asns.is_empty() || !i.datacenter_asn_files.is_empty())
+        {
+            problems.push(
+                "ivt.datacenter_asns: AS numbers need geo.asn_db (a GeoLite2-ASN-format \
+                 .mmdb) to look addresses up in"
+                    .to_string(),
+            );
+        }
         let country = cfg.geo.country_db.as_ref().and_then(|p| {
             crate::geo::CountryDb::open(p)
                 .map_err(|e| problems.push(format!("geo.country_db: {e}")))
@@ -183,6 +214,7 @@ impl Policy {
                 bot_ips,
                 internal,
                 datacenter,
+                asns,
                 publishers,
                 actions,
             },

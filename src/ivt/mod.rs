@@ -30,6 +30,9 @@ pub use iplist::IpSet;
 pub use prefetch::{is_prefetch, prefetch_header};
 pub use publishers::{PublisherStatus, PublisherStatuses};
 
+/// The shipped data-center AS numbers (`conf/asn/datacenter-asns.txt`).
+pub const BUILTIN_DATACENTER_ASNS: &str = include_str!("../../conf/asn/datacenter-asns.txt");
+
 use crate::closed_set::closed_set;
 use crate::config::{ActionKind, Problems};
 use crate::request::Headers;
@@ -198,6 +201,8 @@ pub enum Rule {
     HeadRequest,
     Internal(ipnet::IpNet),
     Datacenter(ipnet::IpNet),
+    /// The address's autonomous system is on the data-center list.
+    Asn(u32),
     /// `ivt.publisher_status_file`.
     PublisherStatus,
     Expired,
@@ -234,6 +239,41 @@ pub struct Signals<'a> {
     pub publisher: &'a str,
 }
 
+/// Data-center networks by autonomous system: an ASN database and the AS
+/// numbers that count as data centers.
+#[derive(Debug)]
+pub struct DatacenterAsns {
+    pub db: crate::geo::AsnDb,
+    pub numbers: std::collections::HashSet<u32>,
+}
+
+impl DatacenterAsns {
+    /// The address's AS number, when it is a listed data center.
+    pub fn lookup(&self, ip: IpAddr) -> Option<u32> {
+        self.db.lookup(ip).filter(|n| self.numbers.contains(n))
+    }
+
+    /// AS numbers from a list's text, one a line, `#` comments; the error
+    /// names the line.
+    pub fn parse_numbers(text: &str) -> Result<Vec<u32>, String> {
+        let mut out = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let n = line.strip_prefix("AS").unwrap_or(line);
+            out.push(n.parse().map_err(|_| {
+                format!(
+                    "line {}: {line:?} is not an AS number (16509 or AS16509)",
+                    i + 1
+                )
+            })?);
+        }
+        Ok(out)
+    }
+}
+
 /// The lists and actions in force; built whole from the config and its
 /// files, shared read-only, replaced whole on reload.
 #[derive(Debug, Clone, Default)]
@@ -243,6 +283,8 @@ pub struct Classifier {
     pub bot_ips: IpSet,
     pub internal: IpSet,
     pub datacenter: IpSet,
+    /// `geo.asn_db` and the data-center AS numbers, when configured.
+    pub asns: Option<std::sync::Arc<DatacenterAsns>>,
     /// Publishers on hold or suspended (`ivt.publisher_status_file`).
     pub publishers: PublisherStatuses,
     pub actions: Actions,
@@ -282,6 +324,9 @@ impl Classifier {
             }
             if let Some(net) = self.datacenter.lookup(ip) {
                 return Some((Reason::DatacenterIp, Rule::Datacenter(net)));
+            }
+            if let Some(asn) = self.asns.as_ref().and_then(|a| a.lookup(ip)) {
+                return Some((Reason::DatacenterIp, Rule::Asn(asn)));
             }
         }
         if !s.publisher.is_empty() {
@@ -325,6 +370,7 @@ impl Classifier {
             Rule::HeadRequest => "method:head".into(),
             Rule::Internal(net) => format!("internal:{net}"),
             Rule::Datacenter(net) => format!("datacenter:{net}"),
+            Rule::Asn(n) => format!("asn:{n}"),
             Rule::PublisherStatus => "strikes:publisher-status".into(),
             Rule::Expired => "url:exp".into(),
             Rule::Test => "url:test".into(),
@@ -365,6 +411,20 @@ mod tests {
                 "duplicate"
             ]
         );
+    }
+
+    #[test]
+    fn the_shipped_asn_list_parses_and_bad_lines_are_named() {
+        let n = DatacenterAsns::parse_numbers(BUILTIN_DATACENTER_ASNS).unwrap();
+        assert!(n.contains(&16509) && n.contains(&14061), "{n:?}");
+        assert!(!n.contains(&13335), "Cloudflare carries people (WARP)");
+        assert_eq!(
+            DatacenterAsns::parse_numbers("AS64500 # x\n\n1").unwrap(),
+            [64500, 1]
+        );
+        assert!(DatacenterAsns::parse_numbers("1\nx\n")
+            .unwrap_err()
+            .contains("line 2"));
     }
 
     #[test]
