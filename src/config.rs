@@ -146,6 +146,22 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Back-end filtration and publisher strikes (`rescore`, `strikes`).
     pub backend: BackendConfig,
+    /// A central, signed rules bundle the edge polls (docs/contract.md §8).
+    pub rules: RulesConfig,
+}
+
+/// `rules`: where a fleet's edges fetch their shared lists.
+#[derive(Debug, Clone, Deserialize, SmartDefault)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// The bundle's URL (`http://` or `https://`); none: no bundle.
+    pub url: Option<String>,
+    /// The Ed25519 public key bundles must be signed with, as `clickedge
+    /// rules keygen` prints it (base64).
+    pub public_key: Option<String>,
+    /// Seconds between polls; each wait is this plus or minus 10%.
+    #[default = 60]
+    pub poll_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, SmartDefault)]
@@ -532,21 +548,35 @@ impl Config {
 
     /// Every file the config names and a reload re-reads: the lists, the
     /// country database, the TLS certificate and key.
-    pub fn list_files(&self) -> Vec<&Path> {
+    pub fn list_files(&self) -> Vec<PathBuf> {
         let i = &self.ivt;
         let b = &i.bots;
-        b.pattern_files
+        let mut files: Vec<PathBuf> = b
+            .pattern_files
             .iter()
+            .chain(&b.link_scanner_files)
             .chain(&i.internal_ip_files)
             .chain(&i.datacenter_ip_files)
+            .chain(&i.datacenter_asn_files)
+            .chain(&i.publisher_status_file)
             .chain(&b.iab_exclude_file)
             .chain(&b.iab_include_file)
             .chain(&b.iab_ip_file)
             .chain(&self.geo.country_db)
+            .chain(&self.geo.asn_db)
             .chain(&self.tls.cert_file)
             .chain(&self.tls.key_file)
-            .map(PathBuf::as_path)
-            .collect()
+            .cloned()
+            .collect();
+        if self.rules.url.is_some() {
+            files.push(self.rules_bundle_path());
+        }
+        files
+    }
+
+    /// Where the last good rules bundle is kept.
+    pub fn rules_bundle_path(&self) -> PathBuf {
+        self.data_dir.join("rules").join("bundle.json")
     }
 
     /// The key `sign` uses.

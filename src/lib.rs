@@ -83,6 +83,7 @@ pub mod reload;
 pub mod report;
 pub mod request;
 pub mod retention;
+pub mod rules;
 pub mod runtime;
 pub mod serve;
 pub mod server;

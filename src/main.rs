@@ -126,6 +126,11 @@ enum Command {
         #[command(subcommand)]
         action: StrikesAction,
     },
+    /// Signed rules bundles for a fleet: keygen, build, verify.
+    Rules {
+        #[command(subcommand)]
+        action: RulesAction,
+    },
     /// Print signed click URLs (path and query), one a line; or, with
     /// --template, a tracking template to paste into an ad platform.
     Sign {
@@ -265,6 +270,125 @@ struct StoreArgs {
     /// the config's sink, else the config's data dir.
     #[arg(long)]
     sink: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum RulesAction {
+    /// Write a new Ed25519 secret key to KEYFILE and print its public key
+    /// (for the edges' rules.public_key).
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Pack the lists in DIR into a bundle signed with KEYFILE.
+    Build {
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// The bundle's version; default: the current Unix time, so each
+        /// build is newer than the last.
+        #[arg(long)]
+        version: Option<u64>,
+    },
+    /// Check a bundle against a public key (default: the config's
+    /// rules.public_key).
+    Verify {
+        bundle: PathBuf,
+        #[arg(long)]
+        public_key: Option<String>,
+        #[arg(long, default_value = "conf/clickedge.yaml")]
+        config: PathBuf,
+    },
+}
+
+fn rules(action: RulesAction) -> anyhow::Result<ExitCode> {
+    use clickedge::rules;
+    let msg = anyhow::Error::msg;
+    match action {
+        RulesAction::Keygen { out } => {
+            if out.exists() {
+                bail!("{} exists; a key is never overwritten", out.display());
+            }
+            let (key, public) = rules::keygen().map_err(msg)?;
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&out)
+                    .with_context(|| format!("writing {}", out.display()))?;
+                f.write_all(rules::key_file_text(&key).as_bytes())?;
+            }
+            println!("{public}");
+            eprintln!(
+                "secret key in {} (keep it off the edges); give the edges rules.public_key: {public}",
+                out.display()
+            );
+        }
+        RulesAction::Build {
+            key,
+            from,
+            out,
+            version,
+        } => {
+            let key = rules::read_key_file(&key).map_err(msg)?;
+            let now = std::time::SystemTime::now();
+            let version = version.unwrap_or_else(|| {
+                now.duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_secs())
+            });
+            let bytes = rules::build(&key, &from, version, now).map_err(msg)?;
+            let tmp = out.with_extension("tmp");
+            std::fs::write(&tmp, &bytes)
+                .and_then(|_| std::fs::rename(&tmp, &out))
+                .with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "{}: version {version}, {} bytes",
+                out.display(),
+                bytes.len()
+            );
+        }
+        RulesAction::Verify {
+            bundle,
+            public_key,
+            config,
+        } => {
+            let pk = match public_key {
+                Some(k) => k,
+                None => Config::load(&config)?.rules.public_key.with_context(|| {
+                    format!(
+                        "no --public-key and no rules.public_key in {}",
+                        config.display()
+                    )
+                })?,
+            };
+            let key = rules::parse_public_key(&pk).map_err(msg)?;
+            let bytes =
+                std::fs::read(&bundle).with_context(|| format!("reading {}", bundle.display()))?;
+            match rules::open(&bytes, &key) {
+                Ok(b) => {
+                    println!(
+                        "{}: ok, version {}, built {}",
+                        bundle.display(),
+                        b.version,
+                        b.created
+                    );
+                    for (name, text) in &b.files {
+                        println!("  {name}: {} lines", text.lines().count());
+                    }
+                }
+                Err(e) => {
+                    println!("{}: refused: {e}", bundle.display());
+                    return Ok(ExitCode::from(1));
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Subcommand)]
@@ -650,6 +774,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Strikes { action } => strikes(action),
+        Command::Rules { action } => rules(action),
         Command::Sign {
             config,
             landing,

@@ -61,6 +61,11 @@ pub struct Metrics {
     pub reloads_ok: IntCounter,
     pub reloads_failed: IntCounter,
     pub spool_bytes: IntGauge,
+    /// The rules bundle in force: its version, its age in seconds, and
+    /// fetches that failed or bundles refused, by reason.
+    pub rules_version: IntGauge,
+    pub rules_age: IntGauge,
+    pub rules_failures: prometheus::IntCounterVec,
     pub spool_quota_hits: IntCounter,
     pub spool_damaged: IntCounter,
     pub events_shipped: IntCounter,
@@ -314,10 +319,30 @@ impl Metrics {
         let limits = LimitHits(Arc::new(std::array::from_fn(|i| {
             limits_vec.with_label_values(&[Limit::ALL[i].as_str()])
         })));
+        let rules_version = gauge(
+            "clickedge_rules_bundle_version",
+            "Version of the rules bundle in force (0: none).",
+        );
+        let rules_age = gauge(
+            "clickedge_rules_bundle_age_seconds",
+            "Seconds since the rules bundle in force was built, as of the last poll.",
+        );
+        let rules_failures = counter_vec(
+            &registry,
+            "clickedge_rules_fetch_failures_total",
+            "Rules bundle polls that failed (unreachable, http_status, store) or bundles refused (invalid: unsigned or tampered; stale: an older version), by reason.",
+            "reason",
+        );
+        for r in ["unreachable", "http_status", "invalid", "stale", "store"] {
+            rules_failures.with_label_values(&[r]);
+        }
         Metrics {
             bad_requests,
             limits,
             spool_bytes,
+            rules_version,
+            rules_age,
+            rules_failures,
             ship_lag,
             spool_quota_hits: counter(&registry, "clickedge_spool_quota_hits_total", "Batches of new events dropped because the spool reached events.max_spool_bytes."),
             spool_damaged: counter(&registry, "clickedge_spool_damaged_records_total", "Spool records skipped when read back: checksum mismatch or torn tail."),

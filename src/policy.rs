@@ -50,6 +50,8 @@ impl Policy {
             );
         }
         let mut problems: Vec<String> = Vec::new();
+        let bundle = rules_bundle(cfg, &mut problems);
+        let from_bundle = |name: &str| bundle.as_ref().and_then(|b| b.files.get(name));
         let i = &cfg.ivt;
         let b = &i.bots;
         let mut texts: Vec<(String, String)> = Vec::new();
@@ -67,6 +69,10 @@ impl Policy {
                 Ok(t) => texts.push((f.display().to_string(), t)),
                 Err(e) => problems.push(format!("ivt.bots.pattern_files: {e}")),
             }
+        }
+        // The bundle's patterns block like the operator's own files.
+        if let Some(t) = from_bundle("bot_patterns.txt") {
+            texts.push(("bundle bot_patterns.txt".into(), t.clone()));
         }
         let patterns = PatternList::compile(texts.iter().map(|(n, t)| (n.as_str(), t.as_str())))
             .unwrap_or_else(|e| {
@@ -87,6 +93,9 @@ impl Policy {
                 Ok(t) => scanner_texts.push((f.display().to_string(), t)),
                 Err(e) => problems.push(format!("ivt.bots.link_scanner_files: {e}")),
             }
+        }
+        if let Some(t) = from_bundle("link_scanners.txt") {
+            scanner_texts.push(("bundle link_scanners.txt".into(), t.clone()));
         }
         let scanners =
             PatternList::compile(scanner_texts.iter().map(|(n, t)| (n.as_str(), t.as_str())))
@@ -132,19 +141,29 @@ impl Policy {
                 ));
             }
         }
-        let internal = ip_set(
+        let mut internal = ip_set(
             "internal",
             &i.internal_ips,
             &i.internal_ip_files,
             &mut problems,
         );
-        let datacenter = ip_set(
+        let mut datacenter = ip_set(
             "datacenter",
             &i.datacenter_ips,
             &i.datacenter_ip_files,
             &mut problems,
         );
-        let publishers = i
+        for (name, set) in [
+            ("internal_ips.txt", &mut internal),
+            ("datacenter_ips.txt", &mut datacenter),
+        ] {
+            if let Some(t) = from_bundle(name) {
+                if let Err(e) = set.extend_from_text(t) {
+                    problems.push(format!("rules bundle {name}: {e}"));
+                }
+            }
+        }
+        let mut publishers = i
             .publisher_status_file
             .as_ref()
             .map(|p| {
@@ -153,6 +172,12 @@ impl Policy {
                     .unwrap_or_default()
             })
             .unwrap_or_default();
+        if let Some(t) = from_bundle("publishers.tsv") {
+            match crate::ivt::PublisherStatuses::parse(t) {
+                Ok(p) => publishers.merge(p),
+                Err(e) => problems.push(format!("rules bundle publishers.tsv: {e}")),
+            }
+        }
         let asns = cfg.geo.asn_db.as_ref().and_then(|p| {
             let db = crate::geo::AsnDb::open(p)
                 .map_err(|e| problems.push(format!("geo.asn_db: {e}")))
@@ -164,6 +189,12 @@ impl Policy {
                     DatacenterAsns::parse_numbers(crate::ivt::BUILTIN_DATACENTER_ASNS)
                         .unwrap_or_default(),
                 );
+            }
+            if let Some(t) = from_bundle("datacenter_asns.txt") {
+                match DatacenterAsns::parse_numbers(t) {
+                    Ok(n) => numbers.extend(n),
+                    Err(e) => problems.push(format!("rules bundle datacenter_asns.txt: {e}")),
+                }
             }
             for f in &i.datacenter_asn_files {
                 match read_list(f).and_then(|t| {
@@ -220,6 +251,43 @@ impl Policy {
             },
         })
     }
+}
+
+/// The rules bundle the edge keeps, verified, when `rules` is configured.
+fn rules_bundle(cfg: &Config, problems: &mut Vec<String>) -> Option<crate::rules::Bundle> {
+    let r = &cfg.rules;
+    let url = r.url.as_ref()?;
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        problems.push(format!(
+            "rules.url: {url:?} is not an http:// or https:// URL"
+        ));
+    }
+    if r.poll_seconds == 0 {
+        problems.push("rules.poll_seconds: must be at least 1 (default 60)".into());
+    }
+    let Some(pk) = &r.public_key else {
+        problems.push(
+            "rules.public_key: needed with rules.url (the key `clickedge rules keygen` printed)"
+                .into(),
+        );
+        return None;
+    };
+    let key = match crate::rules::parse_public_key(pk) {
+        Ok(k) => k,
+        Err(e) => {
+            problems.push(format!("rules.public_key: {e}"));
+            return None;
+        }
+    };
+    crate::rules::load_kept(&cfg.rules_bundle_path(), &key)
+        .map_err(|e| {
+            problems.push(format!(
+                "rules: the kept bundle fails verification: {e}; delete it to start from the \
+                 local lists, and the next poll fetches a good one"
+            ))
+        })
+        .ok()
+        .flatten()
 }
 
 /// A number no other policy of this process has had.

@@ -123,7 +123,8 @@ fn stamp<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Stamp {
 
 /// The config file and every list it names.
 fn stamp_config(config_path: &Path, cfg: &Config) -> Stamp {
-    stamp(std::iter::once(config_path).chain(cfg.list_files()))
+    let files = cfg.list_files();
+    stamp(std::iter::once(config_path).chain(files.iter().map(PathBuf::as_path)))
 }
 
 impl Reloader {
@@ -165,6 +166,13 @@ impl Reloader {
     /// Loads the config and its lists and swaps the policy in, or keeps the
     /// old one and says why.
     pub fn reload(&self, why: &str) -> Result<(), Vec<String>> {
+        // The files as they are before reading them: one replaced while
+        // they are read (a rules bundle the poller writes, say) then differs
+        // from this at the next check and is loaded again.
+        let before = match self.seen.lock() {
+            Ok(seen) => stamp(seen.iter().map(|(p, _, _)| p.as_path())),
+            Err(_) => Stamp::new(),
+        };
         let result = Settings::load(&self.config_path, |_| {}).map_err(|e| e.lines());
         match result {
             Ok(settings) => {
@@ -174,7 +182,16 @@ impl Reloader {
                     store.store(pair);
                 }
                 if let Ok(mut seen) = self.seen.lock() {
-                    *seen = stamp_config(&self.config_path, &cfg);
+                    *seen = stamp_config(&self.config_path, &cfg)
+                        .into_iter()
+                        .map(|now| {
+                            before
+                                .iter()
+                                .find(|(p, _, _)| *p == now.0)
+                                .cloned()
+                                .unwrap_or(now)
+                        })
+                        .collect();
                 }
                 self.metrics.reloads_ok.inc();
                 tracing::info!(why, config = %self.config_path.display(), "policy reloaded");

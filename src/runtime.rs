@@ -49,6 +49,7 @@ pub struct Runtime {
     spool: Spool,
     shipper: Option<Shipper>,
     reloader: Option<Reloader>,
+    rules: Option<crate::rules::Poller>,
     pid_file: String,
 }
 
@@ -88,6 +89,31 @@ impl Runtime {
                 metrics.clone(),
             )
         });
+        // Settings::build checked the key; without one there is no poller.
+        // Started after the reloader took its first look at the files, so
+        // the first bundle the poller writes is seen as a change.
+        let rules = match (
+            &settings.config.rules.url,
+            &settings.config.rules.public_key,
+        ) {
+            (Some(url), Some(pk)) => match crate::rules::parse_public_key(pk) {
+                Ok(key) => Some(
+                    crate::rules::Poller::start(
+                        url.clone(),
+                        key,
+                        std::time::Duration::from_secs(settings.config.rules.poll_seconds.max(1)),
+                        settings.config.rules_bundle_path(),
+                        metrics.clone(),
+                    )
+                    .map_err(|source| StartError::Spool {
+                        dir: settings.config.rules_bundle_path(),
+                        source,
+                    })?,
+                ),
+                Err(_) => None,
+            },
+            _ => None,
+        };
         let edge = ClickEdge::new(
             Arc::new(core),
             spool.queue(),
@@ -103,6 +129,7 @@ impl Runtime {
             spool,
             shipper,
             reloader,
+            rules,
             pid_file: settings.config.server.pid_file.clone(),
         })
     }
@@ -153,6 +180,9 @@ impl Runtime {
     /// Writes every queued event, then stops the shipper. For embedders
     /// that run their server themselves: call it once the server stopped.
     pub fn shutdown(self) {
+        if let Some(r) = self.rules {
+            r.shutdown();
+        }
         self.spool.shutdown();
         tracing::info!("spool drained");
         if let Some(s) = self.shipper {

@@ -263,6 +263,8 @@ fn rule_source_name(name: &str) -> String {
         "builtin bot list" => "open-bots".into(),
         "builtin named bots" => "named-bots".into(),
         "builtin link scanners" => "link-scanners".into(),
+        "bundle bot_patterns.txt" => "bundle/bot_patterns.txt".into(),
+        "bundle link_scanners.txt" => "bundle/link_scanners.txt".into(),
         other => std::path::Path::new(other)
             .file_name()
             .and_then(|n| n.to_str())

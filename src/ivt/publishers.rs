@@ -66,6 +66,17 @@ impl PublisherStatuses {
         PublisherStatuses::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
+    /// Adds another list's entries (the rules bundle's, beside the local
+    /// file); where both name a publisher, suspended wins over hold.
+    pub fn merge(&mut self, other: PublisherStatuses) {
+        for (p, s) in other.0 {
+            let e = self.0.entry(p).or_insert(s);
+            if s == PublisherStatus::Suspended {
+                *e = s;
+            }
+        }
+    }
+
     pub fn get(&self, publisher: &str) -> Option<PublisherStatus> {
         self.0.get(publisher).copied()
     }
