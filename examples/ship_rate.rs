@@ -48,6 +48,7 @@ fn main() {
             batch_max_events: batch,
             batch_max_bytes: 64 << 20,
             poll_interval: Duration::from_millis(5),
+            min_insert_interval: Duration::ZERO,
             retry_initial: Duration::from_millis(100),
             retry_max: Duration::from_secs(2),
         },

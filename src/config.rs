@@ -413,6 +413,12 @@ pub struct SinkConfig {
     /// Wait between looks at the spool when there is nothing new.
     #[default = 200]
     pub poll_interval_ms: u64,
+    /// Least time between two inserts into the sink: at a fleet's scale
+    /// every insert is a new part for ClickHouse to merge, so each edge
+    /// inserts at most this often, in batches of up to batch_max_events.
+    /// 0: as soon as there are events.
+    #[default = 0]
+    pub min_insert_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, SmartDefault)]

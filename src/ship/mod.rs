@@ -47,6 +47,8 @@ pub struct ShipConfig {
     pub batch_max_events: usize,
     pub batch_max_bytes: usize,
     pub poll_interval: Duration,
+    /// Least time between two batches handed to the sink.
+    pub min_insert_interval: Duration,
     pub retry_initial: Duration,
     pub retry_max: Duration,
 }
@@ -106,6 +108,7 @@ impl ShipConfig {
             batch_max_events: s.batch_max_events,
             batch_max_bytes: s.batch_max_bytes,
             poll_interval: Duration::from_millis(s.poll_interval_ms),
+            min_insert_interval: Duration::from_millis(s.min_insert_interval_ms),
             retry_initial: Duration::from_millis(s.retry_initial_ms),
             retry_max: Duration::from_millis(s.retry_max_ms),
         })
@@ -341,9 +344,21 @@ impl Reader {
     /// shipper has deleted them (it runs a batch behind).
     fn run(self, mut at: Position, tx: mpsc::SyncSender<Prepared>) {
         let mut done = BTreeSet::new();
+        let mut last_batch: Option<std::time::Instant> = None;
         while !self.stop.load(Ordering::Acquire) {
+            // Fewer, larger inserts: events that arrive meanwhile wait on
+            // disk and go in the next batch.
+            if let Some(since) = last_batch.map(|t| t.elapsed()) {
+                if since < self.cfg.min_insert_interval {
+                    nap(&self.stop, self.cfg.min_insert_interval - since);
+                    continue;
+                }
+            }
             match self.next(&at, &mut done) {
                 Ok(Some(p)) => {
+                    if p.count > 0 {
+                        last_batch = Some(std::time::Instant::now());
+                    }
                     at = if p.finished {
                         done.insert(p.segment.clone());
                         Position::default()
