@@ -35,7 +35,9 @@ fn eight_edges_through_the_buffer_table_lose_and_double_no_click() {
         // The test's buffer flushes within 1 to 2 seconds.
         ch.query(&stmt.replace("4, 10, 60,", "4, 1, 2,"));
     }
-    let url = ch.sink_url().replace("clickedge.clicks", "clickedge.clicks_buffer");
+    let url = ch
+        .sink_url()
+        .replace("clickedge.clicks", "clickedge.clicks_buffer");
     let extra = "sink:\n  poll_interval_ms: 20\n  min_insert_interval_ms: 300\n";
     let mut edges: Vec<Edge> = (0..EDGES)
         .map(|_| Edge::start_with(extra, &["--sink", &url]))
@@ -62,7 +64,8 @@ fn eight_edges_through_the_buffer_table_lose_and_double_no_click() {
     ch.wait_count((2 * EDGES * CLICKS) as u64);
     // Without FINAL too: no batch was inserted twice.
     assert_eq!(
-        ch.query("SELECT count() FROM clickedge.clicks FORMAT TSV").trim(),
+        ch.query("SELECT count() FROM clickedge.clicks FORMAT TSV")
+            .trim(),
         (2 * EDGES * CLICKS).to_string()
     );
     for e in &edges {
@@ -92,17 +95,26 @@ fn fleet_run(edges: usize, rate: usize, secs: u64, interval_ms: u64, buffer: boo
     let lines: Vec<Vec<String>> = fleet
         .iter()
         .map(|e| {
-            e.sign(&["--landing", "https://shop.example/", "--campaign", "c", "--count", &n.to_string()])
-                .lines()
-                .map(String::from)
-                .collect()
+            e.sign(&[
+                "--landing",
+                "https://shop.example/",
+                "--campaign",
+                "c",
+                "--count",
+                &n.to_string(),
+            ])
+            .lines()
+            .map(String::from)
+            .collect()
         })
         .collect();
     let events = |ch: &ClickHouse, name: &str| -> u64 {
-        ch.query(&format!("SELECT value FROM system.events WHERE event = '{name}' FORMAT TSV"))
-            .trim()
-            .parse()
-            .unwrap_or(0)
+        ch.query(&format!(
+            "SELECT value FROM system.events WHERE event = '{name}' FORMAT TSV"
+        ))
+        .trim()
+        .parse()
+        .unwrap_or(0)
     };
     let inserts0 = events(&ch, "InsertQuery");
     let started = std::time::Instant::now();
@@ -116,7 +128,8 @@ fn fleet_run(edges: usize, rate: usize, secs: u64, interval_ms: u64, buffer: boo
                     if let Some(wait) = due.checked_duration_since(std::time::Instant::now()) {
                         std::thread::sleep(wait);
                     }
-                    conn.send("GET", u, &[("User-Agent", BROWSER_UA)], b"").unwrap();
+                    conn.send("GET", u, &[("User-Agent", BROWSER_UA)], b"")
+                        .unwrap();
                 }
             });
         }
@@ -151,12 +164,20 @@ fn fleet_run(edges: usize, rate: usize, secs: u64, interval_ms: u64, buffer: boo
 #[test]
 #[ignore = "a benchmark; run it with bash benches/fleet/run.sh"]
 fn fleet_benchmark() {
-    let secs: u64 = std::env::var("FLEET_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    let secs: u64 = std::env::var("FLEET_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
     let mut rows = vec![
         "| edges | clicks/s per edge | min insert interval ms | into | clicks | inserts (InsertQuery) | inserts/s | parts written (level 0) | active parts at the end |".to_string(),
         "| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |".to_string(),
     ];
-    for (edges, interval, buffer) in [(1, 0, false), (8, 0, false), (8, 1000, false), (8, 1000, true)] {
+    for (edges, interval, buffer) in [
+        (1, 0, false),
+        (8, 0, false),
+        (8, 1000, false),
+        (8, 1000, true),
+    ] {
         rows.push(fleet_run(edges, 50, secs, interval, buffer));
         eprintln!("{}", rows.last().unwrap());
     }
