@@ -24,6 +24,7 @@
 //! - On shutdown it finishes the send in flight (or gives up on it during
 //!   an outage: the batch stays on disk for the next start).
 
+pub mod kafka;
 pub mod sinks;
 
 use crate::config::{Problems, SinkConfig};

@@ -66,6 +66,9 @@ pub fn from_url(url: &str, opts: &SinkOptions) -> Result<Box<dyn Sink>, String> 
     if url.starts_with("clickhouse://") {
         return Ok(Box::new(ClickHouse::from_url(url, opts)?));
     }
+    if url.starts_with("kafka://") {
+        return Ok(Box::new(super::kafka::Kafka::from_url(url, opts)?));
+    }
     if url.starts_with("http://") || url.starts_with("https://") {
         url::Url::parse(url).map_err(|e| format!("sink {url:?}: {e}"))?;
         return Ok(Box::new(HttpNdjson {
@@ -75,7 +78,7 @@ pub fn from_url(url: &str, opts: &SinkOptions) -> Result<Box<dyn Sink>, String> 
         }));
     }
     Err(format!(
-        "sink {url:?}: use clickhouse://HOST:PORT/DATABASE.TABLE or an http:// or https:// URL"
+        "sink {url:?}: use clickhouse://HOST:PORT/DATABASE.TABLE, kafka://HOST:PORT/TOPIC or an http:// or https:// URL"
     ))
 }
 
@@ -234,7 +237,7 @@ impl ClickHouse {
 /// The batch without `ip_full` (kept for fraud analysis only, never
 /// exported). The field holds an address, which has nothing to escape, so
 /// it is cut out of the line as it stands: everything else keeps its bytes.
-fn without_full_ip(ndjson: &[u8]) -> Vec<u8> {
+pub(crate) fn without_full_ip(ndjson: &[u8]) -> Vec<u8> {
     let name = format!(",\"{}\":\"", Field::IpFull.as_str());
     let mut out = Vec::with_capacity(ndjson.len());
     for line in ndjson.split_inclusive(|&b| b == b'\n') {
