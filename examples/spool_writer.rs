@@ -9,12 +9,14 @@
 //! and fsynced, and reads the writer thread's CPU time from
 //! /proc/self/task/*/stat (the thread is named `clickedge-spool`).
 
-use clickedge::device::Device;
-use clickedge::event::Event;
-use clickedge::ivt::{Action, Reason, Verdict};
+// Only its event builder is used here.
+#[path = "support/mod.rs"]
+#[allow(dead_code)]
+mod support;
+
 use clickedge::spool::{Spool, SpoolConfig};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// (user + system) clock ticks of this process's thread with that name.
 fn thread_ticks(name: &str) -> Option<u64> {
@@ -38,45 +40,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = clickedge::Config::default();
     let spool_cfg = SpoolConfig::from_config(&cfg.events, dir.path()).unwrap();
-    let uas = [
-        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
-        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1",
-    ];
-    let lines: Vec<Vec<u8>> = (0..n)
-        .map(|i| {
-            let id = uuid::Uuid::now_v7().hyphenated().to_string();
-            let imp = format!("imp-{i}");
-            let reason = [
-                None,
-                None,
-                None,
-                Some(Reason::KnownBot),
-                Some(Reason::Duplicate),
-            ][i % 5];
-            Event {
-                ts: SystemTime::now(),
-                click_id: &id,
-                campaign: ["spring", "summer", "autumn"][i % 3],
-                impression: &imp,
-                publisher: ["pub-1", "pub-2"][i % 2],
-                landing_host: "shop.example",
-                verdict: Verdict::of(reason),
-                reason,
-                action: Action::Redirected,
-                method: "GET",
-                ip: clickedge::event::IpField::Addr([203, 0, 113, 0].into()),
-                user_agent: uas[i % 2],
-                device: [Device::Desktop, Device::Mobile][i % 2],
-                country: "",
-                referrer_host: "news.example",
-                edge: "bench",
-                ip_full: None,
-                platform: None,
-                rule: None,
-            }
-            .to_line()
-        })
-        .collect();
+    let lines: Vec<Vec<u8>> = (0..n).map(support::event_line).collect();
     let bytes: usize = lines.iter().map(Vec::len).sum();
     let metrics = Arc::new(clickedge::metrics::Metrics::new());
     let spool = Spool::start(spool_cfg, metrics.clone()).unwrap();

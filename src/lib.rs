@@ -71,6 +71,7 @@ pub mod config;
 pub mod core;
 pub mod device;
 pub mod event;
+pub mod files;
 pub mod forwarded;
 pub mod geo;
 pub mod ivt;

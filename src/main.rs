@@ -342,10 +342,7 @@ fn rules(action: RulesAction) -> anyhow::Result<ExitCode> {
                     .map_or(1, |d| d.as_secs())
             });
             let bytes = rules::build(&key, &from, version, now).map_err(msg)?;
-            let tmp = out.with_extension("tmp");
-            std::fs::write(&tmp, &bytes)
-                .and_then(|_| std::fs::rename(&tmp, &out))
-                .with_context(|| format!("writing {}", out.display()))?;
+            clickedge::files::replace_whole(&out, &bytes).map_err(msg)?;
             println!(
                 "{}: version {version}, {} bytes",
                 out.display(),
@@ -561,10 +558,7 @@ fn strikes(action: StrikesAction) -> anyhow::Result<ExitCode> {
             if out.as_os_str() == "-" {
                 print!("{text}");
             } else {
-                let tmp = out.with_extension("tmp");
-                std::fs::write(&tmp, &text)
-                    .and_then(|_| std::fs::rename(&tmp, &out))
-                    .with_context(|| format!("writing {}", out.display()))?;
+                clickedge::files::replace_whole(&out, text.as_bytes()).map_err(msg)?;
                 eprintln!(
                     "{}: {} publisher(s) on hold or suspended on {}",
                     out.display(),

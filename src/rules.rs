@@ -372,7 +372,7 @@ impl PollState {
                 etag = tag;
                 continue;
             }
-            if let Err(e) = write_whole(&self.kept, &bytes) {
+            if let Err(e) = crate::files::replace_whole(&self.kept, &bytes) {
                 self.fail("store", &e);
                 continue;
             }
@@ -384,19 +384,6 @@ impl PollState {
             );
         }
     }
-}
-
-fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    use std::io::Write;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 #[cfg(test)]

@@ -232,7 +232,7 @@ impl Store {
                     text.push_str(&serde_json::to_string(a).map_err(|e| e.to_string())?);
                     text.push('\n');
                 }
-                write_atomically(&d.join(format!("{run}.ndjson")), text.as_bytes())
+                crate::files::replace_whole(&d.join(format!("{run}.ndjson")), text.as_bytes())
             }
             Store::ClickHouse(ch) => {
                 let mut sql = format!(
@@ -302,7 +302,7 @@ impl Store {
             Store::Local(dir) => {
                 let d = dir.join("state").join(kind);
                 std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
-                write_atomically(&d.join(format!("{key}.json")), body.as_bytes())
+                crate::files::replace_whole(&d.join(format!("{key}.json")), body.as_bytes())
             }
             Store::ClickHouse(ch) => {
                 let version = SystemTime::now()
@@ -352,16 +352,6 @@ impl Store {
             }
         }
     }
-}
-
-fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// What a rescore run did.
