@@ -12,6 +12,16 @@ use maxminddb::{path, Reader};
 use std::net::IpAddr;
 use std::path::Path;
 
+/// Reads a whole MaxMind DB file into memory; the error names the file.
+fn open_mmdb(path: &Path) -> Result<Reader<Vec<u8>>, String> {
+    Reader::open_readfile(path).map_err(|e| {
+        format!(
+            "{}: not a readable MaxMind DB (.mmdb) file: {e}",
+            path.display()
+        )
+    })
+}
+
 /// A two-letter country code, copied out of the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Country([u8; 2]);
@@ -42,13 +52,7 @@ impl std::fmt::Debug for CountryDb {
 impl CountryDb {
     /// Reads and checks the file: it must be a MaxMind DB.
     pub fn open(path: &Path) -> Result<CountryDb, String> {
-        let reader = Reader::open_readfile(path).map_err(|e| {
-            format!(
-                "{}: not a readable MaxMind DB (.mmdb) file: {e}",
-                path.display()
-            )
-        })?;
-        Ok(CountryDb { reader })
+        open_mmdb(path).map(|reader| CountryDb { reader })
     }
 
     /// The country of `ip`, or empty when the database has none for it (or
@@ -85,13 +89,7 @@ impl std::fmt::Debug for AsnDb {
 impl AsnDb {
     /// Reads and checks the file: it must be a MaxMind DB.
     pub fn open(path: &Path) -> Result<AsnDb, String> {
-        let reader = Reader::open_readfile(path).map_err(|e| {
-            format!(
-                "{}: not a readable MaxMind DB (.mmdb) file: {e}",
-                path.display()
-            )
-        })?;
-        Ok(AsnDb { reader })
+        open_mmdb(path).map(|reader| AsnDb { reader })
     }
 
     /// The AS number of `ip`, when the database has one.

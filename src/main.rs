@@ -60,22 +60,15 @@ enum Command {
     },
     /// Summarise clicks: gross, valid, invalid (per reason) and test, per group.
     Report {
-        /// The config file (paths in it are relative to the working directory).
-        #[arg(long, default_value = "conf/clickedge.yaml")]
-        config: PathBuf,
-        /// Read the local spool of this data dir.
-        #[arg(long, conflicts_with = "sink")]
-        data_dir: Option<PathBuf>,
-        /// Read this ClickHouse (clickhouse://HOST:PORT/DATABASE.TABLE).
-        #[arg(long)]
-        sink: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
         /// From this time on (RFC 3339 or YYYY-MM-DD, UTC), inclusive.
         #[arg(long)]
         from: Option<String>,
         /// Up to this time, exclusive.
         #[arg(long)]
         to: Option<String>,
-        /// Group by any of campaign,publisher,day,device,country.
+        /// Group by any of campaign,publisher,day,device,country,platform.
         #[arg(long, value_delimiter = ',')]
         by: Vec<String>,
         /// table, json or csv.
@@ -637,9 +630,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Report {
-            config,
-            data_dir,
-            sink,
+            store,
             from,
             to,
             by,
@@ -664,12 +655,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .map_err(anyhow::Error::msg)?,
             };
             let format = report::Format::parse(&format).map_err(anyhow::Error::msg)?;
-            let (_, store) = StoreArgs {
-                config,
-                data_dir,
-                sink,
-            }
-            .open("report")?;
+            let (_, store) = store.open("report")?;
             let backend = store.backend().map_err(anyhow::Error::msg)?;
             let rows = store.report(&q, &backend).map_err(anyhow::Error::msg)?;
             report::write(&mut std::io::stdout().lock(), &q.by, &rows, format)?;

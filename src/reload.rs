@@ -8,9 +8,10 @@
 //! list that fails to load leaves the old policy in force: the failure is
 //! logged with every problem and counted (`clickedge_reloads_total{result="failed"}`).
 //!
-//! What reloads: signing keys, allowed landing hosts, bot lists, IP lists,
-//! IVT actions, `click.max_query_bytes`, the country database, the TLS
-//! certificate and key. Everything else needs a restart (or a graceful
+//! What reloads: signing keys, allowed landing hosts, bot and link-scanner
+//! lists, IP and data-center AS lists, publisher statuses, IVT actions,
+//! `click.max_query_bytes`, the country and ASN databases, the kept rules
+//! bundle (written by the rules poller), the TLS certificate and key. Everything else needs a restart (or a graceful
 //! upgrade); a reload that finds such a setting changed in the file says
 //! which, at every reload until the restart (see [`restart_only_changes`]).
 

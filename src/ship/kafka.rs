@@ -130,9 +130,11 @@ impl Sink for Kafka {
 
     fn send(&self, body: &[u8]) -> Result<(), SinkError> {
         let mut slot = self.producer.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.is_none() {
-            *slot = Some(self.build()?);
-        }
+        let p = match slot.take() {
+            Some(p) => p,
+            None => self.build()?,
+        };
+        let slot_p = slot.insert(p);
         let deadline = Instant::now() + self.timeout;
         self.reports.delivered.store(0, Ordering::Relaxed);
         self.reports.failed.store(0, Ordering::Relaxed);
@@ -141,7 +143,7 @@ impl Sink for Kafka {
             .filter(|l| !l.is_empty())
             .collect();
         let result = (|| {
-            let p = slot.as_ref().expect("built above");
+            let p = &*slot_p;
             for line in &lines {
                 let key = campaign(line);
                 let mut record = BaseRecord::to(&self.topic).key(&key).payload(*line);
