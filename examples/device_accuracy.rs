@@ -38,6 +38,8 @@ fn main() {
     // (expected, got) -> count
     let mut confusion: BTreeMap<(&str, &str), u64> = BTreeMap::new();
     let (mut total, mut right) = (0u64, 0u64);
+    // SHOW=1 prints each disagreement: label, class, user agent.
+    let show = std::env::var_os("SHOW").is_some();
     for line in text.lines() {
         let Some((label, ua)) = line.split_once('\t') else {
             continue;
@@ -46,6 +48,9 @@ fn main() {
             continue;
         };
         let got = classify(ua, None);
+        if show && got != want {
+            println!("{}\t{}\t{ua}", want.as_str(), got.as_str());
+        }
         total += 1;
         right += u64::from(got == want);
         *confusion.entry((want.as_str(), got.as_str())).or_default() += 1;

@@ -366,7 +366,7 @@ impl Core {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UaFacts {
     pub bot: Option<(Reason, Rule)>,
-    pub device_tokens: u8,
+    pub device_tokens: u16,
     pub clean: bool,
 }
 
