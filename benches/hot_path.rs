@@ -105,6 +105,7 @@ fn bench(c: &mut Criterion) {
                 test: false,
                 expired: false,
                 publisher: "",
+                secure: true,
             });
             if r.is_none() {
                 let key = dups.key("cmp-1", &imps[i % imps.len()]);
@@ -207,6 +208,7 @@ fn bench(c: &mut Criterion) {
         query: &query,
         headers: &reqs[0].headers,
         client_ip: Some(ips[0]),
+        secure: false,
     };
     match core.decide(&probe, clickedge::core::Now::current()) {
         clickedge::core::Decision::Answer(a) => assert!(
@@ -227,6 +229,7 @@ fn bench(c: &mut Criterion) {
                 query: &query,
                 headers: &req.headers,
                 client_ip: Some(ips[i % ips.len()]),
+                secure: false,
             };
             black_box(core.decide(&view, clickedge::core::Now::current()))
         })

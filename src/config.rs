@@ -239,6 +239,12 @@ pub struct IvtConfig {
     /// strikes export` writes them: their clicks are logged
     /// `publisher_hold` / `publisher_suspended` and still redirected.
     pub publisher_status_file: Option<PathBuf>,
+    /// A current Chromium's user agent on this server's own TLS listener
+    /// with neither client hints nor `Sec-Fetch-*` headers is
+    /// `non_browser`; only ever flagged. On: real Chromium and Firefox
+    /// never trip it (tests/browser.rs, docs/accuracy.md).
+    #[default = true]
+    pub header_consistency: bool,
     /// A click on the same campaign and impression this many seconds after a
     /// counted one is a `duplicate`. 0 turns the check off.
     #[default = 60]

@@ -226,6 +226,7 @@ impl Core {
                 test: click.test,
                 expired: click.expires.is_some_and(|exp| now_secs >= exp),
                 publisher: &click.publisher,
+                secure: req.secure,
             },
             ua.bot,
         );
@@ -268,7 +269,9 @@ impl Core {
         }
         let reason = finding.map(|(r, _)| r);
         let rule = finding.map(|(_, rule)| policy.ivt.rule_text(rule));
-        let blocked = reason.is_some_and(|r| policy.ivt.blocks(r));
+        // The header-consistency signal only ever flags (docs/accuracy.md).
+        let blocked =
+            finding.is_some_and(|(r, rule)| policy.ivt.blocks(r) && rule != Rule::BrowserHeaders);
         let action = match (blocked, endpoint) {
             (true, _) => Action::Blocked,
             (false, Endpoint::Click) => Action::Redirected,

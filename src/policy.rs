@@ -247,6 +247,7 @@ impl Policy {
                 datacenter,
                 asns,
                 publishers,
+                header_consistency: i.header_consistency,
                 actions,
             },
         })

@@ -107,6 +107,7 @@ impl ClickEdge {
                 query: req.uri.query().unwrap_or(""),
                 headers: &req.headers,
                 client_ip: self.client(session).map(|r| r.client),
+                secure: session.digest().is_some_and(|d| d.ssl_digest.is_some()),
             };
             self.core.decide(&view, Now::current())
         };

@@ -28,6 +28,11 @@ pub mod names {
     pub const X_PURPOSE: HeaderName = HeaderName::from_static("x-purpose");
     pub const X_MOZ: HeaderName = HeaderName::from_static("x-moz");
     pub const SEC_CH_UA_MOBILE: HeaderName = HeaderName::from_static("sec-ch-ua-mobile");
+    pub const SEC_CH_UA: HeaderName = HeaderName::from_static("sec-ch-ua");
+    pub const SEC_CH_UA_PLATFORM: HeaderName = HeaderName::from_static("sec-ch-ua-platform");
+    pub const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
+    pub const SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");
+    pub const SEC_FETCH_DEST: HeaderName = HeaderName::from_static("sec-fetch-dest");
 }
 
 /// Headers as a list of pairs, for tests and for embedders whose server
@@ -52,6 +57,9 @@ pub struct Request<'a> {
     /// The client's address, in full (only what the privacy mode allows is
     /// ever written).
     pub client_ip: Option<IpAddr>,
+    /// The request came over this server's own TLS listener (browsers send
+    /// `Sec-Fetch-*` and client hints only to secure origins).
+    pub secure: bool,
 }
 
 impl<'a> Request<'a> {

@@ -76,6 +76,7 @@ struct Req<'a> {
     query: &'a str,
     headers: Vec<(&'a str, &'a str)>,
     ip: &'a str,
+    secure: bool,
 }
 
 fn get<'a>(path: &'a str, query: &'a str) -> Req<'a> {
@@ -85,6 +86,7 @@ fn get<'a>(path: &'a str, query: &'a str) -> Req<'a> {
         query,
         headers: vec![("user-agent", UA)],
         ip: PERSON,
+        secure: false,
     }
 }
 
@@ -102,6 +104,11 @@ impl<'a> Req<'a> {
         self.ip = ip;
         self
     }
+    /// Over this server's own TLS listener.
+    fn secure(mut self) -> Self {
+        self.secure = true;
+        self
+    }
     fn decide(&self, core: &Core, now: Now) -> Decision {
         let ip: IpAddr = self.ip.parse().unwrap();
         core.decide(
@@ -111,6 +118,7 @@ impl<'a> Req<'a> {
                 query: self.query,
                 headers: &self.headers,
                 client_ip: Some(ip),
+                secure: self.secure,
             },
             now,
         )
@@ -435,6 +443,42 @@ fn actions_from_the_config() {
     let dup = get("/b", &query).answer(&c, at(1));
     assert_eq!(row(&dup), r(403, "invalid", "duplicate", "blocked"));
     assert!(dup.location.is_none());
+}
+
+#[test]
+fn the_header_consistency_signal_flags_and_never_blocks() {
+    // Even where an operator blocks non_browser, this signal only flags.
+    let c = core_with(
+        "  header_consistency: true\n  actions:\n    non_browser: block\n",
+        IpMode::Truncate,
+    );
+    let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+    let bare = get("/c", &q("h1"))
+        .header("user-agent", chrome)
+        .secure()
+        .answer(&c, at(0));
+    assert_eq!(row(&bare), r(302, "invalid", "non_browser", "redirected"));
+    assert_eq!(
+        event(&bare)["rule"],
+        "headers:chromium-without-sec-fetch-or-client-hints"
+    );
+    let browser = get("/c", &q("h2"))
+        .header("user-agent", chrome)
+        .header("sec-fetch-mode", "navigate")
+        .secure()
+        .answer(&c, at(0));
+    assert_eq!(row(&browser), r(302, "valid", "", "redirected"));
+    // Over plain HTTP the browser sends none of them: nothing is read into it.
+    let plain = get("/c", &q("h3"))
+        .header("user-agent", chrome)
+        .answer(&c, at(0));
+    assert_eq!(row(&plain), r(302, "valid", "", "redirected"));
+    // The other non_browser signals still block where the operator says so.
+    let empty = get("/c", &q("h4"))
+        .header("user-agent", "")
+        .secure()
+        .answer(&c, at(0));
+    assert_eq!(row(&empty), r(403, "invalid", "non_browser", "blocked"));
 }
 
 #[test]

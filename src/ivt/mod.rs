@@ -209,6 +209,42 @@ pub enum Rule {
     Test,
     /// The duplicate key's kind.
     Duplicate(&'static str),
+    /// A current Chromium's user agent over TLS without any of the headers
+    /// every Chromium sends there (`ivt.header_consistency`). Only flags.
+    BrowserHeaders,
+}
+
+/// The first Chromium release that sends both the low-entropy client hints
+/// (`Sec-CH-UA`, shipped in 89) and `Sec-Fetch-*` (shipped in 76) to
+/// secure origins. An older one may send neither and is left alone.
+const CHROMIUM_WITH_BOTH: u32 = 90;
+
+/// A user agent that says it is a current Chromium (`Chrome/N`, N at least
+/// [`CHROMIUM_WITH_BOTH`]: Chrome, Edge, Opera, Samsung Internet, Android
+/// WebView...) whose request carries none of the client hints or
+/// `Sec-Fetch-*` headers such a browser sends on every request to a secure
+/// origin. Headers are looked at first: a browser's request has them, so
+/// the user agent is read only for what lacks them.
+fn lacks_browser_headers(h: &dyn Headers, ua: &str) -> bool {
+    use crate::request::names::*;
+    let has_any = [
+        &SEC_FETCH_SITE,
+        &SEC_FETCH_MODE,
+        &SEC_FETCH_DEST,
+        &SEC_CH_UA,
+        &SEC_CH_UA_MOBILE,
+        &SEC_CH_UA_PLATFORM,
+    ]
+    .iter()
+    .any(|n| h.get(n).is_some());
+    !has_any && chromium_major(ua).is_some_and(|v| v >= CHROMIUM_WITH_BOTH)
+}
+
+/// The major version of `Chrome/N` in a user agent.
+fn chromium_major(ua: &str) -> Option<u32> {
+    let at = ua.find("Chrome/")? + "Chrome/".len();
+    let digits = ua[at..].bytes().take_while(u8::is_ascii_digit).count();
+    ua[at..at + digits].parse().ok()
 }
 
 /// Which user-agent list a pattern is in.
@@ -237,6 +273,8 @@ pub struct Signals<'a> {
     pub expired: bool,
     /// The URL's `pub` (empty when absent).
     pub publisher: &'a str,
+    /// Over this server's own TLS listener.
+    pub secure: bool,
 }
 
 /// Data-center networks by autonomous system: an ASN database and the AS
@@ -287,6 +325,9 @@ pub struct Classifier {
     pub asns: Option<std::sync::Arc<DatacenterAsns>>,
     /// Publishers on hold or suspended (`ivt.publisher_status_file`).
     pub publishers: PublisherStatuses,
+    /// `ivt.header_consistency`: a current Chromium over TLS that sends
+    /// neither client hints nor `Sec-Fetch-*` is `non_browser` (flagged).
+    pub header_consistency: bool,
     pub actions: Actions,
 }
 
@@ -314,6 +355,9 @@ impl Classifier {
         }
         if let Some(v) = ua_verdict {
             return Some(v);
+        }
+        if self.header_consistency && s.secure && lacks_browser_headers(s.headers, s.user_agent) {
+            return Some((Reason::NonBrowser, Rule::BrowserHeaders));
         }
         if s.method == "HEAD" {
             return Some((Reason::HeadRequest, Rule::HeadRequest));
@@ -375,6 +419,7 @@ impl Classifier {
             Rule::Expired => "url:exp".into(),
             Rule::Test => "url:test".into(),
             Rule::Duplicate(kind) => format!("duplicate:{kind}"),
+            Rule::BrowserHeaders => "headers:chromium-without-sec-fetch-or-client-hints".into(),
         }
     }
 
@@ -465,6 +510,7 @@ mod tests {
             test,
             expired: false,
             publisher: "",
+            secure: false,
         })
     }
 
@@ -510,6 +556,58 @@ mod tests {
         assert_eq!(
             run(&c, "GET", &[], UA, "192.0.2.1", true),
             Some(Reason::TestClick)
+        );
+    }
+
+    #[test]
+    fn a_chromium_over_tls_without_its_headers_is_a_non_browser() {
+        let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+        let old = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/75.0.3770.100 Safari/537.36";
+        let firefox =
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0";
+        let check = |on: bool, secure: bool, headers: &[(&str, &str)], ua: &str| {
+            let c = Classifier {
+                header_consistency: on,
+                ..classifier()
+            };
+            c.classify_with(
+                &Signals {
+                    method: "GET",
+                    headers: &headers.to_vec(),
+                    user_agent: ua,
+                    ip: Some("192.0.2.1".parse().unwrap()),
+                    test: false,
+                    expired: false,
+                    publisher: "",
+                    secure,
+                },
+                c.bots.classify_with_rule(ua),
+            )
+        };
+        let found = Some((Reason::NonBrowser, Rule::BrowserHeaders));
+        assert_eq!(check(true, true, &[], chrome), found);
+        // Any one of the headers is enough.
+        for h in [
+            "sec-fetch-site",
+            "Sec-Fetch-Mode",
+            "sec-fetch-dest",
+            "sec-ch-ua",
+            "sec-ch-ua-mobile",
+            "sec-ch-ua-platform",
+        ] {
+            assert_eq!(check(true, true, &[(h, "?0")], chrome), None, "{h}");
+        }
+        // Off, plain HTTP, an old Chromium, or not a Chromium: nothing.
+        assert_eq!(check(false, true, &[], chrome), None);
+        assert_eq!(check(true, false, &[], chrome), None);
+        assert_eq!(check(true, true, &[], old), None);
+        assert_eq!(check(true, true, &[], firefox), None);
+        assert_eq!(check(true, true, &[], "Chrome/"), None);
+        assert_eq!(chromium_major(chrome), Some(131));
+        assert_eq!(chromium_major("x Chrome/"), None);
+        assert_eq!(
+            classifier().rule_text(Rule::BrowserHeaders),
+            "headers:chromium-without-sec-fetch-or-client-hints"
         );
     }
 

@@ -11,11 +11,22 @@
 //   BEACONS         how many beacons to send, 1 (default) or 2; the second
 //                   ~300 ms after the first, still before navigating
 //   CHROMIUM        optional, the browser to run (default /usr/bin/chromium)
+//   MODE            `beacon` (default): parallel tracking as above; `navigate`:
+//                   a classic click, the ad's link goes through TRACKING_URL
+//                   (a GET navigation the edge redirects to the landing page)
+//   EXTRA_ARGS      optional, more Chromium switches, space-separated
+//                   (`--disable-http2` for HTTP/1.1 over TLS)
+//   IGNORE_HTTPS_ERRORS  `1` to accept the edge's self-signed certificate
+//   NAVIGATE_AFTER_MS  optional, go to the landing page this long after the
+//                   (last) beacon rather than at once, so that DevTools still
+//                   reports the beacon's answer (its protocol)
 //
 // Output: one JSON line on stdout (diagnostics go to stderr):
 //   {"final_url", "title", "beacons_seen", "beacon_statuses", "landing_hits",
-//    "user_agent", "errors", plus "beacons" and "landing_requests" with the
-//    headers each request carried, for diagnosis}
+//    "user_agent", "errors", "edge_requests" (each request to the edge: method,
+//    its protocol, `h2` or `http/1.1`, and the request headers as sent),
+//    plus "beacons" and "landing_requests" with the headers each
+//    request carried, for diagnosis}
 // Exit 0 when the browser was driven (whatever happened to the beacons),
 // 1 when it could not be (launch, publisher page, click or landing failed),
 // 2 on bad input, 3 when the whole run overran its deadline.
@@ -91,13 +102,22 @@ function input() {
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new Error(`PUBLISHER_PORT is not a port: ${env.PUBLISHER_PORT}`);
   }
-  const beacons = env.BEACONS === undefined || env.BEACONS === '' ? 1 : Number(env.BEACONS);
-  if (beacons !== 1 && beacons !== 2) throw new Error(`BEACONS must be 1 or 2, not ${env.BEACONS}`);
+  const mode = env.MODE || 'beacon';
+  if (mode !== 'beacon' && mode !== 'navigate') throw new Error(`MODE must be beacon or navigate, not ${mode}`);
+  const beacons =
+    mode === 'navigate' ? 0 : env.BEACONS === undefined || env.BEACONS === '' ? 1 : Number(env.BEACONS);
+  if (mode === 'beacon' && beacons !== 1 && beacons !== 2) {
+    throw new Error(`BEACONS must be 1 or 2, not ${env.BEACONS}`);
+  }
   return {
     trackingUrl: tracking.href,
     landingUrl: landing.href,
     port,
+    mode,
     beacons,
+    extraArgs: (env.EXTRA_ARGS || '').split(' ').filter((a) => a),
+    navigateAfterMs: Number(env.NAVIGATE_AFTER_MS || 0),
+    ignoreHttpsErrors: env.IGNORE_HTTPS_ERRORS === '1',
     executablePath: env.CHROMIUM || '/usr/bin/chromium',
   };
 }
@@ -119,18 +139,24 @@ function publisherPage(cfg) {
   const TRACKING_URL = ${js(cfg.trackingUrl)};
   const LANDING_URL = ${js(cfg.landingUrl)};
   const BEACONS = ${js(cfg.beacons)};
+  const MODE = ${js(cfg.mode)};
+  const go = () => setTimeout(() => (window.location.href = LANDING_URL), ${js(cfg.navigateAfterMs)});
   // sendBeacon's answer (queued or not) is reported on the console.
   const beacon = () => console.info('sendBeacon:' + navigator.sendBeacon(TRACKING_URL));
   document.getElementById('ad').addEventListener('click', (ev) => {
     ev.preventDefault();
+    if (MODE === 'navigate') {
+      window.location.href = TRACKING_URL;
+      return;
+    }
     beacon();
     if (BEACONS < 2) {
-      window.location.href = LANDING_URL;
+      go();
       return;
     }
     setTimeout(() => {
       beacon();
-      window.location.href = LANDING_URL;
+      go();
     }, ${SECOND_BEACON_DELAY_MS});
   });
 </script>
@@ -228,13 +254,16 @@ async function main() {
       browser = await chromium.launch({
         executablePath: cfg.executablePath,
         headless: true,
-        args: CHROMIUM_ARGS,
+        args: [...CHROMIUM_ARGS, ...cfg.extraArgs],
         timeout: 30_000,
       });
     } catch (e) {
       throw new Error(`cannot launch ${cfg.executablePath}: ${e.message}`);
     }
-    const context = await browser.newContext({ userAgent: DESKTOP_UA });
+    const context = await browser.newContext({
+      userAgent: DESKTOP_UA,
+      ignoreHTTPSErrors: cfg.ignoreHttpsErrors,
+    });
     const page = await context.newPage();
 
     // Beacons are observed through a DevTools session on the page (raw
@@ -256,6 +285,33 @@ async function main() {
       }
     };
     const cdp = await context.newCDPSession(page);
+    // Every request to the edge, its protocol and the headers it went with.
+    const edgeOrigin = new URL(cfg.trackingUrl).origin;
+    const edgeRequests = new Map(); // requestId -> record of its first hop
+    result.edge_requests = [];
+    cdp.on('Network.requestWillBeSent', (p) => {
+      if (p.redirectResponse) {
+        const e = edgeRequests.get(p.requestId);
+        if (e && e.protocol === null) e.protocol = p.redirectResponse.protocol ?? null;
+      } else if (p.request.url.startsWith(edgeOrigin + '/')) {
+        const e = { method: p.request.method, path: new URL(p.request.url).pathname, protocol: null, headers: null };
+        edgeRequests.set(p.requestId, e);
+        result.edge_requests.push(e);
+      }
+    });
+    cdp.on('Network.requestWillBeSentExtraInfo', (p) => {
+      const e = edgeRequests.get(p.requestId);
+      if (e && e.headers === null) {
+        e.headers = p.headers;
+        // DevTools may report no answer for a beacon whose page is gone;
+        // its headers as sent still show the protocol (HTTP/2 has pseudo-headers).
+        if (e.protocol === null) e.protocol = ':method' in p.headers ? 'h2' : 'http/1.1';
+      }
+    });
+    cdp.on('Network.responseReceived', (p) => {
+      const e = edgeRequests.get(p.requestId);
+      if (e && e.protocol === null) e.protocol = p.response.protocol ?? null;
+    });
     cdp.on('Network.requestWillBeSent', (p) => {
       const b = beacons.get(p.requestId);
       if (!b && !p.redirectResponse && p.request.method === 'POST' && sameUrl(p.request.url, cfg.trackingUrl)) {
@@ -352,7 +408,10 @@ async function main() {
       throw new Error(`cannot click "Shop now": ${e.message}`);
     }
     try {
-      await page.waitForURL((u) => u.href === cfg.landingUrl, {
+      // A classic click arrives with the edge's click id added.
+      const arrived = (u) =>
+        cfg.mode === 'navigate' ? u.href.startsWith(cfg.landingUrl + '&clickid=') : u.href === cfg.landingUrl;
+      await page.waitForURL(arrived, {
         timeout: LANDING_TIMEOUT_MS,
         waitUntil: 'load',
       });
