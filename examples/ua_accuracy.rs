@@ -85,8 +85,13 @@ fn main() {
         for m in missed.iter().take(n) {
             println!("missed  {m}");
         }
+        // With the rule that flagged it, for tuning.
+        let rule = |ua: &str| {
+            bots.classify_with_rule(ua)
+                .map_or(String::new(), |(_, r)| policy.ivt.rule_text(r))
+        };
         for f in flagged.iter().take(n) {
-            println!("flagged {f}");
+            println!("flagged {}\t{f}", rule(f));
         }
         for b in blocked.iter().take(n) {
             println!("blocked {b}");

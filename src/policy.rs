@@ -10,8 +10,8 @@
 use crate::click::ClickPolicy;
 use crate::config::{Config, Problems};
 use crate::ivt::bots::{
-    read_list, tiers, IabExclude, IabInclude, PatternList, BUILTIN_NAMED, BUILTIN_PATTERNS,
-    BUILTIN_SCANNERS,
+    read_list, tiers, IabExclude, IabInclude, PatternList, BUILTIN_DEVICES, BUILTIN_NAMED,
+    BUILTIN_PATTERNS, BUILTIN_SCANNERS,
 };
 use crate::ivt::{Actions, BotLists, Classifier, DatacenterAsns, IpSet};
 
@@ -84,6 +84,16 @@ impl Policy {
                 problems.push(format!("ivt.bots: {e}"));
                 PatternList::default()
             });
+        let devices = if b.builtin {
+            PatternList::compile([("builtin device markers", BUILTIN_DEVICES)]).unwrap_or_else(
+                |e| {
+                    problems.push(format!("ivt.bots: {e}"));
+                    PatternList::default()
+                },
+            )
+        } else {
+            PatternList::default()
+        };
         let mut scanner_texts: Vec<(String, String)> = Vec::new();
         if b.builtin {
             scanner_texts.push(("builtin link scanners".into(), BUILTIN_SCANNERS.into()));
@@ -239,6 +249,7 @@ impl Policy {
                     patterns,
                     heuristics,
                     scanners,
+                    devices,
                     iab_exclude,
                     iab_include,
                 },

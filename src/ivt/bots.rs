@@ -41,6 +41,10 @@ pub const BUILTIN_NAMED: &str = include_str!("../../conf/bots/named-bots.txt");
 /// (`conf/bots/link-scanners.txt`): `link_scanner`, flagged.
 pub const BUILTIN_SCANNERS: &str = include_str!("../../conf/bots/link-scanners.txt");
 
+/// Marks of a real device's browser (`conf/bots/device-markers.txt`): a
+/// user agent with one is not flagged by a heuristic alone.
+pub const BUILTIN_DEVICES: &str = include_str!("../../conf/bots/device-markers.txt");
+
 /// A list in tiers, `(known_bot, non_browser)`: the lines after a
 /// `# tier: non_browser` comment, up to another `# tier:` comment, are
 /// heuristics; every other line is a confident pattern. A list without tier
@@ -494,6 +498,9 @@ pub struct BotLists {
     pub heuristics: PatternList,
     /// Link and mail scanners: `link_scanner`, flagged.
     pub scanners: PatternList,
+    /// Marks of real devices' browsers: a user agent with one is not
+    /// flagged by [`BotLists::heuristics`] (only by them).
+    pub devices: PatternList,
     pub iab_exclude: Option<IabExclude>,
     pub iab_include: Option<IabInclude>,
 }
@@ -509,7 +516,7 @@ impl BotLists {
             return Some(Reason::LinkScanner);
         }
         if ua.trim().is_empty()
-            || self.heuristics.is_match(ua)
+            || self.heuristics.is_match(ua) && !self.devices.is_match(ua)
             || self.iab_include.as_ref().is_some_and(|i| !i.matches(ua))
         {
             return Some(Reason::NonBrowser);
@@ -545,7 +552,11 @@ impl BotLists {
         if ua.trim().is_empty() {
             return Some((Reason::NonBrowser, Rule::EmptyUserAgent));
         }
-        if let Some((source, line)) = self.heuristics.find(ua) {
+        if let Some((source, line)) = self
+            .heuristics
+            .find(ua)
+            .filter(|_| !self.devices.is_match(ua))
+        {
             return Some((
                 Reason::NonBrowser,
                 Rule::Pattern {
@@ -593,6 +604,7 @@ oldbrowser|0|0
             patterns: PatternList::default(),
             heuristics: PatternList::default(),
             scanners: PatternList::default(),
+            devices: PatternList::default(),
             iab_exclude: Some(IabExclude::parse(EXCLUDE).unwrap()),
             iab_include: Some(IabInclude::parse(INCLUDE).unwrap()),
         }
@@ -811,6 +823,33 @@ oldbrowser|0|0
         }
         // A file without tier comments is all confident.
         assert_eq!(tiers("a\nb\n"), ("a\nb\n".to_string(), "\n\n".to_string()));
+    }
+
+    #[test]
+    fn a_device_marker_quiets_the_heuristics_only() {
+        let (known, heuristic) = tiers(BUILTIN_PATTERNS);
+        let mut l = BotLists {
+            patterns: PatternList::compile([("known", known.as_str()), ("named", BUILTIN_NAMED)])
+                .unwrap(),
+            heuristics: PatternList::compile([("heuristics", heuristic.as_str())]).unwrap(),
+            ..BotLists::default()
+        };
+        let bada = "Mozilla/5.0 (SAMSUNG; SAMSUNG-GT-S8600/1.0; U; Bada/2.0; en-us) AppleWebKit/534.20 (KHTML, like Gecko) Dolfin/3.0 Mobile WVGA SMM-MMS/1.2.0 OPN-B";
+        let ie = "Mozilla/4.0 (compatible; MSIE 8.0; Windows NT 6.1; Trident/4.0; chromeframe/32.0.1700.107; .NET CLR 2.0.50727)";
+        let googlebot_phone = "Nokia6820/2.0 (4.83) Profile/MIDP-1.0 Configuration/CLDC-1.0 (compatible; Googlebot-Mobile/2.1; +http://www.google.com/bot.html)";
+        // Without the markers the heuristics flag the phone and the old IE.
+        assert_eq!(l.classify(bada), Some(Reason::NonBrowser));
+        assert_eq!(l.classify(ie), Some(Reason::NonBrowser));
+        l.devices = PatternList::compile([("devices", BUILTIN_DEVICES)]).unwrap();
+        assert_eq!(l.classify(bada), None);
+        assert_eq!(l.classify_with_rule(ie), None);
+        // A confident pattern still wins over a device's marks.
+        assert_eq!(l.classify(googlebot_phone), Some(Reason::KnownBot));
+        assert_eq!(
+            l.classify("ZmEu"),
+            Some(Reason::NonBrowser),
+            "no marker, still flagged"
+        );
     }
 
     #[test]
