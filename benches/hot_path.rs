@@ -67,6 +67,11 @@ fn requests() -> Vec<RequestHeader> {
                 .unwrap();
             r.insert_header("Referer", "https://news.example/article")
                 .unwrap();
+            // What browsers send to a secure origin (the header-consistency
+            // check reads them; the classify bench runs as over TLS).
+            r.insert_header("Sec-Fetch-Site", "cross-site").unwrap();
+            r.insert_header("Sec-Fetch-Mode", "navigate").unwrap();
+            r.insert_header("Sec-Fetch-Dest", "document").unwrap();
             r
         })
         .collect()

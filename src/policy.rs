@@ -231,6 +231,20 @@ impl Policy {
                 .ok()
         });
 
+        let bots = BotLists {
+            patterns,
+            heuristics,
+            scanners,
+            devices,
+            iab_exclude,
+            iab_include,
+            quick: None,
+        }
+        .with_quick_pass()
+        .unwrap_or_else(|e| {
+            problems.push(format!("ivt.bots: {e}"));
+            BotLists::default()
+        });
         let mut all = Problems::default();
         std::mem::swap(&mut all, &mut typed);
         for p in problems {
@@ -245,14 +259,7 @@ impl Policy {
             country,
             click,
             ivt: Classifier {
-                bots: BotLists {
-                    patterns,
-                    heuristics,
-                    scanners,
-                    devices,
-                    iab_exclude,
-                    iab_include,
-                },
+                bots,
                 bot_ips,
                 internal,
                 datacenter,

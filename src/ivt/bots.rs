@@ -144,21 +144,7 @@ impl PatternList {
             }
         }
         let count = plain.len() + fancy.len();
-        let union = |patterns: &[String]| -> Result<Option<Regex>, String> {
-            if patterns.is_empty() {
-                return Ok(None);
-            }
-            // ASCII classes: user agents are ASCII, and Unicode-aware
-            // case folding and \w would only make the automaton larger.
-            RegexBuilder::new(&patterns.join("|"))
-                .case_insensitive(true)
-                .unicode(false)
-                .size_limit(256 << 20)
-                .dfa_size_limit(64 << 20)
-                .build()
-                .map(Some)
-                .map_err(|e| format!("bot patterns do not compile together: {e}"))
-        };
+        let union = |patterns: &[String]| union(patterns.iter().map(String::as_str));
         let re = union(&plain)?;
         let all: Vec<String> = plain
             .iter()
@@ -252,12 +238,37 @@ impl PatternList {
             .and_then(|i| self.fancy_at.get(i).copied())
     }
 
+    /// The one expression that matches whenever a pattern of the list
+    /// may (look-arounds relaxed), for a pass over several lists at once.
+    fn any_pattern(&self) -> Option<&str> {
+        self.any.as_ref().map(Regex::as_str)
+    }
+
     /// A source's name in rules (`open-bots`, a file's name).
     pub fn source_name(&self, source: u16) -> &str {
         self.sources
             .get(source as usize)
             .map_or("?", String::as_str)
     }
+}
+
+/// One automaton for the alternatives of `patterns` (each already a whole
+/// regular expression); `None` when there are none.
+fn union<'a>(patterns: impl Iterator<Item = &'a str>) -> Result<Option<Regex>, String> {
+    let joined = patterns.collect::<Vec<_>>().join("|");
+    if joined.is_empty() {
+        return Ok(None);
+    }
+    // ASCII classes: user agents are ASCII, and Unicode-aware case folding
+    // and \w would only make the automaton larger.
+    RegexBuilder::new(&joined)
+        .case_insensitive(true)
+        .unicode(false)
+        .size_limit(256 << 20)
+        .dfa_size_limit(64 << 20)
+        .build()
+        .map(Some)
+        .map_err(|e| format!("bot patterns do not compile together: {e}"))
 }
 
 /// How a list's source is named in a rule: the shipped lists by their
@@ -503,20 +514,45 @@ pub struct BotLists {
     pub devices: PatternList,
     pub iab_exclude: Option<IabExclude>,
     pub iab_include: Option<IabInclude>,
+    /// One pass over the three lists' patterns together
+    /// ([`BotLists::with_quick_pass`]): most user agents are browsers that
+    /// match none, and are done in one pass rather than three.
+    pub quick: Option<Regex>,
 }
 
 impl BotLists {
+    /// The lists with their [`BotLists::quick`] pass built.
+    pub fn with_quick_pass(mut self) -> Result<BotLists, String> {
+        self.quick = union(
+            [&self.patterns, &self.scanners, &self.heuristics]
+                .into_iter()
+                .filter_map(PatternList::any_pattern),
+        )?;
+        Ok(self)
+    }
+
+    /// Whether a pattern of the three lists may match (false only when the
+    /// quick pass says none does).
+    fn may_match(&self, ua: &str) -> bool {
+        self.quick
+            .as_ref()
+            .is_none_or(|q| q.is_match(ua.as_bytes()))
+    }
+
     /// `known_bot`, `non_browser`, or nothing to say. Known bots come first
     /// (docs/contract.md §5's order), so a user agent that is both is a known bot.
     pub fn classify(&self, ua: &str) -> Option<Reason> {
-        if self.patterns.is_match(ua) || self.iab_exclude.as_ref().is_some_and(|x| x.matches(ua)) {
+        let lists = self.may_match(ua);
+        if lists && self.patterns.is_match(ua)
+            || self.iab_exclude.as_ref().is_some_and(|x| x.matches(ua))
+        {
             return Some(Reason::KnownBot);
         }
-        if self.scanners.is_match(ua) {
+        if lists && self.scanners.is_match(ua) {
             return Some(Reason::LinkScanner);
         }
         if ua.trim().is_empty()
-            || self.heuristics.is_match(ua) && !self.devices.is_match(ua)
+            || lists && self.heuristics.is_match(ua) && !self.devices.is_match(ua)
             || self.iab_include.as_ref().is_some_and(|i| !i.matches(ua))
         {
             return Some(Reason::NonBrowser);
@@ -526,7 +562,9 @@ impl BotLists {
 
     /// [`BotLists::classify`] with the rule that decided it.
     pub fn classify_with_rule(&self, ua: &str) -> Option<(Reason, Rule)> {
-        if let Some((source, line)) = self.patterns.find(ua) {
+        let lists = self.may_match(ua);
+        let find = |l: &PatternList| if lists { l.find(ua) } else { None };
+        if let Some((source, line)) = find(&self.patterns) {
             return Some((
                 Reason::KnownBot,
                 Rule::Pattern {
@@ -539,7 +577,7 @@ impl BotLists {
         if let Some(line) = self.iab_exclude.as_ref().and_then(|x| x.find(ua)) {
             return Some((Reason::KnownBot, Rule::IabExclude { line }));
         }
-        if let Some((source, line)) = self.scanners.find(ua) {
+        if let Some((source, line)) = find(&self.scanners) {
             return Some((
                 Reason::LinkScanner,
                 Rule::Pattern {
@@ -552,10 +590,7 @@ impl BotLists {
         if ua.trim().is_empty() {
             return Some((Reason::NonBrowser, Rule::EmptyUserAgent));
         }
-        if let Some((source, line)) = self
-            .heuristics
-            .find(ua)
-            .filter(|_| !self.devices.is_match(ua))
+        if let Some((source, line)) = find(&self.heuristics).filter(|_| !self.devices.is_match(ua))
         {
             return Some((
                 Reason::NonBrowser,
@@ -607,6 +642,7 @@ oldbrowser|0|0
             devices: PatternList::default(),
             iab_exclude: Some(IabExclude::parse(EXCLUDE).unwrap()),
             iab_include: Some(IabInclude::parse(INCLUDE).unwrap()),
+            quick: None,
         }
     }
 
@@ -823,6 +859,38 @@ oldbrowser|0|0
         }
         // A file without tier comments is all confident.
         assert_eq!(tiers("a\nb\n"), ("a\nb\n".to_string(), "\n\n".to_string()));
+    }
+
+    #[test]
+    fn the_quick_pass_never_changes_a_verdict() {
+        let (known, heuristic) = tiers(BUILTIN_PATTERNS);
+        let slow = BotLists {
+            patterns: PatternList::compile([("known", known.as_str()), ("named", BUILTIN_NAMED)])
+                .unwrap(),
+            heuristics: PatternList::compile([("heuristics", heuristic.as_str())]).unwrap(),
+            scanners: PatternList::compile([("builtin link scanners", BUILTIN_SCANNERS)]).unwrap(),
+            devices: PatternList::compile([("devices", BUILTIN_DEVICES)]).unwrap(),
+            ..BotLists::default()
+        };
+        let quick = slow.clone().with_quick_pass().unwrap();
+        assert!(quick.quick.is_some());
+        for ua in [
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+            "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.0.0 Safari/537.36",
+            "Mozilla/5.0 (Linux; Android 11; B BOT 50) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/90.0.4430.91 Mobile Safari/537.36",
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X) Word/14.64.0",
+            "2.1.0 (Linux; U; Android 7.0; ONEPLUS A3000 Build/NRD90M)",
+            // Look-around patterns (isbot's `google`), matched and not.
+            "Mozilla/5.0 (Linux; GoogleTV 3.2; NSZ-GS7/GX70) AppleWebKit/534.24 (KHTML, like Gecko) Chrome/11.0.696.77 Safari/534.24",
+            "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36 GoogleApp/15.0",
+            "curl/8.5.0",
+            "",
+            "   ",
+        ] {
+            assert_eq!(quick.classify_with_rule(ua), slow.classify_with_rule(ua), "{ua}");
+            assert_eq!(quick.classify(ua), slow.classify(ua), "{ua}");
+        }
     }
 
     #[test]
