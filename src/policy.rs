@@ -10,8 +10,8 @@
 use crate::click::ClickPolicy;
 use crate::config::{Config, Problems};
 use crate::ivt::bots::{
-    read_list, tiers, IabExclude, IabInclude, PatternList, BUILTIN_DEVICES, BUILTIN_NAMED,
-    BUILTIN_PATTERNS, BUILTIN_SCANNERS,
+    read_list, tiers, IabExclude, IabInclude, PatternList, BUILTIN_DEVICES, BUILTIN_HEURISTICS,
+    BUILTIN_NAMED, BUILTIN_PATTERNS, BUILTIN_SCANNERS,
 };
 use crate::ivt::{Actions, BotLists, Classifier, DatacenterAsns, IpSet};
 
@@ -79,11 +79,17 @@ impl Policy {
                 problems.push(format!("ivt.bots: {e}"));
                 PatternList::default()
             });
-        let heuristics = PatternList::compile([("builtin bot list", heuristic_text.as_str())])
-            .unwrap_or_else(|e| {
-                problems.push(format!("ivt.bots: {e}"));
-                PatternList::default()
-            });
+        let heuristics = PatternList::compile([
+            ("builtin bot list", heuristic_text.as_str()),
+            (
+                "builtin heuristics",
+                if b.builtin { BUILTIN_HEURISTICS } else { "" },
+            ),
+        ])
+        .unwrap_or_else(|e| {
+            problems.push(format!("ivt.bots: {e}"));
+            PatternList::default()
+        });
         let devices = if b.builtin {
             PatternList::compile([("builtin device markers", BUILTIN_DEVICES)]).unwrap_or_else(
                 |e| {

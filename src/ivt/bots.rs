@@ -41,6 +41,10 @@ pub const BUILTIN_NAMED: &str = include_str!("../../conf/bots/named-bots.txt");
 /// (`conf/bots/link-scanners.txt`): `link_scanner`, flagged.
 pub const BUILTIN_SCANNERS: &str = include_str!("../../conf/bots/link-scanners.txt");
 
+/// clickedge's own heuristics (`conf/bots/heuristics.txt`), in the
+/// `non_browser` tier beside the open list's.
+pub const BUILTIN_HEURISTICS: &str = include_str!("../../conf/bots/heuristics.txt");
+
 /// Marks of a real device's browser (`conf/bots/device-markers.txt`): a
 /// user agent with one is not flagged by a heuristic alone.
 pub const BUILTIN_DEVICES: &str = include_str!("../../conf/bots/device-markers.txt");
@@ -278,6 +282,7 @@ fn rule_source_name(name: &str) -> String {
         "builtin bot list" => "open-bots".into(),
         "builtin named bots" => "named-bots".into(),
         "builtin link scanners" => "link-scanners".into(),
+        "builtin heuristics" => "heuristics".into(),
         "bundle bot_patterns.txt" => "bundle/bot_patterns.txt".into(),
         "bundle link_scanners.txt" => "bundle/link_scanners.txt".into(),
         other => std::path::Path::new(other)
