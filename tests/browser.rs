@@ -117,11 +117,10 @@ fn a_google_parallel_tracking_beacon_is_one_valid_post_click_and_a_second_is_a_d
     assert_eq!(events.len(), 3, "exactly one event a beacon");
 }
 
-/// An edge with a TLS listener (HTTP/2 offered by ALPN or not), and the
-/// header-consistency signal as it is by default (on); returns it and its
-/// TLS port.
-fn tls_edge(certs: &std::path::Path, http2: bool) -> (Edge, u16) {
-    let (cert, key) = make_cert(certs, "edge");
+/// An edge with a TLS listener serving `cert` (HTTP/2 offered by ALPN or
+/// not), and the header-consistency signal as it is by default (on);
+/// returns it and its TLS port.
+fn tls_edge(cert: &std::path::Path, key: &std::path::Path, http2: bool) -> (Edge, u16) {
     let port = free_port();
     let edge = Edge::start_with(
         &format!(
@@ -148,7 +147,8 @@ fn over_tls_chromium_never_trips_the_header_check_and_a_bare_client_does() {
         (true, "h2", "h2", ""),
         (false, "http/1.1", "h1", "--disable-http2"),
     ] {
-        let (edge, port) = tls_edge(certs.path(), http2);
+        let (_, cert, key) = make_ca_and_cert(certs.path());
+        let (edge, port) = tls_edge(&cert, &key, http2);
         let base = format!("https://localhost:{port}");
         let env = [("IGNORE_HTTPS_ERRORS", "1"), ("EXTRA_ARGS", extra)];
 
@@ -358,15 +358,7 @@ fn over_tls_firefox_never_trips_the_header_check() {
     for (http2, imp) in [(true, "h2"), (false, "h1")] {
         let dir = tempfile::tempdir().unwrap();
         let (ca, cert, key) = make_ca_and_cert(dir.path());
-        let port = free_port();
-        let edge = Edge::start_with(
-            &format!(
-                "tls:\n  listen: [\"127.0.0.1:{port}\"]\n  cert_file: \"{}\"\n  key_file: \"{}\"\n  http2: {http2}\n",
-                cert.display(),
-                key.display()
-            ),
-            &[],
-        );
+        let (edge, port) = tls_edge(&cert, &key, http2);
         let base = format!("https://localhost:{port}");
 
         // A fresh profile that trusts the test authority, and nothing else
