@@ -1,11 +1,12 @@
 //! Device class of a click (docs/contract.md §5): desktop, mobile, tablet, tv, bot, other.
 //!
-//! A first, token-based reading of the User-Agent and the
-//! `Sec-CH-UA-Mobile` client hint: the platform tokens browsers put in
-//! their user agents are stable and few. Checked in the order tv, tablet,
+//! A token-based reading of the User-Agent and the `Sec-CH-UA-Mobile`
+//! client hint: the platform tokens browsers put in their user agents are
+//! stable and few. Checked in the order tv, tablet, laptop, Android,
 //! mobile, desktop, because TV and tablet user agents also carry mobile or
-//! desktop tokens. A click already classed a known bot is `bot` whatever
-//! its user agent says.
+//! desktop tokens (see [`from_tokens`]). A click already classed a known
+//! bot is `bot` whatever its user agent says. What it gets wrong, and why a
+//! parser was not used: docs/accuracy.md#device-classes.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Device {

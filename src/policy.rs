@@ -246,11 +246,7 @@ impl Policy {
             iab_include,
             quick: None,
         }
-        .with_quick_pass()
-        .unwrap_or_else(|e| {
-            problems.push(format!("ivt.bots: {e}"));
-            BotLists::default()
-        });
+        .with_quick_pass();
         let mut all = Problems::default();
         std::mem::swap(&mut all, &mut typed);
         for p in problems {

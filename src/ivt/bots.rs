@@ -526,14 +526,18 @@ pub struct BotLists {
 }
 
 impl BotLists {
-    /// The lists with their [`BotLists::quick`] pass built.
-    pub fn with_quick_pass(mut self) -> Result<BotLists, String> {
+    /// The lists with their [`BotLists::quick`] pass built. Should the
+    /// lists together be too large to compile as one, they run one by one,
+    /// with the same verdicts.
+    pub fn with_quick_pass(mut self) -> BotLists {
         self.quick = union(
             [&self.patterns, &self.scanners, &self.heuristics]
                 .into_iter()
                 .filter_map(PatternList::any_pattern),
-        )?;
-        Ok(self)
+        )
+        .ok()
+        .flatten();
+        self
     }
 
     /// Whether a pattern of the three lists may match (false only when the
@@ -877,7 +881,7 @@ oldbrowser|0|0
             devices: PatternList::compile([("devices", BUILTIN_DEVICES)]).unwrap(),
             ..BotLists::default()
         };
-        let quick = slow.clone().with_quick_pass().unwrap();
+        let quick = slow.clone().with_quick_pass();
         assert!(quick.quick.is_some());
         for ua in [
             "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",

@@ -12,8 +12,9 @@
 //!
 //! The signals, cheapest and most decisive first within docs/contract.md §5's order:
 //! prefetch headers; the user agent against the bot lists and the client
-//! address against the IAB robot IPs (`known_bot`); an empty user agent or
-//! one the IAB include list does not know (`non_browser`); HEAD; the
+//! address against the IAB robot IPs (`known_bot`); the link-scanner list;
+//! an empty user agent, a heuristic, one the IAB include list does not
+//! know, or a Chromium over TLS without its headers (`non_browser`); HEAD; the
 //! internal and data-center ranges; `test=1`; and last the duplicate
 //! window, which is the only stateful check and so lives with the edge
 //! ([`DuplicateWindow`]) rather than in the reloadable [`Classifier`].
