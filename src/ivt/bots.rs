@@ -160,30 +160,8 @@ impl PatternList {
         } else {
             union(&all)?
         };
-        let prefilter = if relaxed.is_empty() {
-            None
-        } else {
-            Some(
-                RegexSetBuilder::new(&relaxed)
-                    .case_insensitive(true)
-                    .unicode(false)
-                    .build()
-                    .map_err(|e| format!("bot patterns do not compile together: {e}"))?,
-            )
-        };
-        let set = if plain.is_empty() {
-            None
-        } else {
-            Some(
-                RegexSetBuilder::new(&plain)
-                    .case_insensitive(true)
-                    .unicode(false)
-                    .size_limit(256 << 20)
-                    .dfa_size_limit(64 << 20)
-                    .build()
-                    .map_err(|e| format!("bot patterns do not compile together: {e}"))?,
-            )
-        };
+        let prefilter = regex_set(&relaxed)?;
+        let set = regex_set(&plain)?;
         Ok(PatternList {
             any,
             re,
@@ -266,6 +244,22 @@ fn union<'a>(patterns: impl Iterator<Item = &'a str>) -> Result<Option<Regex>, S
     // ASCII classes: user agents are ASCII, and Unicode-aware case folding
     // and \w would only make the automaton larger.
     RegexBuilder::new(&joined)
+        .case_insensitive(true)
+        .unicode(false)
+        .size_limit(256 << 20)
+        .dfa_size_limit(64 << 20)
+        .build()
+        .map(Some)
+        .map_err(|e| format!("bot patterns do not compile together: {e}"))
+}
+
+/// A set of `patterns` with the same options as [`union`], telling which
+/// match; `None` when there are none.
+fn regex_set(patterns: &[String]) -> Result<Option<RegexSet>, String> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    RegexSetBuilder::new(patterns)
         .case_insensitive(true)
         .unicode(false)
         .size_limit(256 << 20)
