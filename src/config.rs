@@ -433,6 +433,11 @@ pub struct MetricsConfig {
     /// Address of the Prometheus listener (`GET /metrics`); none turns it off.
     #[default(Some("127.0.0.1:9108".to_string()))]
     pub listen: Option<String>,
+    /// Most connections open at once on the metrics listener, apart from
+    /// `server.max_connections`: scrapers cannot take the clicks' slots,
+    /// nor a flood of scrapers every file descriptor.
+    #[default = 16]
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, SmartDefault)]
@@ -525,6 +530,39 @@ pub struct LimitsConfig {
     pub body_timeout_seconds: u64,
 }
 
+/// The flags `clickedge serve` takes that override the file: applied when
+/// the process starts and again at every reload, so a flag holds for the
+/// life of the process (docs/contract.md §2) whatever the file says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// `--listen` (repeatable): replaces `listen` when not empty.
+    pub listen: Vec<String>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--origin`.
+    pub origin: Option<String>,
+    /// `--sink`: the central store's URL.
+    pub sink: Option<String>,
+}
+
+impl Overrides {
+    /// Writes each given flag over the file's value.
+    pub fn apply(&self, cfg: &mut Config) {
+        if !self.listen.is_empty() {
+            cfg.listen = self.listen.clone();
+        }
+        if let Some(d) = &self.data_dir {
+            cfg.data_dir = d.clone();
+        }
+        if let Some(o) = &self.origin {
+            cfg.origin = Some(o.clone());
+        }
+        if let Some(s) = &self.sink {
+            cfg.sink.url = Some(s.clone());
+        }
+    }
+}
+
 impl Config {
     /// Reads and parses a file. Only syntax and types are checked here.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -543,7 +581,11 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        serde_saphyr::from_str(text).map_err(|e| e.to_string())
+        // No snippet of the file in the message: the lines around a typo
+        // can hold a signing secret or the sink's password, and a failed
+        // reload logs the message.
+        let options = serde_saphyr::options! { with_snippet: false };
+        serde_saphyr::from_str_with_options(text, options).map_err(|e| e.to_string())
     }
 
     /// The edge id to write in events: the configured one, else the host name.
@@ -608,6 +650,16 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_syntax_error_never_quotes_the_lines_around_it() {
+        // A typo next to a secret, as in a key rotation: the message names
+        // the line, never the text around it (it reaches the reload log).
+        let text = "signing:\n  keys:\n    - {id: k1, secret: \"s3cr3t-0123456789abcdefghijklmn\"}\n  sign_with: [unclosed\nsink:\n  password: \"pa55word-xyz\"\n";
+        let e = Config::parse(text).unwrap_err();
+        assert!(!e.contains("s3cr3t") && !e.contains("pa55word"), "{e}");
+        assert!(e.contains("line"), "{e}");
+    }
 
     #[test]
     fn unknown_keys_are_errors() {

@@ -22,6 +22,27 @@ fn open_mmdb(path: &Path) -> Result<Reader<Vec<u8>>, String> {
     })
 }
 
+/// Refuses a database whose type (its metadata's `database_type`, such as
+/// `GeoLite2-ASN`) names one of `other` kinds: given the wrong file, every
+/// lookup would miss and nothing would say so.
+fn refuse_kind(
+    path: &Path,
+    reader: &Reader<Vec<u8>>,
+    other: &[&str],
+    wanted: &str,
+) -> Result<(), String> {
+    let kind = reader.metadata().database_type.to_ascii_lowercase();
+    match other.iter().find(|o| kind.contains(*o)) {
+        Some(_) => Err(format!(
+            "{}: a {} database, not {wanted} database (geo.country_db takes a country or \
+             city database, geo.asn_db an ASN one)",
+            path.display(),
+            reader.metadata().database_type
+        )),
+        None => Ok(()),
+    }
+}
+
 /// A two-letter country code, copied out of the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Country([u8; 2]);
@@ -52,7 +73,14 @@ impl std::fmt::Debug for CountryDb {
 impl CountryDb {
     /// Reads and checks the file: it must be a MaxMind DB.
     pub fn open(path: &Path) -> Result<CountryDb, String> {
-        open_mmdb(path).map(|reader| CountryDb { reader })
+        let reader = open_mmdb(path)?;
+        refuse_kind(
+            path,
+            &reader,
+            &["asn", "isp", "domain", "connection", "anonymous"],
+            "a country (or city)",
+        )?;
+        Ok(CountryDb { reader })
     }
 
     /// The country of `ip`, or empty when the database has none for it (or
@@ -89,7 +117,9 @@ impl std::fmt::Debug for AsnDb {
 impl AsnDb {
     /// Reads and checks the file: it must be a MaxMind DB.
     pub fn open(path: &Path) -> Result<AsnDb, String> {
-        open_mmdb(path).map(|reader| AsnDb { reader })
+        let reader = open_mmdb(path)?;
+        refuse_kind(path, &reader, &["country", "city"], "an ASN")?;
+        Ok(AsnDb { reader })
     }
 
     /// The AS number of `ip`, when the database has one.
@@ -139,6 +169,36 @@ mod tests {
         assert_eq!(db.lookup("203.0.113.1".parse().unwrap()).as_str(), "");
         // Not a two-letter code: left empty rather than logged wrong.
         assert_eq!(db.lookup("198.51.100.1".parse().unwrap()).as_str(), "");
+    }
+
+    #[test]
+    fn a_database_of_the_other_kind_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        // A country database given as the ASN one: every lookup would miss.
+        let e = AsnDb::open(&db(dir.path())).err().unwrap();
+        assert!(e.contains("Test-Country") && e.contains("ASN"), "{e}");
+        #[derive(serde::Serialize)]
+        struct Rec {
+            autonomous_system_number: u32,
+        }
+        let mut w = mmdb_writer::Writer::new("GeoLite2-ASN");
+        w.insert(
+            "192.0.2.0/24".parse::<ipnet::IpNet>().unwrap(),
+            &Rec {
+                autonomous_system_number: 64500,
+            },
+        )
+        .unwrap();
+        let p = dir.path().join("asn.mmdb");
+        std::fs::write(&p, w.to_bytes().unwrap()).unwrap();
+        assert_eq!(
+            AsnDb::open(&p)
+                .unwrap()
+                .lookup("192.0.2.1".parse().unwrap()),
+            Some(64500)
+        );
+        let e = CountryDb::open(&p).err().unwrap();
+        assert!(e.contains("GeoLite2-ASN") && e.contains("country"), "{e}");
     }
 
     #[test]

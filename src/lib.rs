@@ -41,7 +41,7 @@
 //! }
 //!
 //! // Every problem of the file at once, each naming its key.
-//! let settings = Settings::load("conf/clickedge.yaml".as_ref(), |_| {}).unwrap();
+//! let settings = Settings::load("conf/clickedge.yaml".as_ref()).unwrap();
 //! let mut runtime = Runtime::start(settings).unwrap(); // spool writer, shipper
 //! let mut server = Server::new(None).unwrap();
 //! server.bootstrap();

@@ -36,27 +36,20 @@ enum Command {
         /// The config file (paths in it are relative to the working directory).
         #[arg(long, default_value = "conf/clickedge.yaml")]
         config: PathBuf,
-        /// Listen address (repeatable); replaces the config's list.
-        #[arg(long)]
-        listen: Vec<String>,
-        /// The data dir: the spool of events is <DATA_DIR>/clicks/.
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// HOST:PORT every non-click request is proxied to.
-        #[arg(long)]
-        origin: Option<String>,
-        /// Central store: clickhouse://HOST:PORT/DATABASE.TABLE or an http(s):// NDJSON endpoint.
-        #[arg(long)]
-        sink: Option<String>,
+        #[command(flatten)]
+        flags: ServeFlags,
         /// Take the listening sockets over from the running process (graceful upgrade).
         #[arg(long)]
         upgrade: bool,
     },
-    /// Validate the config and the files it names; exit non-zero on any problem.
+    /// Validate the config and the files it names, with serve's flags
+    /// applied as serve would; exit non-zero on any problem.
     Check {
         /// The config file (paths in it are relative to the working directory).
         #[arg(long, default_value = "conf/clickedge.yaml")]
         config: PathBuf,
+        #[command(flatten)]
+        flags: ServeFlags,
     },
     /// Summarise clicks: gross, valid, invalid (per reason) and test, per group.
     Report {
@@ -249,6 +242,36 @@ fn clickhouse(cfg: &Config, url: &str, what: &str) -> anyhow::Result<ClickHouse>
     ClickHouse::from_url(url, &options).map_err(|e| anyhow::anyhow!("{e} ({what})"))
 }
 
+/// The flags of `serve` that override the file (and of `check`, which
+/// checks what `serve` would run).
+#[derive(clap::Args)]
+struct ServeFlags {
+    /// Listen address (repeatable); replaces the config's list.
+    #[arg(long)]
+    listen: Vec<String>,
+    /// The data dir: the spool of events is <DATA_DIR>/clicks/.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// HOST:PORT every non-click request is proxied to.
+    #[arg(long)]
+    origin: Option<String>,
+    /// Central store: clickhouse://HOST:PORT/DATABASE.TABLE,
+    /// kafka://HOST:PORT/TOPIC, or an http(s):// NDJSON endpoint.
+    #[arg(long)]
+    sink: Option<String>,
+}
+
+impl From<ServeFlags> for clickedge::config::Overrides {
+    fn from(f: ServeFlags) -> Self {
+        clickedge::config::Overrides {
+            listen: f.listen,
+            data_dir: f.data_dir,
+            origin: f.origin,
+            sink: f.sink,
+        }
+    }
+}
+
 /// Where a back-end command reads and writes: the local data dir or a
 /// ClickHouse.
 #[derive(clap::Args, Clone)]
@@ -307,12 +330,7 @@ fn rules(action: RulesAction) -> anyhow::Result<ExitCode> {
             }
             let (key, public) = rules::keygen().map_err(msg)?;
             {
-                use std::os::unix::fs::OpenOptionsExt;
-                let mut f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(&out)
+                let mut f = clickedge::files::create_new(&out, 0o600)
                     .with_context(|| format!("writing {}", out.display()))?;
                 f.write_all(rules::key_file_text(&key).as_bytes())?;
             }
@@ -335,7 +353,7 @@ fn rules(action: RulesAction) -> anyhow::Result<ExitCode> {
                     .map_or(1, |d| d.as_secs())
             });
             let bytes = rules::build(&key, &from, version, now).map_err(msg)?;
-            clickedge::files::replace_whole(&out, &bytes).map_err(msg)?;
+            clickedge::files::replace_whole(&out, &bytes)?;
             println!(
                 "{}: version {version}, {} bytes",
                 out.display(),
@@ -359,7 +377,11 @@ fn rules(action: RulesAction) -> anyhow::Result<ExitCode> {
             let key = rules::parse_public_key(&pk).map_err(msg)?;
             let bytes =
                 std::fs::read(&bundle).with_context(|| format!("reading {}", bundle.display()))?;
-            match rules::open(&bytes, &key) {
+            match rules::open(&bytes, &key).and_then(|b| {
+                b.check()
+                    .map(|()| b)
+                    .map_err(|p| format!("a list would not load: {}", p.join("; ")))
+            }) {
                 Ok(b) => {
                     println!(
                         "{}: ok, version {}, built {}",
@@ -551,7 +573,7 @@ fn strikes(action: StrikesAction) -> anyhow::Result<ExitCode> {
             if out.as_os_str() == "-" {
                 print!("{text}");
             } else {
-                clickedge::files::replace_whole(&out, text.as_bytes()).map_err(msg)?;
+                clickedge::files::replace_whole(&out, text.as_bytes())?;
                 eprintln!(
                     "{}: {} publisher(s) on hold or suspended on {}",
                     out.display(),
@@ -568,32 +590,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve {
             config,
-            listen,
-            data_dir,
-            origin,
-            sink,
+            flags,
             upgrade,
         } => {
+            let overrides = clickedge::config::Overrides::from(flags);
             let mut cfg = Config::load(&config)?;
             init_logs(&cfg.server.log_level, cfg.server.log_request_paths);
-            if !listen.is_empty() {
-                cfg.listen = listen;
-            }
-            if let Some(d) = data_dir {
-                cfg.data_dir = d;
-            }
-            if origin.is_some() {
-                cfg.origin = origin;
-            }
-            if sink.is_some() {
-                cfg.sink.url = sink;
-            }
-            let settings = Settings::build(cfg, Some(config.clone())).map_err(|p| {
+            overrides.apply(&mut cfg);
+            let mut settings = Settings::build(cfg, Some(config.clone())).map_err(|p| {
                 anyhow::anyhow!(
                     "{} with the flags given has problems:\n  {p}",
                     config.display()
                 )
             })?;
+            settings.overrides = overrides;
             if settings.config.uses_dev_key() {
                 tracing::warn!(
                     "serving with the DEVELOPMENT signing key shipped in conf/clickedge.yaml: \
@@ -603,12 +613,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             serve(settings, &ServeOptions { upgrade })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { config } => {
-            let cfg = Config::load(&config)?;
+        Command::Check { config, flags } => {
+            let mut cfg = Config::load(&config)?;
+            clickedge::config::Overrides::from(flags).apply(&mut cfg);
             let (probed, found) = clickedge::settings::probe(&cfg);
             let dev_key = cfg.uses_dev_key();
+            let mut warnings = Vec::new();
             let mut problems = match Settings::build(cfg, Some(config.clone())) {
-                Ok(_) => Vec::new(),
+                Ok(s) => {
+                    warnings.extend(s.server.descriptor_warning);
+                    warnings.extend(s.policy.bundle_refused.map(|why| {
+                        format!("{why}; serve starts without it and takes the next good one")
+                    }));
+                    Vec::new()
+                }
                 Err(p) => p.lines(),
             };
             problems.extend(probed.iter().map(|p| p.to_string()));
@@ -619,6 +637,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{}: ok", config.display());
                 if dev_key {
                     println!("warning: signing.keys uses the shipped development key; replace it before production");
+                }
+                for w in &warnings {
+                    println!("warning: {w}");
                 }
                 Ok(ExitCode::SUCCESS)
             } else {

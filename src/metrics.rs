@@ -330,10 +330,18 @@ impl Metrics {
         let rules_failures = counter_vec(
             &registry,
             "clickedge_rules_fetch_failures_total",
-            "Rules bundle polls that failed (unreachable, http_status, store) or bundles refused (invalid: unsigned or tampered; stale: an older version), by reason.",
+            "Rules bundle polls that failed (unreachable, http_status, store) or bundles refused (invalid: unsigned or tampered; unloadable: a list the edge cannot load; too_large: over 64 MiB; stale: an older version), by reason.",
             "reason",
         );
-        for r in ["unreachable", "http_status", "invalid", "stale", "store"] {
+        for r in [
+            "unreachable",
+            "http_status",
+            "invalid",
+            "unloadable",
+            "too_large",
+            "stale",
+            "store",
+        ] {
             rules_failures.with_label_values(&[r]);
         }
         Metrics {

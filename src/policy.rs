@@ -24,6 +24,12 @@ pub struct Policy {
     pub ivt: Classifier,
     /// `geo.country_db`, when configured.
     pub country: Option<crate::geo::CountryDb>,
+    /// The version of the rules bundle whose lists are in this policy (0:
+    /// none).
+    pub bundle_version: u64,
+    /// Why the kept rules bundle was left out, if it was: the edge runs on
+    /// its other lists and says so, rather than refusing to start.
+    pub bundle_refused: Option<String>,
 }
 
 impl Policy {
@@ -50,7 +56,10 @@ impl Policy {
             );
         }
         let mut problems: Vec<String> = Vec::new();
-        let bundle = rules_bundle(cfg, &mut problems);
+        let (bundle, bundle_refused) = match rules_bundle(cfg, &mut problems) {
+            Ok(b) => (b, None),
+            Err(why) => (None, Some(why)),
+        };
         let from_bundle = |name: &str| bundle.as_ref().and_then(|b| b.files.get(name));
         let i = &cfg.ivt;
         let b = &i.bots;
@@ -258,6 +267,8 @@ impl Policy {
         };
         all.or(Policy {
             generation: next_generation(),
+            bundle_version: bundle.as_ref().map_or(0, |b| b.version),
+            bundle_refused,
             country,
             click,
             ivt: Classifier {
@@ -274,10 +285,19 @@ impl Policy {
     }
 }
 
-/// The rules bundle the edge keeps, verified, when `rules` is configured.
-fn rules_bundle(cfg: &Config, problems: &mut Vec<String>) -> Option<crate::rules::Bundle> {
+/// The rules bundle the edge keeps, verified and loadable, when `rules` is
+/// configured. A problem of the `rules` section is the config's; a kept
+/// bundle that does not verify or load is `Err(why)`: left out, never a
+/// reason to refuse to start (the poller replaces it with the next good
+/// one), and never kept by the poller in the first place.
+fn rules_bundle(
+    cfg: &Config,
+    problems: &mut Vec<String>,
+) -> Result<Option<crate::rules::Bundle>, String> {
     let r = &cfg.rules;
-    let url = r.url.as_ref()?;
+    let Some(url) = r.url.as_ref() else {
+        return Ok(None);
+    };
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         problems.push(format!(
             "rules.url: {url:?} is not an http:// or https:// URL"
@@ -291,24 +311,27 @@ fn rules_bundle(cfg: &Config, problems: &mut Vec<String>) -> Option<crate::rules
             "rules.public_key: needed with rules.url (the key `clickedge rules keygen` printed)"
                 .into(),
         );
-        return None;
+        return Ok(None);
     };
     let key = match crate::rules::parse_public_key(pk) {
         Ok(k) => k,
         Err(e) => {
             problems.push(format!("rules.public_key: {e}"));
-            return None;
+            return Ok(None);
         }
     };
-    crate::rules::load_kept(&cfg.rules_bundle_path(), &key)
-        .map_err(|e| {
-            problems.push(format!(
-                "rules: the kept bundle fails verification: {e}; delete it to start from the \
-                 local lists, and the next poll fetches a good one"
-            ))
-        })
-        .ok()
-        .flatten()
+    let kept = crate::rules::load_kept(&cfg.rules_bundle_path(), &key)
+        .map_err(|e| format!("the kept rules bundle fails verification: {e}"))?;
+    if let Some(b) = &kept {
+        b.check().map_err(|p| {
+            format!(
+                "the kept rules bundle (version {}) has a list that does not load: {}",
+                b.version,
+                p.join("; ")
+            )
+        })?;
+    }
+    Ok(kept)
 }
 
 /// A number no other policy of this process has had.

@@ -15,7 +15,7 @@
 //! upgrade); a reload that finds such a setting changed in the file says
 //! which, at every reload until the restart (see [`restart_only_changes`]).
 
-use crate::config::Config;
+use crate::config::{Config, Overrides};
 use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::settings::Settings;
@@ -42,7 +42,7 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         s.url = None;
         s
     };
-    let checks: [(&'static str, bool); 18] = [
+    let checks: [(&'static str, bool); 19] = [
         ("listen", differs(&old.listen, &new.listen)),
         ("origin", differs(&old.origin, &new.origin)),
         ("data_dir", differs(&old.data_dir, &new.data_dir)),
@@ -82,6 +82,8 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         ("sink", differs(&sink(old), &sink(new))),
         ("metrics", differs(&old.metrics, &new.metrics)),
         ("reload", differs(&old.reload, &new.reload)),
+        // The poller keeps the URL and the key it started with.
+        ("rules", differs(&old.rules, &new.rules)),
         ("server", differs(&old.server, &new.server)),
         ("limits", differs(&old.limits, &new.limits)),
         (
@@ -97,6 +99,8 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
 
 pub struct Reloader {
     config_path: PathBuf,
+    /// The flags `serve` was given, applied to every read of the file.
+    overrides: Overrides,
     /// The file's settings when the process started, to name the changes
     /// a reload cannot apply.
     started_with: Option<Config>,
@@ -131,15 +135,20 @@ fn stamp_config(config_path: &Path, cfg: &Config) -> Stamp {
 impl Reloader {
     pub fn new(
         config_path: PathBuf,
+        overrides: Overrides,
         cfg: &Config,
         slot: Arc<ArcSwap<Policy>>,
         metrics: Arc<Metrics>,
     ) -> Reloader {
         Reloader {
             seen: Mutex::new(stamp_config(&config_path, cfg)),
-            // The file as it is (flags such as --listen override the
-            // running config, not the file).
-            started_with: Config::load(&config_path).ok(),
+            // The file as it is, with the same flags: a setting a flag
+            // gives is the flag's, whatever the file says later.
+            started_with: Config::load(&config_path).ok().map(|mut c| {
+                overrides.apply(&mut c);
+                c
+            }),
+            overrides,
             config_path,
             slot,
             metrics,
@@ -174,10 +183,16 @@ impl Reloader {
             Ok(seen) => stamp(seen.iter().map(|(p, _, _)| p.as_path())),
             Err(_) => Stamp::new(),
         };
-        let result = Settings::load(&self.config_path, |_| {}).map_err(|e| e.lines());
+        let result = Settings::load_with(&self.config_path, &self.overrides).map_err(|e| e.lines());
         match result {
             Ok(settings) => {
                 let cfg = settings.config;
+                if let Some(why) = &settings.policy.bundle_refused {
+                    tracing::warn!(why, "rules bundle left out; the other lists are in force");
+                }
+                self.metrics
+                    .rules_version
+                    .set(settings.policy.bundle_version as i64);
                 self.slot.store(Arc::new(settings.policy));
                 if let (Some(store), Some(pair)) = (&self.certs, settings.server.tls) {
                     store.store(pair);
@@ -252,5 +267,20 @@ impl BackgroundService for Reloader {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_rules_section_is_named_as_waiting_for_a_restart() {
+        // The poller keeps the URL and key it started with.
+        let old = Config::default();
+        let mut new = Config::default();
+        new.rules.public_key = Some("rotated".into());
+        assert_eq!(restart_only_changes(&old, &new), vec!["rules"]);
+        assert!(restart_only_changes(&old, &old.clone()).is_empty());
     }
 }

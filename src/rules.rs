@@ -33,6 +33,10 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+/// The largest bundle an edge reads: a larger one is refused as
+/// `too_large` without being buffered (the lists of a fleet are a few MiB).
+pub const MAX_BUNDLE_BYTES: u64 = 64 << 20;
+
 /// The files a bundle may carry, and what the edge does with each.
 pub const FILES: &[(&str, &str)] = &[
     ("bot_patterns.txt", "bot patterns, one regular expression a line (the format of ivt.bots.pattern_files): known_bot, blocked like the operator's own files"),
@@ -50,6 +54,45 @@ pub struct Bundle {
     /// RFC 3339.
     pub created: String,
     pub files: BTreeMap<String, String>,
+}
+
+impl Bundle {
+    /// Loads each list as the edge will (patterns compiled, networks, AS
+    /// numbers and publisher statuses parsed), so a bundle that verifies
+    /// also loads. `Err` names every file and line that would not.
+    pub fn check(&self) -> Result<(), Vec<String>> {
+        check_files(self.files.iter().map(|(n, t)| (n.as_str(), t.as_str())))
+    }
+}
+
+/// The lists of a bundle, by file name, checked as [`Bundle::check`] says.
+fn check_files<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<(), Vec<String>> {
+    use crate::ivt::bots::PatternList;
+    let mut problems = Vec::new();
+    for (name, text) in files {
+        let loaded = match name {
+            "bot_patterns.txt" | "link_scanners.txt" => {
+                PatternList::compile([(format!("bundle {name}").as_str(), text)]).map(|_| ())
+            }
+            "internal_ips.txt" | "datacenter_ips.txt" => {
+                crate::ivt::IpSet::default().extend_from_text(text)
+            }
+            "datacenter_asns.txt" => crate::ivt::DatacenterAsns::parse_numbers(text).map(|_| ()),
+            "publishers.tsv" => crate::ivt::PublisherStatuses::parse(text).map(|_| ()),
+            _ => Err(format!(
+                "a bundle carries only {}",
+                FILES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+            )),
+        };
+        if let Err(e) = loaded {
+            problems.push(format!("{name}: {e}"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -125,8 +168,7 @@ pub fn build(
     version: u64,
     created: SystemTime,
 ) -> Result<Vec<u8>, String> {
-    let mut files = BTreeMap::new();
-    let mut entries = BTreeMap::new();
+    let mut texts = Vec::new();
     let read = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     for entry in read {
         let entry = entry.map_err(|e| e.to_string())?;
@@ -140,20 +182,40 @@ pub fn build(
         }
         let bytes =
             std::fs::read(entry.path()).map_err(|e| format!("{}: {e}", entry.path().display()))?;
-        if std::str::from_utf8(&bytes).is_err() {
+        let Ok(text) = String::from_utf8(bytes) else {
             return Err(format!("{}: not UTF-8 text", entry.path().display()));
-        }
+        };
+        texts.push((name, text));
+    }
+    if texts.is_empty() {
+        return Err(format!("{}: no list to bundle", dir.display()));
+    }
+    // A list the edges could not load is refused here, not by every edge.
+    check_files(texts.iter().map(|(n, t)| (n.as_str(), t.as_str())))
+        .map_err(|p| format!("{}: {}", dir.display(), p.join("; ")))?;
+    sign(key, &texts, version, created)
+}
+
+/// Signs `files` (name, text) as a bundle, without checking that the lists
+/// load: [`build`] checks first. Public so a test can make the bundle an
+/// older or foreign build would, and see every edge refuse it.
+pub fn sign(
+    key: &SigningKey,
+    files: &[(String, String)],
+    version: u64,
+    created: SystemTime,
+) -> Result<Vec<u8>, String> {
+    let mut entries = BTreeMap::new();
+    let mut encoded = BTreeMap::new();
+    for (name, text) in files {
         entries.insert(
             name.clone(),
             FileEntry {
-                sha256: hex(&Sha256::digest(&bytes)),
-                bytes: bytes.len() as u64,
+                sha256: hex(&Sha256::digest(text.as_bytes())),
+                bytes: text.len() as u64,
             },
         );
-        files.insert(name, B64.encode(&bytes));
-    }
-    if files.is_empty() {
-        return Err(format!("{}: no list to bundle", dir.display()));
+        encoded.insert(name.clone(), B64.encode(text.as_bytes()));
     }
     let manifest = serde_json::to_string(&Manifest {
         version,
@@ -165,7 +227,7 @@ pub fn build(
     serde_json::to_vec(&Wire {
         manifest,
         signature,
-        files,
+        files: encoded,
     })
     .map_err(|e| e.to_string())
 }
@@ -258,8 +320,12 @@ impl Poller {
             version: AtomicU64::new(0),
             created: std::sync::Mutex::new(None),
         };
+        // Only a bundle that loads is the last good one; another is
+        // replaced by the next one the server has, whatever its version.
         if let Ok(Some(b)) = load_kept(&state.kept, &state.key) {
-            state.take(&b);
+            if b.check().is_ok() {
+                state.take(&b);
+            }
         }
         let (stop, rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -280,9 +346,11 @@ impl Poller {
 }
 
 impl PollState {
+    /// Notes a bundle as the one kept. The version in force
+    /// (`clickedge_rules_bundle_version`) is the reload's to set, once the
+    /// policy built from it is swapped in.
     fn take(&self, b: &Bundle) {
         self.version.store(b.version, Ordering::Relaxed);
-        self.metrics.rules_version.set(b.version as i64);
         *self.created.lock().unwrap_or_else(|e| e.into_inner()) =
             humantime::parse_rfc3339(&b.created).ok();
     }
@@ -346,8 +414,33 @@ impl PollState {
                 .get("etag")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
-            let bytes = match resp.body_mut().with_config().limit(64 << 20).read_to_vec() {
+            // Too large by its own account: refused before a byte is read,
+            // and its tag kept so the next poll is a 304, not the same body.
+            let declared = resp
+                .headers()
+                .get("content-length")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if declared.is_some_and(|n| n > MAX_BUNDLE_BYTES) {
+                self.fail(
+                    "too_large",
+                    &format!("{} bytes, over {MAX_BUNDLE_BYTES}", declared.unwrap_or(0)),
+                );
+                etag = tag;
+                continue;
+            }
+            let bytes = match resp
+                .body_mut()
+                .with_config()
+                .limit(MAX_BUNDLE_BYTES)
+                .read_to_vec()
+            {
                 Ok(b) => b,
+                Err(ureq::Error::BodyExceedsLimit(_)) => {
+                    self.fail("too_large", &format!("over {MAX_BUNDLE_BYTES} bytes"));
+                    etag = tag;
+                    continue;
+                }
                 Err(e) => {
                     self.fail("unreachable", &e.to_string());
                     continue;
@@ -361,6 +454,13 @@ impl PollState {
                     continue;
                 }
             };
+            // Signed but not loadable (a pattern that does not compile):
+            // never kept, so a restart still starts on the last good one.
+            if let Err(problems) = bundle.check() {
+                self.fail("unloadable", &problems.join("; "));
+                etag = tag;
+                continue;
+            }
             let current = self.version.load(Ordering::Relaxed);
             if bundle.version <= current {
                 if bundle.version < current {
@@ -373,7 +473,7 @@ impl PollState {
                 continue;
             }
             if let Err(e) = crate::files::replace_whole(&self.kept, &bytes) {
-                self.fail("store", &e);
+                self.fail("store", &e.to_string());
                 continue;
             }
             self.take(&bundle);

@@ -79,11 +79,25 @@ impl Runtime {
                 )
             }
         };
+        metrics
+            .rules_version
+            .set(settings.policy.bundle_version as i64);
+        if let Some(why) = &settings.policy.bundle_refused {
+            metrics
+                .rules_failures
+                .with_label_values(&["unloadable"])
+                .inc();
+            tracing::warn!(
+                why,
+                "rules bundle left out; serving on the other lists until the poller takes a good one"
+            );
+        }
         let privacy = Privacy::from_config(&settings.config.privacy);
         let core = Core::new(settings.policy, privacy, &settings.core);
         let reloader = settings.path.as_ref().map(|path| {
             Reloader::new(
                 path.clone(),
+                settings.overrides.clone(),
                 &settings.config,
                 core.policy_slot(),
                 metrics.clone(),
@@ -200,9 +214,9 @@ struct PidFile(Option<std::path::PathBuf>);
 impl PidFile {
     fn write(path: &str) -> PidFile {
         let path = std::path::PathBuf::from(path);
-        let tmp = path.with_extension("pid.tmp");
-        let done = std::fs::write(&tmp, format!("{}\n", std::process::id()))
-            .and_then(|()| std::fs::rename(&tmp, &path));
+        // Never through a link planted beside it (the default is under /tmp).
+        let done =
+            crate::files::replace_whole(&path, format!("{}\n", std::process::id()).as_bytes());
         match done {
             Ok(()) => PidFile(Some(path)),
             Err(e) => {

@@ -6,7 +6,7 @@
 //! ([`Runtime::run`]).
 
 use crate::config::Problems;
-use crate::limits::{Capped, Guarded, Limits};
+use crate::limits::{Capped, ConnectionCap, Guarded, Limits};
 use crate::proxy::{EdgeProxy, MetricsApp};
 use crate::runtime::{Runtime, StartError};
 use crate::settings::Settings;
@@ -35,6 +35,10 @@ pub fn serve(mut settings: Settings, opts: &ServeOptions) -> Result<(), StartErr
             .probe_listen()
             .map_err(|(addr, error)| StartError::Listen { addr, error })?;
     }
+    crate::server::raise_open_file_limit();
+    if let Some(w) = &settings.server.descriptor_warning {
+        tracing::warn!("{w}");
+    }
     let certs = settings.server.tls.take().map(CertStore::new);
     let conf = std::mem::take(&mut settings.server.conf);
     let origin = settings.server.origin;
@@ -48,6 +52,7 @@ pub fn serve(mut settings: Settings, opts: &ServeOptions) -> Result<(), StartErr
     let data_dir = settings.config.data_dir.clone();
     let log_paths = settings.config.server.log_request_paths;
     let max_connections = settings.config.server.max_connections;
+    let metrics_max_connections = settings.config.metrics.max_connections;
     let max_header_bytes = settings.config.limits.max_header_bytes;
     let limits_cfg = settings.config.limits.clone();
     let mut runtime = Runtime::start(settings)?.with_certs(certs.clone());
@@ -73,42 +78,57 @@ pub fn serve(mut settings: Settings, opts: &ServeOptions) -> Result<(), StartErr
     app.handle_init_modules();
     app.server_options = Some(limits.server_options());
     app.h2_options = Some(h2_options());
-    let hits = limits.hits().clone();
-    let mut proxy = pingora::services::listening::Service::new(
+    // One app and one cap behind both doors: `server.max_connections`
+    // bounds plain and TLS connections together, handshakes included.
+    let app = std::sync::Arc::new(Guarded::new(app, limits.clone(), drain));
+    let cap = ConnectionCap::new(max_connections, limits.hits().clone());
+    let listener = |addr: &str| {
+        ListenerConfig::tcp(addr).l4_buffer(L4BufferSettings::new(L4_READ_BUFFER, 1460))
+    };
+    let mut plain = pingora::services::listening::Service::new(
         "clickedge".to_string(),
-        Capped::new(
-            Guarded::new(app, limits.clone(), drain),
-            max_connections,
-            hits,
-        )
-        .with_header_budget(max_header_bytes),
+        Capped::new(app.clone(), cap.clone()).with_header_budget(max_header_bytes),
     );
     for addr in &listen {
-        proxy.add_listener(
-            ListenerConfig::tcp(addr.as_str())
-                .l4_buffer(L4BufferSettings::new(L4_READ_BUFFER, 1460)),
+        plain.add_listener(listener(addr));
+    }
+    server.add_service(plain);
+    if let Some(certs) = certs.as_ref().filter(|_| !tls_listen.is_empty()) {
+        // The TLS listeners accept TCP; the handshake runs inside the cap,
+        // under the header deadline (see `Capped::with_tls`).
+        let acceptor = CertStore::acceptor(http2).map_err(|e| {
+            StartError::Config(Problems::from(crate::config::Problem::new(
+                "tls",
+                format!("cannot set up OpenSSL: {e}"),
+            )))
+        })?;
+        let mut tls = pingora::services::listening::Service::new(
+            "clickedge tls".to_string(),
+            Capped::new(app, cap)
+                .with_tls(acceptor, certs.callbacks(), limits.header_timeout())
+                .with_header_budget(max_header_bytes),
         );
-    }
-    if let Some(certs) = &certs {
         for addr in &tls_listen {
-            let settings = certs.settings(http2).map_err(|e| {
-                StartError::Config(Problems::from(crate::config::Problem::new(
-                    "tls",
-                    format!("cannot set up OpenSSL: {e}"),
-                )))
-            })?;
-            proxy.add_tls_with_settings(addr, None, settings);
+            tls.add_listener(listener(addr));
         }
+        server.add_service(tls);
     }
-    server.add_service(proxy);
     runtime.add_services(&mut server);
 
     if let Some(addr) = &metrics_listen {
         // The same header deadline as the proxy's, so a dripping client
-        // cannot hold the metrics listener's one thread.
+        // cannot hold the metrics listener's one thread, and a cap of its own.
         let mut svc = pingora::services::listening::Service::new(
             "clickedge metrics".to_string(),
-            Guarded::new(MetricsApp { metrics }, limits, std::time::Duration::ZERO),
+            Capped::new(
+                std::sync::Arc::new(Guarded::new(
+                    MetricsApp { metrics },
+                    limits.clone(),
+                    std::time::Duration::ZERO,
+                )),
+                ConnectionCap::new(metrics_max_connections, limits.hits().clone()),
+            )
+            .with_header_budget(max_header_bytes),
         );
         svc.add_tcp(addr);
         svc.threads = Some(1);

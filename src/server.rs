@@ -21,6 +21,60 @@ pub struct ServerSettings {
     /// `server.trusted_proxies`.
     pub trusted_proxies: TrustedProxies,
     pub conf: ServerConf,
+    /// Set when the connection caps need more file descriptors than this
+    /// process may open: `check` prints it and `serve` logs it at start.
+    pub descriptor_warning: Option<String>,
+}
+
+/// File descriptors the edge may hold at once under `cfg`'s caps: one a
+/// connection on the click listeners (two with an origin: the upstream
+/// one), one a metrics connection, and a margin for the listeners, the
+/// spool, the shipper and the lists.
+pub fn descriptors_needed(cfg: &Config) -> u64 {
+    let per_click = if cfg.origin.is_some() { 2 } else { 1 };
+    let metrics = if cfg.metrics.listen.is_some() {
+        cfg.metrics.max_connections as u64
+    } else {
+        0
+    };
+    (cfg.server.max_connections as u64).saturating_mul(per_click) + metrics + DESCRIPTOR_MARGIN
+}
+
+/// Descriptors beside the connections: listeners, spool segments, the
+/// shipper's and the poller's sockets, list and database files, logs.
+const DESCRIPTOR_MARGIN: u64 = 64;
+
+fn nofile() -> Option<libc::rlimit> {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct it is given and nothing else.
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0).then_some(r)
+}
+
+/// How many files `serve` may open: the hard limit on open files, which
+/// [`raise_open_file_limit`] lifts the soft one (`ulimit -n`) to; `None`:
+/// unlimited.
+pub fn open_file_limit() -> Option<u64> {
+    nofile()
+        .map(|r| r.rlim_max)
+        .filter(|&max| max != libc::RLIM_INFINITY)
+}
+
+/// Lifts this process's soft limit on open files to its hard limit, as
+/// nginx's `worker_rlimit_nofile` and Go's runtime do: the soft limit
+/// (often 1,024) is there for programs that do not expect many files, and
+/// the edge counts its connections itself.
+pub fn raise_open_file_limit() {
+    if let Some(mut r) = nofile() {
+        if r.rlim_cur < r.rlim_max {
+            r.rlim_cur = r.rlim_max;
+            // SAFETY: setrlimit reads the struct it is given; raising the
+            // soft limit up to the hard one needs no privilege.
+            let _ = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) };
+        }
+    }
 }
 
 impl ServerSettings {
@@ -139,6 +193,25 @@ impl ServerSettings {
                 p.push("server.trusted_proxies", e);
             }
         }
+        if sv.max_connections == 0 {
+            p.push(
+                "server.max_connections",
+                "must be at least 1 (default 16384)",
+            );
+        }
+        if cfg.metrics.max_connections == 0 {
+            p.push("metrics.max_connections", "must be at least 1 (default 16)");
+        }
+        let need = descriptors_needed(cfg);
+        let descriptor_warning = open_file_limit().filter(|&have| have < need).map(|have| {
+            format!(
+                "server.max_connections ({}) and metrics.max_connections ({}) need about {need} \
+                 open files, but this process may open {have} (the hard limit, ulimit -Hn): \
+                 raise it (LimitNOFILE= under systemd) or lower the caps, or connections past the \
+                 limit fail at accept instead of being counted",
+                sv.max_connections, cfg.metrics.max_connections
+            )
+        });
         let threads = match sv.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -158,6 +231,7 @@ impl ServerSettings {
                 pid_file: sv.pid_file.clone(),
                 ..ServerConf::default()
             },
+            descriptor_warning,
         })
     }
 

@@ -15,7 +15,7 @@
 //! [`Settings::probe`] is the one step with side effects (a probe file in
 //! the data dir, a connection to the sink), and only `check` runs it.
 
-use crate::config::{Config, ConfigError, Problem, Problems};
+use crate::config::{Config, ConfigError, Overrides, Problem, Problems};
 use crate::core::CoreSettings;
 use crate::policy::Policy;
 use crate::server::ServerSettings;
@@ -30,6 +30,8 @@ pub struct Settings {
     pub config: Config,
     /// The file it came from, re-read on reload; `None`: built in code.
     pub path: Option<PathBuf>,
+    /// The command line's flags, applied again at every reload.
+    pub overrides: Overrides,
     pub policy: Policy,
     pub core: CoreSettings,
     /// Most bytes of a beacon's POST body read (and ignored).
@@ -61,16 +63,25 @@ impl SettingsError {
 }
 
 impl Settings {
-    /// Reads `path`, lets `adjust` apply command-line flags, and builds.
-    pub fn load(path: &Path, adjust: impl FnOnce(&mut Config)) -> Result<Settings, SettingsError> {
+    /// Reads `path` and builds.
+    pub fn load(path: &Path) -> Result<Settings, SettingsError> {
+        Settings::load_with(path, &Overrides::default())
+    }
+
+    /// Reads `path`, applies the command line's flags, and builds; the
+    /// reloader applies the same flags to every later read of the file.
+    pub fn load_with(path: &Path, overrides: &Overrides) -> Result<Settings, SettingsError> {
         let mut config = Config::load(path)?;
-        adjust(&mut config);
-        Settings::build(config, Some(path.to_path_buf())).map_err(|problems| {
-            SettingsError::Problems {
-                path: path.to_path_buf(),
-                problems,
-            }
-        })
+        overrides.apply(&mut config);
+        let mut settings =
+            Settings::build(config, Some(path.to_path_buf())).map_err(|problems| {
+                SettingsError::Problems {
+                    path: path.to_path_buf(),
+                    problems,
+                }
+            })?;
+        settings.overrides = overrides.clone();
+        Ok(settings)
     }
 
     /// Checks every section and builds every part; `Err` lists every
@@ -129,6 +140,7 @@ impl Settings {
             sink,
             server,
             path,
+            overrides: Overrides::default(),
             config,
         })
     }
@@ -142,7 +154,7 @@ pub fn probe(config: &Config) -> (Vec<Problem>, Option<String>) {
     let clicks = config.data_dir.join("clicks");
     let writable = std::fs::create_dir_all(&clicks).and_then(|()| {
         let probe = clicks.join(format!(".check-{}", std::process::id()));
-        std::fs::write(&probe, b"")?;
+        crate::files::create_new(&probe, 0o644)?;
         std::fs::remove_file(&probe)
     });
     if let Err(e) = writable {

@@ -18,10 +18,11 @@
 
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
-use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::TlsAccept;
 use pingora::protocols::tls::TlsRef;
+use pingora::tls::error::ErrorStack;
 use pingora::tls::pkey::{PKey, Private};
+use pingora::tls::ssl::{select_next_proto, AlpnError, SslAcceptor, SslMethod};
 use pingora::tls::x509::X509;
 use std::path::Path;
 use std::sync::Arc;
@@ -87,14 +88,28 @@ impl CertStore {
         self.slot.store(Arc::new(pair));
     }
 
-    /// Settings for one TLS listener: this store's pair, HTTP/2 offered by
-    /// ALPN next to HTTP/1.1 unless `http2` is off.
-    pub fn settings(self: &Arc<Self>, http2: bool) -> pingora::Result<TlsSettings> {
-        let mut settings = TlsSettings::with_callbacks(Box::new(Callback(self.clone())))?;
-        if http2 {
-            settings.enable_h2();
-        }
-        Ok(settings)
+    /// The acceptor of the TLS doors: Mozilla's intermediate settings (as
+    /// Pingora's own listeners), HTTP/2 offered by ALPN before HTTP/1.1
+    /// unless `http2` is off. The certificate comes from
+    /// [`CertStore::callbacks`] at each handshake.
+    pub fn acceptor(http2: bool) -> Result<SslAcceptor, ErrorStack> {
+        let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls())?;
+        let ours: &'static [u8] = if http2 {
+            b"\x02h2\x08http/1.1"
+        } else {
+            b"\x08http/1.1"
+        };
+        // The first of ours the client offers; none in common: no ALPN, and
+        // the connection speaks HTTP/1.1.
+        b.set_alpn_select_callback(move |_, client| {
+            select_next_proto(ours, client).ok_or(AlpnError::NOACK)
+        });
+        Ok(b.build())
+    }
+
+    /// The handshake callbacks that hand OpenSSL this store's pair.
+    pub fn callbacks(self: &Arc<Self>) -> Box<dyn TlsAccept + Send + Sync> {
+        Box::new(Callback(self.clone()))
     }
 }
 

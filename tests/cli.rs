@@ -278,3 +278,75 @@ fn check_refuses_a_landing_pattern_of_a_whole_top_level_domain_and_an_endless_du
     );
     assert!(text.contains("2 problem(s)"), "{text}");
 }
+
+#[test]
+fn check_takes_serves_flags_and_checks_what_serve_would_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, metrics_port) = (free_port(), free_port());
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        config_text(port, metrics_port, &dir.path().join("file-data"), ""),
+    )
+    .unwrap();
+    let flag_data = dir.path().join("flag-data");
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(["check", "--config"])
+            .arg(&config)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    // The data dir checked is the flag's, not the file's.
+    let (code, text) = run(&["--data-dir", flag_data.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(flag_data.join("clicks").is_dir());
+    assert!(!dir.path().join("file-data").exists());
+    // A listener the flag gives on the metrics port is the clash serve
+    // would meet.
+    let (code, text) = run(&["--listen", &format!("127.0.0.1:{metrics_port}")]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("already taken"), "{text}");
+    // A sink the flag names is the one probed.
+    let (code, text) = run(&["--sink", "ftp://nowhere/"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("sink"), "{text}");
+}
+
+#[test]
+fn a_link_planted_beside_the_pid_file_is_never_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let precious = dir.path().join("precious");
+    std::fs::write(&precious, "keep me\n").unwrap();
+    let pid_dir = dir.path().join("run");
+    std::fs::create_dir_all(&pid_dir).unwrap();
+    let pid_file = pid_dir.join("clickedge.pid");
+    // The name the pid file used to be written through, and a link in
+    // its place.
+    std::os::unix::fs::symlink(&precious, pid_dir.join("clickedge.pid.tmp")).unwrap();
+    std::os::unix::fs::symlink(&precious, &pid_file).unwrap();
+    let mut edge = Edge::start_edited(
+        |c| {
+            let from = c.find("  pid_file:").unwrap();
+            let to = from + c[from..].find('\n').unwrap();
+            format!(
+                "{}  pid_file: \"{}\"{}",
+                &c[..from],
+                pid_file.display(),
+                &c[to..]
+            )
+        },
+        &[],
+    );
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep me\n");
+    let text = std::fs::read_to_string(&pid_file).unwrap();
+    assert_eq!(text.trim(), edge.pid().to_string());
+    assert!(!std::fs::symlink_metadata(&pid_file).unwrap().is_symlink());
+    edge.stop();
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep me\n");
+}

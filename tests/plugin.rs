@@ -58,7 +58,7 @@ fn plugin_answers_clicks_inside_another_proxy_and_its_runtime_ships_them() {
     std::fs::write(&path, text).unwrap();
 
     // What an embedder writes: settings, the runtime, its own server.
-    let settings = Settings::load(&path, |_| {}).unwrap();
+    let settings = Settings::load(&path).unwrap();
     let mut runtime = Runtime::start(settings).unwrap();
     let mut server = Server::new(None).unwrap();
     server.bootstrap();

@@ -527,3 +527,26 @@ fn check_with_sink(cfg: &std::path::Path, url: &str) -> (Option<i32>, String) {
     std::fs::write(&with, format!("{text}sink:\n  url: \"{url}\"\n")).unwrap();
     check(&with)
 }
+
+#[test]
+fn the_sink_password_never_reaches_the_log() {
+    // A sink that refuses every batch, so the shipper retries and warns.
+    let (url, _got) = receiver(usize::MAX);
+    let url = url.replace("http://", "http://shipper:s3cret-pw@");
+    let mut edge = Edge::start_with("", &["--sink", &url]);
+    let click = edge.sign(&["--landing", "https://a.example/", "--campaign", "c"]);
+    assert_eq!(edge.get(&click, &browser()).status, 302);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while edge.metric("clickedge_sink_errors_total") < 1.0 {
+        assert!(Instant::now() < deadline, "no retry:\n{}", edge.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    edge.stop();
+    let log = edge.log();
+    assert!(log.contains("shipping the spool"), "{log}");
+    assert!(log.contains("shipper:***@"), "{log}");
+    assert!(
+        !log.contains("s3cret-pw"),
+        "the password is in the log:\n{log}"
+    );
+}

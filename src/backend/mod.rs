@@ -233,6 +233,7 @@ impl Store {
                     text.push('\n');
                 }
                 crate::files::replace_whole(&d.join(format!("{run}.ndjson")), text.as_bytes())
+                    .map_err(|e| e.to_string())
             }
             Store::ClickHouse(ch) => {
                 let mut sql = format!(
@@ -303,6 +304,7 @@ impl Store {
                 let d = dir.join("state").join(kind);
                 std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
                 crate::files::replace_whole(&d.join(format!("{key}.json")), body.as_bytes())
+                    .map_err(|e| e.to_string())
             }
             Store::ClickHouse(ch) => {
                 let version = SystemTime::now()

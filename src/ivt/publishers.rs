@@ -31,6 +31,8 @@ impl PublisherStatuses {
     /// Parses the file's text; `Err` names the first bad line.
     pub fn parse(text: &str) -> Result<PublisherStatuses, String> {
         let mut map = HashMap::new();
+        // A byte-order mark an editor put first is not part of a name.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         for (n, line) in text.lines().enumerate() {
             let line = line.trim_end_matches('\r');
             if line.trim().is_empty() || line.starts_with('#') {
@@ -52,8 +54,17 @@ impl PublisherStatuses {
                     ))
                 }
             };
+            // Spaces around a name are not part of it; a name the click URL
+            // could never carry would never match, so it is refused.
+            let publisher = publisher.trim();
             if publisher.is_empty() {
                 return Err(format!("line {}: no publisher before the tab", n + 1));
+            }
+            if !crate::click::is_id(publisher, 128) {
+                return Err(format!(
+                    "line {}: {publisher:?} is not a publisher id (1 to 128 of A-Z a-z 0-9 . _ ~ -)",
+                    n + 1
+                ));
             }
             map.insert(publisher.to_string(), status);
         }
@@ -121,6 +132,15 @@ impl Ord for PublisherStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_that_could_never_match_is_refused_and_spaces_and_a_bom_are_not_part_of_it() {
+        let p = PublisherStatuses::parse("\u{feff}pub-a \tsuspended\n pub-b\thold\n").unwrap();
+        assert_eq!(p.get("pub-a"), Some(PublisherStatus::Suspended));
+        assert_eq!(p.get("pub-b"), Some(PublisherStatus::Hold));
+        let e = PublisherStatuses::parse("pub a\thold\n").unwrap_err();
+        assert!(e.contains("line 1"), "{e}");
+    }
 
     #[test]
     fn parses_what_export_writes_and_names_bad_lines() {

@@ -64,13 +64,19 @@ pub struct Kafka {
 impl Kafka {
     /// `kafka://HOST:PORT/TOPIC` (several brokers: `HOST:PORT,HOST:PORT`).
     pub fn from_url(url: &str, opts: &SinkOptions) -> Result<Kafka, String> {
+        let shown = super::sinks::redact(url);
         let rest = url
             .strip_prefix("kafka://")
-            .ok_or_else(|| format!("{url:?} is not a kafka:// URL"))?;
+            .ok_or_else(|| format!("{shown:?} is not a kafka:// URL"))?;
         let (brokers, topic) = rest
             .split_once('/')
             .filter(|(b, t)| !b.is_empty() && crate::click::is_id(t, 200))
-            .ok_or_else(|| format!("sink {url:?}: write kafka://HOST:PORT/TOPIC"))?;
+            .ok_or_else(|| format!("sink {shown:?}: write kafka://HOST:PORT/TOPIC"))?;
+        if brokers.contains('@') {
+            return Err(format!(
+                "sink {shown:?}: a Kafka URL carries no credentials; the brokers are HOST:PORT[,HOST:PORT]"
+            ));
+        }
         Ok(Kafka {
             brokers: brokers.to_string(),
             topic: topic.to_string(),

@@ -32,7 +32,6 @@ use crate::metrics::Metrics;
 use crate::spool::reader::{self, ActiveSegment, Position};
 pub use sinks::{Sink, SinkError};
 use std::collections::BTreeSet;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -188,7 +187,7 @@ impl Run {
 
     fn run(self) {
         let lock_path = self.cfg.state_dir.join("ship.lock");
-        let lock = match File::create(&lock_path) {
+        let lock = match crate::files::open_append(&lock_path) {
             Ok(f) => f,
             Err(e) => {
                 tracing::error!(error = %e, path = %lock_path.display(), "cannot create the shipper's lock; not shipping");

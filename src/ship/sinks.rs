@@ -70,7 +70,7 @@ pub fn from_url(url: &str, opts: &SinkOptions) -> Result<Box<dyn Sink>, String> 
         return Ok(Box::new(super::kafka::Kafka::from_url(url, opts)?));
     }
     if url.starts_with("http://") || url.starts_with("https://") {
-        url::Url::parse(url).map_err(|e| format!("sink {url:?}: {e}"))?;
+        url::Url::parse(url).map_err(|e| format!("sink {:?}: {e}", redact(url)))?;
         return Ok(Box::new(HttpNdjson {
             agent: agent(opts),
             url: url.to_string(),
@@ -78,8 +78,28 @@ pub fn from_url(url: &str, opts: &SinkOptions) -> Result<Box<dyn Sink>, String> 
         }));
     }
     Err(format!(
-        "sink {url:?}: use clickhouse://HOST:PORT/DATABASE.TABLE, kafka://HOST:PORT/TOPIC or an http:// or https:// URL"
+        "sink {:?}: use clickhouse://HOST:PORT/DATABASE.TABLE, kafka://HOST:PORT/TOPIC or an http:// or https:// URL",
+        redact(url)
     ))
+}
+
+/// A sink URL as logs and messages may show it: no password (a user
+/// name stays), no query or fragment (where tokens travel).
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.split(['?', '#']).next().unwrap_or("").to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => format!("{userinfo}@{host}"),
+        },
+        None => authority.to_string(),
+    };
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    format!("{scheme}://{authority}{path}")
 }
 
 fn agent(opts: &SinkOptions) -> ureq::Agent {
@@ -150,12 +170,13 @@ pub struct ClickHouse {
 impl ClickHouse {
     /// `clickhouse://HOST:PORT/DATABASE.TABLE`
     pub fn from_url(url: &str, opts: &SinkOptions) -> Result<ClickHouse, String> {
+        let shown = redact(url);
         let rest = url
             .strip_prefix("clickhouse://")
-            .ok_or_else(|| format!("{url:?} is not a clickhouse:// URL"))?;
-        let (host, table) = rest
-            .split_once('/')
-            .ok_or_else(|| format!("sink {url:?}: write clickhouse://HOST:PORT/DATABASE.TABLE"))?;
+            .ok_or_else(|| format!("{shown:?} is not a clickhouse:// URL"))?;
+        let (host, table) = rest.split_once('/').ok_or_else(|| {
+            format!("sink {shown:?}: write clickhouse://HOST:PORT/DATABASE.TABLE")
+        })?;
         let (db, tbl) = table
             .split_once('.')
             .filter(|(d, t)| {
@@ -164,16 +185,33 @@ impl ClickHouse {
                     && !d.contains('.')
                     && !t.contains('.')
             })
-            .ok_or_else(|| format!("sink {url:?}: the path must be DATABASE.TABLE"))?;
+            .ok_or_else(|| format!("sink {shown:?}: the path must be DATABASE.TABLE"))?;
+        // USER:PASSWORD@ in the URL is sent as the sink's credentials, the
+        // way sink.user and sink.password are, and kept out of its name.
+        let mut opts = opts.clone();
+        let host = match host.rsplit_once('@') {
+            Some((userinfo, host)) => {
+                let decode = |s: &str| {
+                    percent_encoding::percent_decode_str(s)
+                        .decode_utf8_lossy()
+                        .into_owned()
+                };
+                let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+                opts.user = decode(user);
+                opts.password = decode(password);
+                host
+            }
+            None => host,
+        };
         if host.is_empty() {
-            return Err(format!("sink {url:?}: no HOST:PORT"));
+            return Err(format!("sink {shown:?}: no HOST:PORT"));
         }
         Ok(ClickHouse {
-            agent: agent(opts),
+            agent: agent(&opts),
             base: format!("http://{host}/"),
             database: db.to_string(),
             table: tbl.to_string(),
-            opts: opts.clone(),
+            opts,
         })
     }
 
@@ -382,11 +420,7 @@ impl Sink for HttpNdjson {
     }
 
     fn describe(&self) -> String {
-        let mut u = self.url.clone();
-        if let Some(q) = u.find('?') {
-            u.truncate(q);
-        }
-        format!("HTTP NDJSON {u}")
+        format!("HTTP NDJSON {}", redact(&self.url))
     }
 
     fn check(&self) -> Result<String, String> {
@@ -406,6 +440,37 @@ impl Sink for HttpNdjson {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_sink_names_its_password() {
+        let opts = SinkOptions::default();
+        for url in [
+            "http://user:s3cret@127.0.0.1:9/ingest?token=t0ken",
+            "https://user:s3cret@example.com/x#t0ken",
+            "clickhouse://user:s3cret@127.0.0.1:8123/db.clicks",
+        ] {
+            let sink = from_url(url, &opts).unwrap();
+            let shown = sink.describe();
+            assert!(
+                !shown.contains("s3cret") && !shown.contains("t0ken"),
+                "{shown}"
+            );
+            // The user may be named; ClickHouse takes it as its login.
+            assert!(
+                shown.contains("user") || url.starts_with("clickhouse"),
+                "{shown}"
+            );
+        }
+        assert!(from_url("kafka://user:s3cret@127.0.0.1:9092/clicks", &opts).is_err());
+        let e = from_url("clickhouse://user:s3cret@127.0.0.1:8123/nodot", &opts)
+            .err()
+            .unwrap();
+        assert!(!e.contains("s3cret"), "{e}");
+        assert_eq!(
+            redact("http://u:p@h:1/a/b?c=d"),
+            "http://u:***@h:1/a/b".to_string()
+        );
+    }
 
     #[test]
     fn row_binary_strings() {

@@ -91,8 +91,29 @@ impl Edge {
 
     /// `edit` rewrites the test config's text; `args` go to `serve`.
     pub fn start_edited(edit: impl FnOnce(String) -> String, args: &[&str]) -> Edge {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        Self::start_with_port_args(edit, |_| args)
+    }
+
+    /// As [`Edge::start_edited`], with `serve`'s arguments made from the
+    /// port the edge answers on (for `--listen`).
+    pub fn start_with_port_args(
+        edit: impl FnOnce(String) -> String,
+        args: impl FnOnce(u16) -> Vec<String>,
+    ) -> Edge {
+        Self::spawn(edit, args, |_| {})
+    }
+
+    /// The most general start: `prepare` may change the command (its
+    /// environment, or resource limits through `pre_exec`) before it runs.
+    pub fn spawn(
+        edit: impl FnOnce(String) -> String,
+        args: impl FnOnce(u16) -> Vec<String>,
+        prepare: impl FnOnce(&mut Command),
+    ) -> Edge {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
+        let args = args(port);
         let metrics_port = free_port();
         let config = dir.path().join("clickedge.yaml");
         std::fs::write(
@@ -106,15 +127,15 @@ impl Edge {
         )
         .unwrap();
         let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
-        let child = Command::new(BIN)
-            .arg("serve")
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
             .arg("--config")
             .arg(&config)
             .args(args)
             .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+            .stderr(log);
+        prepare(&mut cmd);
+        let child = cmd.spawn().unwrap();
         let mut edge = Edge {
             child: Some(child),
             dir,
