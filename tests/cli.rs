@@ -349,4 +349,46 @@ fn a_link_planted_beside_the_pid_file_is_never_written_through() {
     assert!(!std::fs::symlink_metadata(&pid_file).unwrap().is_symlink());
     edge.stop();
     assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep me\n");
+
+fn a_landing_host_wildcard_on_a_public_suffix_is_refused_by_check_and_by_sign() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("c.yaml");
+    let good = config_text(free_port(), free_port(), &dir.path().join("data"), "");
+    let bad = good.replace(
+        "signing:\n",
+        "signing:\n  allowed_landing_hosts: [\"*.co.uk\", \"*.github.io\", \"*.shop.co.uk\", \"*.shop.github.io\"]\n",
+    );
+    std::fs::write(&f, bad).unwrap();
+    let (code, text) = check(&f);
+    assert_eq!(code, Some(1), "{text}");
+    for p in ["*.co.uk", "*.github.io"] {
+        assert!(
+            text.contains(&format!("{p:?} allows every host under the public suffix")),
+            "{text}"
+        );
+    }
+    assert!(!text.contains("shop.co.uk\" allows"), "{text}");
+    assert!(!text.contains("shop.github.io\" allows"), "{text}");
+    assert!(text.contains("2 problem(s)"), "{text}");
+
+    std::fs::write(&f, good).unwrap();
+    let template = |hosts: &str| {
+        Command::new(BIN)
+            .args(["sign", "--config"])
+            .arg(&f)
+            .args(["--template", "google", "--campaign", "c"])
+            .args(["--landing-host", hosts])
+            .output()
+            .unwrap()
+    };
+    for hosts in ["*.co.uk", "shop.example,*.github.io"] {
+        let out = template(hosts);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{hosts}: signed");
+        assert!(
+            err.contains("lh must not allow every host under a public suffix"),
+            "{hosts}: {err}"
+        );
+    }
+    assert!(template("*.shop.co.uk,*.shop.github.io").status.success());
 }

@@ -383,6 +383,11 @@ fn the_spool_quota_refuses_new_events_and_counts_it_but_clicks_are_answered() {
         sent as f64,
         "every click is either on disk or counted as dropped"
     );
+    let on_disk: u64 = std::fs::read_dir(edge.data().join("clicks"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert!(on_disk <= 131072, "{on_disk} bytes on disk, quota 131072");
 }
 
 #[test]

@@ -127,20 +127,28 @@ impl ClickPolicy {
         }
         let mut allowed_hosts = Vec::new();
         for h in &s.allowed_landing_hosts {
-            match HostPattern::parse(h) {
-                Some(HostPattern::Subdomains(suffix)) if !suffix[1..].contains('.') => p.push(
-                    "signing.allowed_landing_hosts",
+            let problem = match landing_host_pattern(h) {
+                Ok(pattern) => {
+                    allowed_hosts.push(pattern);
+                    continue;
+                }
+                Err(PatternError::NotAHost) => {
+                    format!("{h:?} is not a host name; write example.com or *.example.com")
+                }
+                Err(PatternError::TopLevelDomain) => format!(
+                    "{h:?} allows every host under a top-level domain (an open \
+                     redirect); name the advertiser's domain, like *.shop.example"
+                ),
+                Err(PatternError::PublicSuffix) => {
+                    let suffix = h.trim().trim_start_matches("*.").to_ascii_lowercase();
                     format!(
-                        "{h:?} allows every host under a top-level domain (an open \
-                         redirect); name the advertiser's domain, like *.shop.example"
-                    ),
-                ),
-                Some(pattern) => allowed_hosts.push(pattern),
-                None => p.push(
-                    "signing.allowed_landing_hosts",
-                    format!("{h:?} is not a host name; write example.com or *.example.com"),
-                ),
-            }
+                        "{h:?} allows every host under the public suffix {suffix}, where \
+                         anyone can register a domain (an open redirect); name the \
+                         advertiser's domain, like *.shop.{suffix}"
+                    )
+                }
+            };
+            p.push("signing.allowed_landing_hosts", problem);
         }
         if !is_id(&click.clickid_param, 64) {
             p.push(
@@ -252,6 +260,8 @@ pub enum ClickError {
     SignedTemplateLanding,
     #[error("lh must list landing hosts like shop.example or *.shop.example")]
     BadLandingHosts,
+    #[error("lh must not allow every host under a public suffix (like *.co.uk or *.github.io)")]
+    PublicSuffixLandingHosts,
     #[error("exp must be a time in unix seconds")]
     BadExpiry,
     #[error("{0} must be 1 to 512 characters of A-Z a-z 0-9 . _ ~ -")]
@@ -516,10 +526,7 @@ pub fn parse<'a>(query: &'a str, policy: &ClickPolicy) -> Result<Click<'a>, Clic
         let mut any = false;
         let mut allowed = false;
         for pattern in lh.split(',') {
-            match landing_host_pattern(pattern) {
-                Some(p) => allowed |= p.matches(host),
-                None => return Err(ClickError::BadLandingHosts),
-            }
+            allowed |= lh_pattern(pattern)?.matches(host);
             any = true;
         }
         if !any {
@@ -545,14 +552,44 @@ pub fn parse<'a>(query: &'a str, policy: &ClickPolicy) -> Result<Click<'a>, Clic
 /// The label a bad platform click id is refused with.
 const PLATFORM_LABEL: &str = "the platform click id";
 
+/// Why a landing host pattern is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PatternError {
+    #[error("not a host name")]
+    NotAHost,
+    #[error("every host under a top-level domain")]
+    TopLevelDomain,
+    #[error("every host under a public suffix")]
+    PublicSuffix,
+}
+
 /// One landing host pattern of `lh` or of `signing.allowed_landing_hosts`:
-/// a host, or `*.` and a domain below a top-level one (`*.com` would let
-/// anyone's landing page through).
-pub fn landing_host_pattern(s: &str) -> Option<HostPattern> {
-    match HostPattern::parse(s)? {
-        HostPattern::Subdomains(suffix) if !suffix[1..].contains('.') => None,
-        p => Some(p),
+/// a host, or `*.` and a domain anyone may not register below. `*.com`,
+/// `*.co.uk` or `*.github.io` would let through the landing page of whoever
+/// registers a domain there, so a wildcard's domain must not be a public
+/// suffix: one of the Public Suffix List, its private entries (hosting
+/// platforms) included, or any top-level domain.
+pub fn landing_host_pattern(s: &str) -> Result<HostPattern, PatternError> {
+    let p = HostPattern::parse(s).ok_or(PatternError::NotAHost)?;
+    if let HostPattern::Subdomains(suffix) = &p {
+        let domain = &suffix[1..];
+        if !domain.contains('.') {
+            return Err(PatternError::TopLevelDomain);
+        }
+        // No registrable domain: the whole of it is a public suffix.
+        if psl::domain(domain.as_bytes()).is_none() {
+            return Err(PatternError::PublicSuffix);
+        }
     }
+    Ok(p)
+}
+
+/// A pattern of a template's `lh`, refused as the click is.
+fn lh_pattern(s: &str) -> Result<HostPattern, ClickError> {
+    landing_host_pattern(s).map_err(|e| match e {
+        PatternError::PublicSuffix => ClickError::PublicSuffixLandingHosts,
+        PatternError::NotAHost | PatternError::TopLevelDomain => ClickError::BadLandingHosts,
+    })
 }
 
 /// Every `%` is followed by two hex digits.
@@ -765,13 +802,11 @@ pub fn sign_template(
     req: &TemplateRequest<'_>,
     policy: &ClickPolicy,
 ) -> Result<String, ClickError> {
-    if req.landing_hosts.is_empty()
-        || req
-            .landing_hosts
-            .iter()
-            .any(|h| landing_host_pattern(h).is_none())
-    {
+    if req.landing_hosts.is_empty() {
         return Err(ClickError::BadLandingHosts);
+    }
+    for h in req.landing_hosts {
+        lh_pattern(h)?;
     }
     let mut q = format!("cmp={}", utf8_percent_encode(req.campaign, COMPONENT));
     if let Some(p) = req.publisher {

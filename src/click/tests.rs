@@ -604,6 +604,96 @@ fn template_refusals() {
     );
 }
 
+/// What anyone can register a domain below: a top-level domain's
+/// second-level public suffix, and a hosting platform's (the list's private
+/// section).
+const ON_PUBLIC_SUFFIXES: [&str; 4] = ["*.co.uk", "*.github.io", "*.com.au", "*.herokuapp.com"];
+
+#[test]
+fn a_landing_host_wildcard_on_a_public_suffix_is_refused_in_the_config() {
+    let mut signing = SigningConfig {
+        required: false,
+        ..SigningConfig::default()
+    };
+    let fine = ["*.shop.co.uk", "*.shop.github.io", "github.io", "co.uk"];
+    signing.allowed_landing_hosts = ON_PUBLIC_SUFFIXES
+        .iter()
+        .chain(&fine)
+        .map(|h| h.to_string())
+        .collect();
+    let problems = ClickPolicy::from_config(&signing, &ClickConfig::default())
+        .expect_err("refused")
+        .lines()
+        .join("\n");
+    for p in ON_PUBLIC_SUFFIXES {
+        assert!(
+            problems.contains(&format!("{p:?} allows every host under the public suffix")),
+            "{p}: {problems}"
+        );
+    }
+    for p in fine {
+        assert!(!problems.contains(&format!("{p:?}")), "{p}: {problems}");
+    }
+}
+
+#[test]
+fn a_template_whose_lh_wildcard_is_on_a_public_suffix_redirects_nowhere() {
+    for (lh, landing) in [
+        ("%2A.co.uk", "https://evil.co.uk/"),
+        ("%2A.github.io", "https://attacker.github.io/"),
+        // One such pattern spoils the list, as any bad pattern does.
+        ("shop.example%2C%2A.github.io", "https://shop.example/"),
+    ] {
+        let q = sign_raw(&format!("cmp=c&lh={lh}&kid=k1"))
+            + "&u="
+            + &utf8_percent_encode(landing, COMPONENT).to_string()
+            + "&gclid=g1";
+        let err = parse(&q, &policy()).map(|c| c.landing.to_string());
+        let err = err.expect_err(lh);
+        assert_eq!(err.status(), 400, "{lh}");
+        assert_eq!(
+            err.to_string(),
+            "lh must not allow every host under a public suffix (like *.co.uk or *.github.io)",
+            "{lh}"
+        );
+    }
+    // Below the public suffix, the advertiser's own domain: redirected.
+    let q = sign_raw("cmp=c&lh=%2A.shop.co.uk&kid=k1") + "&u=https%3A%2F%2Fwww.shop.co.uk%2F";
+    assert_eq!(
+        parse(&q, &policy()).unwrap().landing_host(),
+        "www.shop.co.uk"
+    );
+}
+
+#[test]
+fn sign_template_refuses_a_wildcard_on_a_public_suffix() {
+    for p in ON_PUBLIC_SUFFIXES {
+        let hosts = vec![p.to_string()];
+        let req = TemplateRequest {
+            platform: Platform::Google,
+            campaign: "c9",
+            publisher: None,
+            landing_hosts: &hosts,
+            expires: None,
+        };
+        let got = sign_template(&keys(), "k1", &req, &policy()).map_err(|e| e.to_string());
+        assert_eq!(
+            got,
+            Err(
+                "lh must not allow every host under a public suffix (like *.co.uk or *.github.io)"
+                    .into()
+            ),
+            "{p}"
+        );
+    }
+    assert!(template(
+        &["*.shop.co.uk", "*.user.github.io"],
+        Platform::Google,
+        None
+    )
+    .contains("lh="));
+}
+
 #[test]
 fn expiry_is_signed_and_read() {
     let req = SignRequest {

@@ -23,18 +23,23 @@
 //!   queue drops the event and counts it (`clickedge_events_dropped_total`).
 //! - A record is written whole, in the order it was queued, and never spans
 //!   two files. The writer wakes every `min(flush_interval, 10 ms)`, hands
-//!   written bytes to the OS at least every `flush_interval` (so other
-//!   processes can read them within that time) and fsyncs at least every
-//!   `fsync_interval`: a machine crash loses at most the events of that
-//!   interval, a process crash only what was still in the queue or the
-//!   writer's buffer. A torn last record is detected by its checksum.
+//!   each batch it takes to the OS at once (so other processes can read it
+//!   within `flush_interval`) and fsyncs at least every `fsync_interval`: a
+//!   machine crash loses at most the events of that interval, a process
+//!   crash only what was still in the queue. A torn last record is detected
+//!   by its checksum.
 //! - Files are never appended to by a later process: each run, and each
 //!   rotation past `segment_max_bytes`, starts a new file. The directory is
 //!   fsynced after a file is created. A file is *sealed* once it is not the
 //!   writer's current one ([`ActiveSegment`]) and nobody holds the lock its
 //!   writer keeps on it while open ([`reader::is_sealed`]).
-//! - Past `max_spool_bytes` new events are refused (dropped and counted),
-//!   never old unshipped ones deleted.
+//! - The segments never hold more than `max_spool_bytes` together: an event
+//!   that would take them past it is refused (dropped and counted), never
+//!   an old unshipped one deleted, and an event that fits is written. The
+//!   writer weighs each event against the bytes on disk, read from the
+//!   directory under an exclusive lock on it that every writer holds from
+//!   that reading until its batch is written, so two processes sharing the
+//!   directory (an upgrade) cannot both take the same room.
 //! - [`Spool::shutdown`] writes every event still queued, fsyncs, and only
 //!   then returns: call it after the server has stopped taking requests.
 
@@ -241,9 +246,6 @@ impl Inbox {
 /// in the same millisecond.
 static FILE_SEQ: AtomicU32 = AtomicU32::new(0);
 
-/// Bytes buffered before they are written out, besides every flush tick.
-const BUF_BYTES: usize = 256 * 1024;
-
 struct Segment {
     file: File,
     path: PathBuf,
@@ -255,25 +257,34 @@ struct Writer {
     metrics: Arc<Metrics>,
     active: ActiveSegment,
     segment: Option<Segment>,
-    /// Whole records not yet handed to the OS. They count as spooled once
-    /// written to the file, and as dropped if the file refuses them first.
+    /// The records of the batch being written, not yet handed to the OS.
+    /// They count as spooled once written to the file, and as dropped if
+    /// the file refuses them first.
     buf: Vec<u8>,
+    /// The spool directory, locked while the quota is weighed and the batch
+    /// written (`None`: it could not be opened; see [`Writer::lock_dir`]).
+    dir: Option<File>,
+    /// The last batch had events refused at the quota: said once, not for
+    /// every batch while the sink is down.
+    over_quota: bool,
     /// Bytes handed to the OS not yet fsynced.
     unsynced: bool,
-    last_flush: Instant,
     last_sync: Instant,
 }
 
 impl Writer {
     fn new(cfg: SpoolConfig, metrics: Arc<Metrics>, active: ActiveSegment) -> Writer {
         Writer {
+            dir: File::open(&cfg.dir)
+                .inspect_err(|e| tracing::warn!(error = %e, dir = %cfg.dir.display(), "cannot open the spool directory to lock it; the quota holds for this process only"))
+                .ok(),
             cfg,
             metrics,
             active,
             segment: None,
-            buf: Vec::with_capacity(BUF_BYTES),
+            buf: Vec::new(),
+            over_quota: false,
             unsynced: false,
-            last_flush: Instant::now(),
             last_sync: Instant::now(),
         }
     }
@@ -311,11 +322,6 @@ impl Writer {
                 self.write_batch(&mut inbox.batch);
             }
             let must_sync = !inbox.acks.is_empty() || inbox.stopping;
-            if !self.buf.is_empty()
-                && (must_sync || self.last_flush.elapsed() >= self.cfg.flush_interval)
-            {
-                self.flush();
-            }
             if self.unsynced && (must_sync || self.last_sync.elapsed() >= self.cfg.fsync_interval) {
                 self.sync();
             }
@@ -332,46 +338,91 @@ impl Writer {
         }
     }
 
+    /// Writes the events that fit under the quota, in order, rotating files
+    /// past `segment_max_bytes`, and hands them to the OS before it returns;
+    /// the rest are dropped and counted.
     fn write_batch(&mut self, batch: &mut Vec<Vec<u8>>) {
-        let n = batch.len() as u64;
-        let on_disk = self.metrics.spool_bytes.get().max(0) as u64;
-        if on_disk >= self.cfg.max_spool_bytes {
-            // The quota: keep what is unshipped, refuse what is new.
-            tracing::error!(
-                events = n,
-                max_spool_bytes = self.cfg.max_spool_bytes,
-                "spool quota reached (is the sink down?); new events dropped"
-            );
-            self.metrics.spool_quota_hits.inc();
-            self.metrics.events_dropped.inc_by(n);
-            batch.clear();
-            return;
-        }
-        let buffered = self.buf.len() as u64;
-        if self
-            .segment
-            .as_ref()
-            .is_some_and(|s| s.bytes + buffered >= self.cfg.segment_max_bytes)
-        {
-            self.close_segment();
-        }
-        if self.segment.is_none() {
-            match open_segment(&self.cfg.dir, &self.metrics, &self.active) {
-                Ok(seg) => self.segment = Some(seg),
-                Err(e) => {
-                    tracing::error!(error = %e, events = n, dir = %self.cfg.dir.display(), "cannot create a spool file; events dropped");
-                    self.metrics.spool_write_errors.inc();
-                    self.metrics.events_dropped.inc_by(n);
-                    batch.clear();
-                    return;
+        let locked = self.lock_dir();
+        // Read under the lock: every writer's bytes are on disk before it
+        // lets go, and a shipper's deletes only ever make more room.
+        let (on_disk, files) = reader::usage(&self.cfg.dir);
+        self.metrics.spool_bytes.set(on_disk as i64);
+        self.metrics.spool_files.set(files as i64);
+        let mut room = self.cfg.max_spool_bytes.saturating_sub(on_disk);
+        let mut refused = 0u64;
+        let mut lines = batch.drain(..);
+        while let Some(line) = lines.next() {
+            let len = line.len() as u64;
+            if len > room {
+                // The quota: keep what is unshipped, refuse what is new.
+                refused += 1;
+                continue;
+            }
+            let buffered = self.buf.len() as u64;
+            if self
+                .segment
+                .as_ref()
+                .is_some_and(|s| s.bytes + buffered >= self.cfg.segment_max_bytes)
+            {
+                self.close_segment();
+            }
+            if self.segment.is_none() {
+                match open_segment(&self.cfg.dir, &self.metrics, &self.active) {
+                    Ok(seg) => self.segment = Some(seg),
+                    Err(e) => {
+                        let n = 1 + lines.len() as u64;
+                        tracing::error!(error = %e, events = n, dir = %self.cfg.dir.display(), "cannot create a spool file; events dropped");
+                        self.metrics.spool_write_errors.inc();
+                        self.metrics.events_dropped.inc_by(n);
+                        break;
+                    }
                 }
             }
-        }
-        for line in batch.drain(..) {
+            room -= len;
             self.buf.extend_from_slice(&line);
         }
-        if self.buf.len() >= BUF_BYTES {
-            self.flush();
+        drop(lines);
+        self.flush();
+        if locked {
+            self.unlock_dir();
+        }
+        if refused > 0 {
+            self.metrics.spool_quota_hits.inc();
+            self.metrics.events_dropped.inc_by(refused);
+            if !self.over_quota {
+                tracing::error!(
+                    events = refused,
+                    max_spool_bytes = self.cfg.max_spool_bytes,
+                    "spool quota reached (is the sink down?); new events dropped until there is room"
+                );
+            }
+        } else if self.over_quota {
+            tracing::info!("spool below its quota again; events written");
+        }
+        self.over_quota = refused > 0;
+    }
+
+    /// Takes the exclusive lock on the spool directory, waiting for another
+    /// writer's batch. False if it cannot be had: a file system without
+    /// locks still gets the quota kept by each process.
+    fn lock_dir(&self) -> bool {
+        let Some(dir) = &self.dir else {
+            return false;
+        };
+        match dir.lock() {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot lock the spool directory");
+                false
+            }
+        }
+    }
+
+    fn unlock_dir(&self) {
+        if let Some(dir) = &self.dir {
+            if let Err(e) = dir.unlock() {
+                tracing::warn!(error = %e, "cannot unlock the spool directory");
+            }
         }
     }
 
@@ -380,7 +431,6 @@ impl Writer {
     /// goes to a new file (this one may end in a torn record, which readers
     /// skip and count).
     fn flush(&mut self) {
-        self.last_flush = Instant::now();
         if self.buf.is_empty() {
             return;
         }
@@ -577,8 +627,6 @@ mod tests {
         });
         let line = b"{\"n\":1}\n".to_vec();
         w.write_batch(&mut vec![line.clone(); 3]);
-        assert_eq!(metrics.events_spooled.get(), 0, "buffered is not spooled");
-        w.flush();
         assert_eq!(metrics.events_spooled.get(), 0);
         assert_eq!(metrics.events_dropped.get(), 3);
         assert_eq!(metrics.spool_write_errors.get(), 1);
@@ -591,8 +639,6 @@ mod tests {
         // bytes in the gauge.
         w.drop_segment();
         w.write_batch(&mut vec![line.clone(); 4]);
-        assert_eq!(metrics.events_spooled.get(), 0);
-        w.flush();
         assert_eq!(metrics.events_spooled.get(), 4);
         assert_eq!(metrics.events_dropped.get(), 3);
         assert_eq!(metrics.spool_bytes.get(), 4 * line.len() as i64);
@@ -686,6 +732,110 @@ mod tests {
         assert_eq!(m.events_queued(), 2);
         assert_eq!(m.events_dropped.get(), 1);
         drop(tmp);
+    }
+
+    /// A line of `len` bytes, newline included, numbered `i`.
+    fn event(i: usize, len: usize) -> Vec<u8> {
+        let head = format!("{{\"n\":{i},\"pad\":\"");
+        let pad = len - head.len() - 3;
+        format!("{head}{}\"}}\n", "x".repeat(pad)).into_bytes()
+    }
+
+    fn quota_cfg(dir: &Path) -> SpoolConfig {
+        SpoolConfig {
+            max_spool_bytes: 256 * 1024,
+            ..cfg(dir, 10_000, 64 * 1024)
+        }
+    }
+
+    #[test]
+    fn the_spool_never_holds_more_than_its_quota_and_counts_what_it_drops() {
+        let tmp = tempfile::tempdir().unwrap();
+        let m = Arc::new(Metrics::new());
+        let c = quota_cfg(tmp.path());
+        let (max, dir) = (c.max_spool_bytes, c.dir.clone());
+        let spool = Spool::start(c, m.clone()).unwrap();
+        let q = spool.queue();
+        let len = 330;
+        for i in 0..1500 {
+            assert!(q.push(event(i, len)));
+        }
+        spool.shutdown();
+        let (on_disk, _) = reader::usage(&dir);
+        assert!(on_disk <= max, "{on_disk} bytes on disk, quota {max}");
+        // Every event that fitted was kept: the spool is full to within
+        // one event.
+        assert!(on_disk > max - len as u64, "{on_disk} bytes on disk");
+        let kept = lines(tmp.path()).len() as u64;
+        assert_eq!(kept * len as u64, on_disk);
+        assert_eq!(m.events_spooled.get(), kept);
+        assert_eq!(m.events_dropped.get(), 1500 - kept);
+        assert!(m.spool_quota_hits.get() >= 1);
+        assert_eq!(m.spool_bytes.get(), on_disk as i64);
+    }
+
+    #[test]
+    fn a_shipped_segment_deleted_makes_room_up_to_the_quota_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let m = Arc::new(Metrics::new());
+        let c = quota_cfg(tmp.path());
+        let (max, dir) = (c.max_spool_bytes, c.dir.clone());
+        let spool = Spool::start(c, m.clone()).unwrap();
+        let q = spool.queue();
+        let len = 500;
+        for i in 0..1000 {
+            q.push(event(i, len));
+        }
+        spool.sync();
+        let (full, _) = reader::usage(&dir);
+        assert!(full <= max, "{full} bytes on disk, quota {max}");
+        // The shipper deletes the oldest (sealed) segment and resets the
+        // gauges from the directory, as `ship` does.
+        let oldest = reader::segments(&dir).unwrap().remove(0);
+        let freed = std::fs::metadata(dir.join(&oldest)).unwrap().len();
+        std::fs::remove_file(dir.join(&oldest)).unwrap();
+        let (bytes, files) = reader::usage(&dir);
+        m.spool_bytes.set(bytes as i64);
+        m.spool_files.set(files as i64);
+        let spooled = m.events_spooled.get();
+        for i in 1000..2000 {
+            q.push(event(i, len));
+        }
+        spool.shutdown();
+        let (on_disk, _) = reader::usage(&dir);
+        assert!(on_disk <= max, "{on_disk} bytes on disk, quota {max}");
+        assert!(on_disk > max - len as u64, "{on_disk} bytes on disk");
+        assert!(
+            m.events_spooled.get() - spooled >= freed / len as u64,
+            "the room a delete made is used"
+        );
+        assert_eq!(m.events_spooled.get() + m.events_dropped.get(), 2000);
+    }
+
+    #[test]
+    fn two_writers_sharing_a_spool_stay_within_its_quota_together() {
+        // The old and the new process of an upgrade, both writing.
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (Arc::new(Metrics::new()), Arc::new(Metrics::new()));
+        let c = quota_cfg(tmp.path());
+        let (max, dir) = (c.max_spool_bytes, c.dir.clone());
+        let old = Spool::start(c.clone(), a.clone()).unwrap();
+        let new = Spool::start(c, b.clone()).unwrap();
+        let (qa, qb) = (old.queue(), new.queue());
+        let len = 400;
+        for i in 0..1500 {
+            qa.push(event(i, len));
+            qb.push(event(i, len));
+        }
+        old.shutdown();
+        new.shutdown();
+        let (on_disk, _) = reader::usage(&dir);
+        assert!(on_disk <= max, "{on_disk} bytes on disk, quota {max}");
+        assert!(on_disk > max - len as u64, "{on_disk} bytes on disk");
+        let spooled = a.events_spooled.get() + b.events_spooled.get();
+        let dropped = a.events_dropped.get() + b.events_dropped.get();
+        assert_eq!(spooled * len as u64, on_disk);
+        assert_eq!(spooled + dropped, 3000);
     }
 
     #[test]
