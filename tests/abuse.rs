@@ -216,6 +216,30 @@ fn forwarded_addresses_are_believed_from_trusted_proxies_only_and_the_origin_get
 }
 
 #[test]
+fn an_unreadable_forwarding_entry_never_lets_the_client_choose_its_address() {
+    // Behind a trusted proxy (loopback) that wrote `unknown` for its peer,
+    // the address the client wrote to the left is not believed.
+    let edge = Edge::start_edited(
+        |c| c.replace("server:\n", "server:\n  trusted_proxies: [127.0.0.0/8]\n"),
+        &[],
+    );
+    let forged: [(&str, &str); 3] = [
+        ("X-Forwarded-For", "1.1.1.1, unknown"),
+        ("X-Forwarded-For", "1.1.1.1, garbage"),
+        ("Forwarded", "for=1.1.1.1, for=unknown"),
+    ];
+    for (i, (name, value)) in forged.iter().enumerate() {
+        let url = click(&edge, &format!("fwd{i}"));
+        let headers = [("User-Agent", BROWSER_UA), (*name, *value)];
+        assert_eq!(edge.get(&url, &headers).status, 302);
+    }
+    let events = edge.wait_events(forged.len());
+    for (e, (name, value)) in events.iter().zip(forged) {
+        assert_eq!(e["ip"], "127.0.0.0", "{name}: {value}");
+    }
+}
+
+#[test]
 fn a_failed_proxy_logs_no_path_or_query() {
     let closed = free_port();
     let edge = Edge::start_with("", &["--origin", &format!("127.0.0.1:{closed}")]);
