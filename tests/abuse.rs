@@ -240,6 +240,35 @@ fn an_unreadable_forwarding_entry_never_lets_the_client_choose_its_address() {
 }
 
 #[test]
+fn an_address_in_another_spelling_or_with_a_port_is_scrubbed_too() {
+    let edge = Edge::start();
+    let ua = format!("{BROWSER_UA} MyApp/3.2 (server 203.0.113.9:443)");
+    let referers = [
+        "http://192.168.1.5./landing",
+        "http://0x7f000001/",
+        "https://3232235777/x",
+        "http://017.0.0.1:8080/",
+        "http://a b.com/",
+    ];
+    for (i, referer) in referers.iter().enumerate() {
+        let url = click(&edge, &format!("spelling{i}"));
+        let r = edge.get(&url, &[("User-Agent", &ua), ("Referer", referer)]);
+        assert_eq!(r.status, 302);
+    }
+    let events = edge.wait_events(referers.len());
+    for (e, referer) in events.iter().zip(referers) {
+        let want = if referer.contains(' ') {
+            ""
+        } else {
+            "[scrubbed]"
+        };
+        assert_eq!(e["referrer_host"], want, "{referer}");
+        let ua = e["user_agent"].as_str().unwrap();
+        assert!(!ua.contains("203.0.113"), "{ua}");
+    }
+}
+
+#[test]
 fn a_failed_proxy_logs_no_path_or_query() {
     let closed = free_port();
     let edge = Edge::start_with("", &["--origin", &format!("127.0.0.1:{closed}")]);
