@@ -13,7 +13,8 @@
 //!
 //! Requests proxied to the origin carry the edge's own `X-Forwarded-For`:
 //! the checked part of the chain (the client and the trusted proxies after
-//! it) and the peer, never a chain the client made up.
+//! it) and the peer, never a chain the client made up; and the client alone
+//! as `X-Real-IP` (see `proxy::EdgeProxy::upstream_request_filter`).
 //!
 //! Costs: nothing for a peer that is not trusted (one prefix-trie lookup);
 //! for a trusted one, a scan of the header's bytes.
@@ -32,6 +33,11 @@ impl TrustedProxies {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Whether `ip` is one of the trusted proxies.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.0.contains(ip)
     }
 
     /// The client's address and, for the origin, the checked chain ending

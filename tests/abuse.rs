@@ -269,6 +269,59 @@ fn an_address_in_another_spelling_or_with_a_port_is_scrubbed_too() {
 }
 
 #[test]
+fn the_origin_gets_only_the_client_address_scheme_and_host_the_edge_vouches_for() {
+    let (origin_port, heads) = origin();
+    let origin_flag = format!("127.0.0.1:{origin_port}");
+    let forged = [
+        ("X-Forwarded-For", "6.6.6.6, 198.51.100.23"),
+        ("X-Real-IP", "6.6.6.1"),
+        ("True-Client-IP", "6.6.6.2"),
+        ("X-Client-IP", "6.6.6.3"),
+        ("CF-Connecting-IP", "6.6.6.4"),
+        ("Fastly-Client-IP", "6.6.6.5"),
+        ("Forwarded", "for=6.6.6.7;host=evil.example;proto=https"),
+        ("X-Forwarded-Host", "evil.example"),
+        ("X-Forwarded-Proto", "https"),
+    ];
+    let through = |trusted: &str| {
+        let edge = Edge::start_edited(
+            |c| {
+                c.replace(
+                    "server:\n",
+                    &format!("server:\n  trusted_proxies: [{trusted}]\n"),
+                )
+            },
+            &["--origin", &origin_flag],
+        );
+        assert_eq!(edge.get("/page", &forged).status, 200);
+        let head = heads.lock().unwrap().pop().unwrap().to_ascii_lowercase();
+        assert!(
+            !head.contains("6.6.6.") && !head.contains("evil.example"),
+            "{head}"
+        );
+        for gone in [
+            "true-client-ip",
+            "x-client-ip",
+            "cf-connecting-ip",
+            "fastly-client-ip",
+            "forwarded:",
+        ] {
+            assert!(!head.contains(&format!("\n{gone}")), "{gone} in {head}");
+        }
+        head
+    };
+    // From the client itself: its address, and the scheme it used.
+    let head = through("10.0.0.0/8");
+    assert!(head.contains("\r\nx-real-ip: 127.0.0.1\r\n"), "{head}");
+    assert!(head.contains("\r\nx-forwarded-proto: http\r\n"), "{head}");
+    // Behind a trusted proxy: the client it forwarded, and the scheme it
+    // says the client used.
+    let head = through("127.0.0.0/8");
+    assert!(head.contains("\r\nx-real-ip: 198.51.100.23\r\n"), "{head}");
+    assert!(head.contains("\r\nx-forwarded-proto: https\r\n"), "{head}");
+}
+
+#[test]
 fn a_failed_proxy_logs_no_path_or_query() {
     let closed = free_port();
     let edge = Edge::start_with("", &["--origin", &format!("127.0.0.1:{closed}")]);
