@@ -366,9 +366,12 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (y, m, d)
 }
 
-/// The host of a `Referer` header value, lowercased by the caller if needed;
-/// empty when there is none. Path, query, credentials and port are dropped:
-/// they can carry personal data and are not needed to measure clicks.
+/// The host of a `Referer` header value as written (an IPv6 address without
+/// its brackets), lowercased by the caller if needed; empty when there is
+/// none. Path, query, credentials and port are dropped: they can carry
+/// personal data and are not needed to measure clicks. What may be written
+/// of it is [`crate::privacy::Privacy::referrer_host`]'s to say (it reads
+/// the host as a URL's host is read).
 pub fn referrer_host(referer: &str) -> &str {
     let Some((_, rest)) = referer.split_once("://") else {
         return "";

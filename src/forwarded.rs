@@ -5,12 +5,16 @@
 //! `X-Forwarded-For` (or, without one, of `Forwarded: for=`) that is not
 //! itself a trusted proxy. Addresses to the right of it were added by
 //! trusted proxies; everything to the left was written by the client and
-//! is never believed. A trusted peer that sends no usable header is the
-//! client itself.
+//! is never believed. An entry that is no address (RFC 7239's `for=unknown`,
+//! an obfuscated name, garbage) ends the walk: the hop that wrote it, the
+//! last trusted proxy walked or else the peer, is the client as far as
+//! anyone knows. A trusted peer that sends no usable header is the client
+//! itself.
 //!
 //! Requests proxied to the origin carry the edge's own `X-Forwarded-For`:
 //! the checked part of the chain (the client and the trusted proxies after
-//! it) and the peer, never a chain the client made up.
+//! it) and the peer, never a chain the client made up; and the client alone
+//! as `X-Real-IP` (see `proxy::EdgeProxy::upstream_request_filter`).
 //!
 //! Costs: nothing for a peer that is not trusted (one prefix-trie lookup);
 //! for a trusted one, a scan of the header's bytes.
@@ -31,6 +35,11 @@ impl TrustedProxies {
         self.0.is_empty()
     }
 
+    /// Whether `ip` is one of the trusted proxies.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.0.contains(ip)
+    }
+
     /// The client's address and, for the origin, the checked chain ending
     /// with the peer (`client, proxy, ..., peer`).
     pub fn resolve(&self, peer: IpAddr, headers: &http::HeaderMap) -> Resolved {
@@ -41,41 +50,84 @@ impl TrustedProxies {
                 peer,
             };
         }
-        let mut hops: Vec<IpAddr> = Vec::new();
-        for v in headers.get_all("x-forwarded-for") {
-            hops.extend(
-                v.as_bytes()
-                    .split(|&b| b == b',')
-                    .filter_map(|h| parse_hop(h, false)),
-            );
-        }
-        if hops.is_empty() {
-            for v in headers.get_all("forwarded") {
-                for element in v.as_bytes().split(|&b| b == b',') {
-                    for pair in element.split(|&b| b == b';') {
-                        let pair = pair.trim_ascii();
-                        if pair.len() > 4 && pair[..4].eq_ignore_ascii_case(b"for=") {
-                            hops.extend(parse_hop(&pair[4..], true));
-                        }
-                    }
-                }
+        let hops = hops(headers);
+        // Right to left: skip the trusted proxies; the first other is the
+        // client. An entry that cannot be read ends the walk: the hop that
+        // wrote it (the last trusted one walked, or the peer) is the client
+        // as far as anyone knows, and nothing to its left is believed.
+        let mut client = peer;
+        let mut start = hops.len();
+        for (i, hop) in hops.iter().enumerate().rev() {
+            let Some(ip) = *hop else { break };
+            client = ip;
+            start = i;
+            if !self.0.contains(ip) {
+                break;
             }
         }
-        // Right to left: skip the trusted proxies; the first other is the client.
-        match hops.iter().rposition(|ip| !self.0.contains(*ip)) {
-            Some(i) => Resolved {
-                client: hops[i],
-                chain: hops.split_off(i),
-                peer,
-            },
-            // Only trusted hops (or none): the leftmost trusted one, or the peer.
-            None => Resolved {
-                client: hops.first().copied().unwrap_or(peer),
-                chain: hops,
-                peer,
-            },
+        Resolved {
+            client,
+            chain: hops[start..].iter().flatten().copied().collect(),
+            peer,
         }
     }
+}
+
+/// The entries of `X-Forwarded-For` (every line, one list) or, without
+/// one, of `Forwarded`, left to right: `None` for an entry that is no
+/// address (`unknown`, an obfuscated name, garbage, a `Forwarded` element
+/// without `for=`). Empty list elements are not entries (RFC 9110 §5.6.1).
+fn hops(headers: &http::HeaderMap) -> Vec<Option<IpAddr>> {
+    let mut hops = Vec::new();
+    for v in headers.get_all("x-forwarded-for") {
+        hops.extend(
+            v.as_bytes()
+                .split(|&b| b == b',')
+                .map(<[u8]>::trim_ascii)
+                .filter(|h| !h.is_empty())
+                .map(|h| parse_hop(h, false)),
+        );
+    }
+    if !hops.is_empty() {
+        return hops;
+    }
+    for v in headers.get_all("forwarded") {
+        for element in split_unquoted(v.as_bytes(), b',') {
+            if element.trim_ascii().is_empty() {
+                continue;
+            }
+            let for_ = split_unquoted(element, b';').find_map(|pair| {
+                let pair = pair.trim_ascii();
+                (pair.len() >= 4 && pair[..4].eq_ignore_ascii_case(b"for=")).then(|| &pair[4..])
+            });
+            hops.push(for_.and_then(|f| parse_hop(f, true)));
+        }
+    }
+    hops
+}
+
+/// `s` split at each `sep` outside a quoted string (RFC 7239 values may be
+/// quoted, and a quoted value may hold a comma or a semicolon).
+fn split_unquoted(s: &[u8], sep: u8) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(s);
+    std::iter::from_fn(move || {
+        let s = rest?;
+        let (mut quoted, mut escaped) = (false, false);
+        for (i, &b) in s.iter().enumerate() {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' if quoted => escaped = true,
+                b'"' => quoted = !quoted,
+                _ if b == sep && !quoted => {
+                    rest = Some(&s[i + 1..]);
+                    return Some(&s[..i]);
+                }
+                _ => {}
+            }
+        }
+        rest = None;
+        Some(s)
+    })
 }
 
 /// What [`TrustedProxies::resolve`] found.
@@ -184,6 +236,44 @@ mod tests {
         let r = trusted().resolve(ip("10.0.0.2"), &h);
         assert_eq!(r.client, ip("2001:db8:1::5"));
         assert_eq!(r.chain, [ip("2001:db8:1::5"), ip("10.2.2.2")]);
+    }
+
+    #[test]
+    fn an_unreadable_entry_ends_the_walk() {
+        let t = trusted();
+        let peer = ip("10.0.0.2");
+        // The trusted proxy wrote `unknown` (or something that is no
+        // address): the client is as far as anyone knows the proxy itself,
+        // never the address the client wrote to its left.
+        for xff in ["1.1.1.1, unknown", "1.1.1.1, garbage", "1.1.1.1,_hidden"] {
+            let r = t.resolve(peer, &headers(&[("x-forwarded-for", xff)]));
+            assert_eq!(r.client, peer, "{xff}");
+            assert_eq!(r.forwarded_for(), "10.0.0.2", "{xff}");
+        }
+        // Behind two proxies, the last trusted hop walked is the client.
+        let h = headers(&[("x-forwarded-for", "1.1.1.1, unknown, 10.1.1.1")]);
+        let r = t.resolve(peer, &h);
+        assert_eq!(r.client, ip("10.1.1.1"));
+        assert_eq!(r.forwarded_for(), "10.1.1.1, 10.0.0.2");
+        // The same in `Forwarded`, where RFC 7239 lets a proxy write it.
+        for fwd in [
+            "for=1.1.1.1, for=unknown",
+            "for=1.1.1.1, for=_hidden",
+            "for=1.1.1.1, for=\"_x,y\"",
+            "for=1.1.1.1, proto=https",
+        ] {
+            let r = t.resolve(peer, &headers(&[("forwarded", fwd)]));
+            assert_eq!(r.client, peer, "{fwd}");
+        }
+        // A quoted comma is no element boundary.
+        let h = headers(&[(
+            "forwarded",
+            "for=1.1.1.1, for=203.0.113.9;ext=\"a,for=6.6.6.6\"",
+        )]);
+        assert_eq!(t.resolve(peer, &h).client, ip("203.0.113.9"));
+        // Empty list elements are no entries (RFC 9110 §5.6.1).
+        let h = headers(&[("x-forwarded-for", "203.0.113.9, , 10.1.1.1,")]);
+        assert_eq!(t.resolve(peer, &h).client, ip("203.0.113.9"));
     }
 
     #[test]

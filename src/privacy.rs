@@ -9,7 +9,9 @@
 //! and still redirected, but its event carries no address, no referrer, and
 //! only the device class in place of the user agent. The landing URL and
 //! the referrer are logged as hosts only, so none of their query parameters
-//! (where e-mail addresses and phone numbers travel) is ever written.
+//! (where e-mail addresses and phone numbers travel) is ever written; the
+//! referrer's host is read as a URL's host is, so an address in any
+//! spelling is known for one.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -191,20 +193,41 @@ impl Privacy {
         std::borrow::Cow::Owned(out)
     }
 
-    /// The referrer's host as it may be written: an IP address is a
-    /// person's, and is scrubbed in every mode but `full`.
+    /// The referrer's host as it may be written, read as a URL's host is
+    /// (WHATWG host parsing, the `url` crate): an IP address in any
+    /// spelling a browser accepts (`0x7f000001`, `3232235777`, `017.0.0.1`,
+    /// a trailing dot) is a person's, and is scrubbed in every mode but
+    /// `full` (which writes it the usual way); a name is written as a URL
+    /// writes it (lowercase, IDNA's ASCII form); what is no host at all
+    /// (`a b.com`) is not written. `host` is the bare host of
+    /// [`crate::event::referrer_host`], an IPv6 address without brackets.
     pub fn referrer_host(&self, host: String) -> String {
-        if self.mode != IpMode::Full && host.parse::<IpAddr>().is_ok() {
-            return "[scrubbed]".to_string();
+        let parsed = match host.parse::<std::net::Ipv6Addr>() {
+            Ok(v6) => url::Host::Ipv6(v6),
+            Err(_) => match url::Host::parse(&host) {
+                Ok(h) => h,
+                Err(_) => return String::new(),
+            },
+        };
+        let ip = match parsed {
+            url::Host::Domain(name) => return name,
+            url::Host::Ipv4(v4) => IpAddr::V4(v4),
+            url::Host::Ipv6(v6) => IpAddr::V6(v6),
+        };
+        if self.mode == IpMode::Full {
+            ip.to_string()
+        } else {
+            "[scrubbed]".to_string()
         }
-        host
     }
 }
 
 /// Byte ranges of IPv4 and IPv6 addresses written out in text: a run of
 /// digits and dots that is a dotted quad, or a run of hex digits, colons
-/// and dots with at least two colons that parses as an IPv6 address.
-/// Versions such as `131.0.6778.85` are not addresses (a part over 255).
+/// and dots with at least two colons that parses as an IPv6 address, or,
+/// in a run that is neither, each dotted quad between its colons (an
+/// address with a port, `203.0.113.9:443`). Versions such as
+/// `131.0.6778.85` are not addresses (a part over 255).
 fn ip_spans(s: &str) -> Vec<(usize, usize)> {
     let b = s.as_bytes();
     let mut spans = Vec::new();
@@ -224,17 +247,33 @@ fn ip_spans(s: &str) -> Vec<(usize, usize)> {
         let run = s[i..j].trim_end_matches(['.', ':']);
         let end = i + run.len();
         let followed_by_word = b.get(j).is_some_and(|c| c.is_ascii_alphanumeric());
-        let v4 = run.bytes().filter(|&c| c == b'.').count() == 3
-            && run.bytes().all(|c| c.is_ascii_digit() || c == b'.')
-            && run.parse::<std::net::Ipv4Addr>().is_ok();
+        let v4 = is_dotted_quad(run);
         let v6 = run.bytes().filter(|&c| c == b':').count() >= 2
             && run.parse::<std::net::Ipv6Addr>().is_ok();
-        if (v4 || v6) && !followed_by_word {
-            spans.push((i, end));
+        if v4 || v6 {
+            if !followed_by_word {
+                spans.push((i, end));
+            }
+        } else if run.contains(':') {
+            let mut at = i;
+            for part in run.split(':') {
+                let last = at + part.len() == end;
+                if is_dotted_quad(part) && !(last && followed_by_word) {
+                    spans.push((at, at + part.len()));
+                }
+                at += part.len() + 1;
+            }
         }
         i = j.max(i + 1);
     }
     spans
+}
+
+/// `203.0.113.9`: four decimal parts, each up to 255.
+fn is_dotted_quad(s: &str) -> bool {
+    s.bytes().filter(|&c| c == b'.').count() == 3
+        && s.bytes().all(|c| c.is_ascii_digit() || c == b'.')
+        && s.parse::<std::net::Ipv4Addr>().is_ok()
 }
 
 /// The address as it may be written: IPv4 truncated to its /24, IPv6 to its
@@ -447,6 +486,64 @@ mod tests {
         let f = Privacy::new(IpMode::Full, "", 24, &[]);
         assert!(f.user_agent(ua).contains("203.0.113.77"));
         assert_eq!(f.referrer_host("203.0.113.9".into()), "203.0.113.9");
+    }
+
+    #[test]
+    fn an_address_with_a_port_in_the_user_agent_is_scrubbed() {
+        let t = Privacy::new(IpMode::Truncate, "", 24, &[]);
+        for ua in [
+            "MyApp/3.2 (server 203.0.113.9:443)",
+            "MyApp/3.2 (203.0.113.9:443:1)",
+            "MyApp/3.2 (peer=198.51.100.1:8080:203.0.113.9)",
+        ] {
+            let s = t.user_agent(ua);
+            assert!(
+                !s.contains("203.0.113") && !s.contains("198.51.100"),
+                "{ua} -> {s}"
+            );
+            assert!(s.starts_with("MyApp/3.2 ("), "{s}");
+        }
+        assert_eq!(
+            t.user_agent("MyApp/3.2 (server 203.0.113.9:443)"),
+            "MyApp/3.2 (server [scrubbed]:443)"
+        );
+        let f = Privacy::new(IpMode::Full, "", 24, &[]);
+        assert!(f.user_agent("x 203.0.113.9:443").contains("203.0.113.9"));
+    }
+
+    #[test]
+    fn a_referrer_host_is_read_as_a_url_host_is() {
+        let t = Privacy::new(IpMode::Truncate, "", 24, &[]);
+        // An address in any spelling a URL host may take is an address.
+        for host in [
+            "192.168.1.5.",
+            "0x7f000001",
+            "3232235777",
+            "017.0.0.1",
+            "0300.0250.1.5",
+            "192.168.1",
+            "%31%39%32.168.1.5",
+            "::ffff:192.168.1.5",
+        ] {
+            assert_eq!(t.referrer_host(host.into()), "[scrubbed]", "{host}");
+        }
+        // Not a host at all: nothing is written.
+        for host in ["a b.com", "a<b.com", "1.2.3.256", "", "a%20b.com"] {
+            assert_eq!(t.referrer_host(host.into()), "", "{host}");
+        }
+        // A name is written as a URL writes it.
+        assert_eq!(t.referrer_host("news.example".into()), "news.example");
+        assert_eq!(t.referrer_host("News.Example".into()), "news.example");
+        assert_eq!(
+            t.referrer_host("bücher.example".into()),
+            "xn--bcher-kva.example"
+        );
+        // `full` keeps the address, written the one usual way.
+        let f = Privacy::new(IpMode::Full, "", 24, &[]);
+        assert_eq!(f.referrer_host("0x7f000001".into()), "127.0.0.1");
+        assert_eq!(f.referrer_host("192.168.1.5.".into()), "192.168.1.5");
+        assert_eq!(f.referrer_host("2001:DB8::1".into()), "2001:db8::1");
+        assert_eq!(f.referrer_host("a b.com".into()), "");
     }
 
     #[test]

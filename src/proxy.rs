@@ -285,6 +285,29 @@ fn malformed(session: &Session) -> Option<BadRequest> {
     None
 }
 
+/// Headers that name the client, or the host or scheme it used, as some
+/// proxy on the way saw it: a client can write any of them, so none
+/// reaches the origin as it came (the edge writes its own
+/// `X-Forwarded-For`, `X-Real-IP` and `X-Forwarded-Proto`).
+const UNVOUCHED: [&str; 16] = [
+    "forwarded",
+    "x-forwarded",
+    "forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-server",
+    "x-original-forwarded-for",
+    "true-client-ip",
+    "x-client-ip",
+    "client-ip",
+    "x-cluster-client-ip",
+    "cf-connecting-ip",
+    "cf-connecting-ipv6",
+    "fastly-client-ip",
+    "x-envoy-external-address",
+    "x-appengine-user-ip",
+];
+
 /// What the standalone proxy keeps per request.
 pub struct RequestCtx {
     /// When the request's header was read: its body's deadline runs from here.
@@ -360,21 +383,52 @@ impl ProxyHttp for EdgeProxy {
         ClickEdge::request_summary(session)
     }
 
-    /// The origin gets the edge's own `X-Forwarded-For` (the checked chain
-    /// and the peer) and no `Forwarded` the client wrote.
+    /// The origin gets only what the edge vouches for (docs/contract.md
+    /// §8): the client's address as `X-Forwarded-For` (the checked chain
+    /// and the peer) and `X-Real-IP`, and the scheme as
+    /// `X-Forwarded-Proto`. Every other header that names the client, or
+    /// the host or scheme it used, is removed: the edge cannot tell what a
+    /// client wrote there from what a proxy did.
     async fn upstream_request_filter(
         &self,
         session: &mut Session,
         upstream: &mut RequestHeader,
         _ctx: &mut RequestCtx,
     ) -> Result<()> {
-        upstream.remove_header("forwarded");
-        match self.edge.client(session) {
-            Some(r) => upstream.insert_header("X-Forwarded-For", r.forwarded_for())?,
+        for name in UNVOUCHED {
+            upstream.remove_header(name);
+        }
+        let client = self.edge.client(session);
+        match &client {
+            Some(r) => {
+                upstream.insert_header("X-Forwarded-For", r.forwarded_for())?;
+                upstream.insert_header("X-Real-IP", r.client.to_string())?;
+            }
             None => {
                 upstream.remove_header("x-forwarded-for");
+                upstream.remove_header("x-real-ip");
             }
         }
+        // The scheme the edge was reached by; behind a trusted proxy, the
+        // one it says the client used (it may have ended TLS itself).
+        let own = if session.digest().is_some_and(|d| d.ssl_digest.is_some()) {
+            "https"
+        } else {
+            "http"
+        };
+        let trusted_peer = client.is_some_and(|r| self.edge.trusted.contains(r.peer));
+        let forwarded = trusted_peer
+            .then(|| {
+                let mut lines = upstream.headers.get_all("x-forwarded-proto").iter();
+                match (lines.next(), lines.next()) {
+                    (Some(v), None) => ["https", "http"]
+                        .into_iter()
+                        .find(|s| v.as_bytes().trim_ascii().eq_ignore_ascii_case(s.as_bytes())),
+                    _ => None,
+                }
+            })
+            .flatten();
+        upstream.insert_header("X-Forwarded-Proto", forwarded.unwrap_or(own))?;
         Ok(())
     }
 

@@ -12,11 +12,24 @@ use http::HeaderName;
 /// name on every click.
 pub trait Headers {
     fn get(&self, name: &HeaderName) -> Option<&[u8]>;
+
+    /// Whether any value of a header that may be sent more than once
+    /// satisfies `test` (a check that read only the first could be
+    /// dodged by sending a harmless value before the telling one). The
+    /// default reads the first value only: implement it where a header
+    /// can repeat.
+    fn any(&self, name: &HeaderName, test: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        self.get(name).is_some_and(test)
+    }
 }
 
 impl Headers for http::HeaderMap {
     fn get(&self, name: &HeaderName) -> Option<&[u8]> {
         http::HeaderMap::get(self, name).map(|v| v.as_bytes())
+    }
+
+    fn any(&self, name: &HeaderName, test: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        self.get_all(name).iter().any(|v| test(v.as_bytes()))
     }
 }
 
@@ -42,6 +55,12 @@ impl Headers for Vec<(&str, &str)> {
         self.iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name.as_str()))
             .map(|(_, v)| v.as_bytes())
+    }
+
+    fn any(&self, name: &HeaderName, test: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        self.iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name.as_str()))
+            .any(|(_, v)| test(v.as_bytes()))
     }
 }
 

@@ -216,6 +216,112 @@ fn forwarded_addresses_are_believed_from_trusted_proxies_only_and_the_origin_get
 }
 
 #[test]
+fn an_unreadable_forwarding_entry_never_lets_the_client_choose_its_address() {
+    // Behind a trusted proxy (loopback) that wrote `unknown` for its peer,
+    // the address the client wrote to the left is not believed.
+    let edge = Edge::start_edited(
+        |c| c.replace("server:\n", "server:\n  trusted_proxies: [127.0.0.0/8]\n"),
+        &[],
+    );
+    let forged: [(&str, &str); 3] = [
+        ("X-Forwarded-For", "1.1.1.1, unknown"),
+        ("X-Forwarded-For", "1.1.1.1, garbage"),
+        ("Forwarded", "for=1.1.1.1, for=unknown"),
+    ];
+    for (i, (name, value)) in forged.iter().enumerate() {
+        let url = click(&edge, &format!("fwd{i}"));
+        let headers = [("User-Agent", BROWSER_UA), (*name, *value)];
+        assert_eq!(edge.get(&url, &headers).status, 302);
+    }
+    let events = edge.wait_events(forged.len());
+    for (e, (name, value)) in events.iter().zip(forged) {
+        assert_eq!(e["ip"], "127.0.0.0", "{name}: {value}");
+    }
+}
+
+#[test]
+fn an_address_in_another_spelling_or_with_a_port_is_scrubbed_too() {
+    let edge = Edge::start();
+    let ua = format!("{BROWSER_UA} MyApp/3.2 (server 203.0.113.9:443)");
+    let referers = [
+        "http://192.168.1.5./landing",
+        "http://0x7f000001/",
+        "https://3232235777/x",
+        "http://017.0.0.1:8080/",
+        "http://a b.com/",
+    ];
+    for (i, referer) in referers.iter().enumerate() {
+        let url = click(&edge, &format!("spelling{i}"));
+        let r = edge.get(&url, &[("User-Agent", &ua), ("Referer", referer)]);
+        assert_eq!(r.status, 302);
+    }
+    let events = edge.wait_events(referers.len());
+    for (e, referer) in events.iter().zip(referers) {
+        let want = if referer.contains(' ') {
+            ""
+        } else {
+            "[scrubbed]"
+        };
+        assert_eq!(e["referrer_host"], want, "{referer}");
+        let ua = e["user_agent"].as_str().unwrap();
+        assert!(!ua.contains("203.0.113"), "{ua}");
+    }
+}
+
+#[test]
+fn the_origin_gets_only_the_client_address_scheme_and_host_the_edge_vouches_for() {
+    let (origin_port, heads) = origin();
+    let origin_flag = format!("127.0.0.1:{origin_port}");
+    let forged = [
+        ("X-Forwarded-For", "6.6.6.6, 198.51.100.23"),
+        ("X-Real-IP", "6.6.6.1"),
+        ("True-Client-IP", "6.6.6.2"),
+        ("X-Client-IP", "6.6.6.3"),
+        ("CF-Connecting-IP", "6.6.6.4"),
+        ("Fastly-Client-IP", "6.6.6.5"),
+        ("Forwarded", "for=6.6.6.7;host=evil.example;proto=https"),
+        ("X-Forwarded-Host", "evil.example"),
+        ("X-Forwarded-Proto", "https"),
+    ];
+    let through = |trusted: &str| {
+        let edge = Edge::start_edited(
+            |c| {
+                c.replace(
+                    "server:\n",
+                    &format!("server:\n  trusted_proxies: [{trusted}]\n"),
+                )
+            },
+            &["--origin", &origin_flag],
+        );
+        assert_eq!(edge.get("/page", &forged).status, 200);
+        let head = heads.lock().unwrap().pop().unwrap().to_ascii_lowercase();
+        assert!(
+            !head.contains("6.6.6.") && !head.contains("evil.example"),
+            "{head}"
+        );
+        for gone in [
+            "true-client-ip",
+            "x-client-ip",
+            "cf-connecting-ip",
+            "fastly-client-ip",
+            "forwarded:",
+        ] {
+            assert!(!head.contains(&format!("\n{gone}")), "{gone} in {head}");
+        }
+        head
+    };
+    // From the client itself: its address, and the scheme it used.
+    let head = through("10.0.0.0/8");
+    assert!(head.contains("\r\nx-real-ip: 127.0.0.1\r\n"), "{head}");
+    assert!(head.contains("\r\nx-forwarded-proto: http\r\n"), "{head}");
+    // Behind a trusted proxy: the client it forwarded, and the scheme it
+    // says the client used.
+    let head = through("127.0.0.0/8");
+    assert!(head.contains("\r\nx-real-ip: 198.51.100.23\r\n"), "{head}");
+    assert!(head.contains("\r\nx-forwarded-proto: https\r\n"), "{head}");
+}
+
+#[test]
 fn a_failed_proxy_logs_no_path_or_query() {
     let closed = free_port();
     let edge = Edge::start_with("", &["--origin", &format!("127.0.0.1:{closed}")]);

@@ -267,6 +267,23 @@ fn prefetch_in_every_header_form_gets_503_and_no_redirect() {
 }
 
 #[test]
+fn a_prefetch_header_sent_twice_is_read_in_full() {
+    let edge = Edge::start();
+    let url = edge.sign(&["--landing", "https://a.example/", "--campaign", "c"]);
+    let r = edge.get(
+        &url,
+        &[
+            ("User-Agent", BROWSER_UA),
+            ("Sec-Purpose", "x"),
+            ("Sec-Purpose", "prefetch"),
+        ],
+    );
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("location"), None);
+    assert_eq!(edge.wait_events(1)[0]["reason"], "prefetch");
+}
+
+#[test]
 fn refusals_get_their_status_a_reason_and_a_counter_and_nothing_is_logged() {
     let edge = Edge::start();
     let good = edge.sign(&[

@@ -7,7 +7,7 @@
 //! `Sec-Purpose` or `Purpose` containing `prefetch` (Chromium's speculation
 //! rules and `<link rel=prefetch>`, including `prefetch;prerender`),
 //! `X-Purpose: preview` or `prefetch` (Safari's and older WebKit's), and
-//! `X-Moz: prefetch` (Firefox's).
+//! `X-Moz: prefetch` (Firefox's). Every value of a repeated header counts.
 
 use crate::request::{names, Headers};
 
@@ -27,24 +27,29 @@ pub fn is_prefetch(headers: &dyn Headers) -> bool {
 }
 
 /// The header that marks the request a prefetch, by its lowercase name.
+/// Every value of a repeated header is read: `Sec-Purpose: x` before
+/// `Sec-Purpose: prefetch` is still a prefetch.
 pub fn prefetch_header(headers: &dyn Headers) -> Option<&'static str> {
-    if let Some(v) = headers.get(&names::SEC_PURPOSE) {
-        if contains_ci(v, b"prefetch") {
-            return Some("sec-purpose");
-        }
+    if headers.any(&names::SEC_PURPOSE, &mut |v| contains_ci(v, b"prefetch")) {
+        return Some("sec-purpose");
     }
-    if let Some(v) = headers.get(&names::PURPOSE) {
-        if contains_ci(v, b"prefetch") {
-            return Some("purpose");
-        }
+    if headers.any(&names::PURPOSE, &mut |v| contains_ci(v, b"prefetch")) {
+        return Some("purpose");
     }
-    if let Some(v) = headers.get(&names::X_PURPOSE) {
-        if trimmed_eq_ci(v, b"preview") || trimmed_eq_ci(v, b"prefetch") {
-            return Some("x-purpose");
-        }
+    if headers.any(&names::X_PURPOSE, &mut |v| {
+        listed(v, b"preview") || listed(v, b"prefetch")
+    }) {
+        return Some("x-purpose");
     }
-    matches!(headers.get(&names::X_MOZ), Some(v) if trimmed_eq_ci(v, b"prefetch"))
+    headers
+        .any(&names::X_MOZ, &mut |v| listed(v, b"prefetch"))
         .then_some("x-moz")
+}
+
+/// Whether `want` is one of the comma-separated values of a header line
+/// (repeated lines may reach the edge joined into one by a proxy).
+fn listed(value: &[u8], want: &[u8]) -> bool {
+    value.split(|&b| b == b',').any(|v| trimmed_eq_ci(v, want))
 }
 
 #[cfg(test)]
@@ -68,6 +73,24 @@ mod tests {
         ] {
             assert!(with(n, v), "{n}: {v}");
         }
+    }
+
+    #[test]
+    fn every_value_of_a_repeated_header_is_read() {
+        for (n, first, then) in [
+            ("Sec-Purpose", "x", "prefetch"),
+            ("Purpose", "", "prefetch"),
+            ("X-Purpose", "instant", "preview"),
+            ("X-Moz", "other", "prefetch"),
+        ] {
+            assert!(is_prefetch(&vec![(n, first), (n, then)]), "{n}: {then}");
+            let joined = format!("{first}, {then}");
+            assert!(with(n, &joined), "{n}: {joined}");
+        }
+        let mut map = http::HeaderMap::new();
+        map.append("sec-purpose", http::HeaderValue::from_static("x"));
+        map.append("sec-purpose", http::HeaderValue::from_static("prefetch"));
+        assert_eq!(prefetch_header(&map), Some("sec-purpose"));
     }
 
     #[test]
