@@ -6,12 +6,13 @@
 //! the core's [`Answer`] into bytes on the wire, in this order:
 //!
 //! ```text
-//! decide ─► (beacon POST: body read and ignored) ─► counted ─► event queued (try_send) ─► answer written
+//! decide ─► (a body: read and ignored) ─► counted ─► event queued (try_send) ─► answer written
 //! ```
 //!
 //! Invariants: no decision is made here (that is [`crate::core`]); nothing
 //! waits for disk, network or a lock; the only `.await`s are reading a
-//! beacon's body and writing the answer. An event is queued before its
+//! request's body (a beacon's, or any other sent with a request the edge
+//! answers) and writing the answer. An event is queued before its
 //! answer is written: a click is logged once decided, whether or not the
 //! client is still there to read the answer. Answers keep the connection
 //! alive (explicit `Content-Length`, never `respond_error`).
@@ -115,28 +116,13 @@ impl ClickEdge {
             Decision::Pass => return Ok(false),
             Decision::Answer(a) => a,
         };
-        if answer.read_body {
-            // The body is ignored; one that never arrives (a tab closed
-            // mid-send, or a drip) does not stop the beacon being counted.
-            // The connection is not reused after it. The wait is not the
-            // edge's latency.
+        if answer.read_body || !session.is_body_done() {
+            // The body is read and thrown away (a beacon's, or one sent
+            // with any other request the edge answers), so that the
+            // connection serves the request pipelined behind it. The wait
+            // is not the edge's latency.
             let decided = started.elapsed();
-            let expects = session
-                .req_header()
-                .headers
-                .get("expect")
-                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-            if expects && session.write_continue_response().await.is_err() {
-                session.set_keepalive(None);
-            }
-            match tokio::time::timeout(self.body_timeout, self.skip_body(session)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => session.set_keepalive(None),
-                Err(_) => {
-                    self.metrics.limits.hit(crate::limits::Limit::BodyTimeout);
-                    session.set_keepalive(None);
-                }
-            }
+            self.discard_body(session).await;
             started = Instant::now().checked_sub(decided).unwrap_or(started);
         }
         match answer.outcome {
@@ -184,8 +170,50 @@ impl ClickEdge {
         format!("{} <path withheld>, Host: {host}", req.method)
     }
 
-    /// Reads a beacon's body up to the limit and throws it away; past the
-    /// limit the connection is not reused.
+    /// Reads a request's body, if it has one, and throws it away before the
+    /// edge answers: a body left unread would make Pingora close the
+    /// connection after the answer, and drop a request pipelined behind it.
+    /// A client that sent `Expect: 100-continue` gets `100 Continue` first
+    /// (what curl waits for, and what keeps the connection's framing
+    /// certain). One that never arrives in full (a tab closed mid-send, or
+    /// a drip) does not stop the request being answered: past
+    /// `click.beacon_max_body_bytes` or `limits.body_timeout_seconds` the
+    /// connection is closed after the answer.
+    pub(crate) async fn discard_body(&self, session: &mut Session) {
+        if session.is_body_done() {
+            return;
+        }
+        let req = session.req_header();
+        let expects = req.version != http::Version::HTTP_10
+            && req.headers.get_all("expect").iter().any(|v| {
+                v.as_bytes()
+                    .trim_ascii()
+                    .eq_ignore_ascii_case(b"100-continue")
+            });
+        if expects {
+            // Pingora marks the connection for closing when any response
+            // is written before the body is read, a `100 Continue` too;
+            // that holds for the final answer only.
+            session.set_close_on_response_before_downstream_finish(false);
+            let sent = session.write_continue_response().await;
+            session.set_close_on_response_before_downstream_finish(true);
+            if sent.is_err() {
+                session.set_keepalive(None);
+                return;
+            }
+        }
+        match tokio::time::timeout(self.body_timeout, self.skip_body(session)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => session.set_keepalive(None),
+            Err(_) => {
+                self.metrics.limits.hit(crate::limits::Limit::BodyTimeout);
+                session.set_keepalive(None);
+            }
+        }
+    }
+
+    /// Reads a body up to the limit and throws it away; past the limit the
+    /// connection is not reused.
     async fn skip_body(&self, session: &mut Session) -> Result<()> {
         let mut read = 0usize;
         while let Some(chunk) = session.read_request_body().await? {
@@ -350,6 +378,7 @@ impl ProxyHttp for EdgeProxy {
             return Ok(true);
         }
         if self.origin.is_none() {
+            self.edge.discard_body(session).await;
             respond_text(session, 404, "not found\n").await?;
             return Ok(true);
         }

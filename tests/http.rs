@@ -216,6 +216,74 @@ fn beacons_answer_204_for_get_and_post() {
 }
 
 #[test]
+fn a_click_with_a_body_is_answered_and_so_is_the_request_pipelined_behind_it() {
+    let edge = Edge::start();
+    let url = edge.sign(&["--landing", "https://a.example/", "--campaign", "c"]);
+    let beacon = url.replacen("/c?", "/b?", 1);
+    let mut conn = Conn::open(edge.port).unwrap();
+    // A GET with a body, then a beacon that expects `100 Continue` and
+    // sends its body without waiting for it (HTTP allows both), then a
+    // plain click, all in one write.
+    let pipelined = format!(
+        "GET {url} HTTP/1.1\r\nHost: e\r\nUser-Agent: {BROWSER_UA}\r\nContent-Length: 5\r\n\r\nhello\
+         POST {beacon} HTTP/1.1\r\nHost: e\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\nping\
+         GET /healthz HTTP/1.1\r\nHost: e\r\n\r\n"
+    );
+    conn.write_raw(pipelined.as_bytes()).unwrap();
+    assert_eq!(conn.read_response("GET").unwrap().status, 302);
+    assert_eq!(conn.read_line().unwrap(), "HTTP/1.1 100 Continue");
+    assert_eq!(conn.read_line().unwrap(), "");
+    assert_eq!(conn.read_response("POST").unwrap().status, 204);
+    assert_eq!(conn.read_response("GET").unwrap().status, 200);
+    // A beacon that waits for `100 Continue` before its body, then one
+    // more request on the same connection.
+    let head = format!(
+        "POST {beacon} HTTP/1.1\r\nHost: e\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"
+    );
+    conn.write_raw(head.as_bytes()).unwrap();
+    assert_eq!(conn.read_line().unwrap(), "HTTP/1.1 100 Continue");
+    assert_eq!(conn.read_line().unwrap(), "");
+    conn.write_raw(b"ping").unwrap();
+    assert_eq!(conn.read_response("POST").unwrap().status, 204);
+    assert_eq!(conn.send("GET", "/healthz", &[], b"").unwrap().status, 200);
+    // Without an origin, a 404 to a request with a body keeps it too.
+    let r = conn.send("POST", "/form", &[], b"name=x").unwrap();
+    assert_eq!(r.status, 404);
+    assert_eq!(conn.send("GET", "/healthz", &[], b"").unwrap().status, 200);
+    let actions: Vec<_> = edge
+        .wait_events(3)
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(actions, ["redirected", "beacon", "beacon"]);
+}
+
+#[test]
+fn curl_sends_a_beacon_that_expects_100_continue_and_keeps_the_connection() {
+    let edge = Edge::start();
+    let url = edge.sign(&["--landing", "https://a.example/", "--campaign", "c"]);
+    let beacon = format!(
+        "http://127.0.0.1:{}{}",
+        edge.port,
+        url.replacen("/c?", "/b?", 1)
+    );
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-A", BROWSER_UA])
+        .args(["-H", "Expect: 100-continue", "--data", "ping"])
+        .args(["-w", "%{http_code} %{num_connects}\n"])
+        .arg(&beacon)
+        .arg(&beacon)
+        .output()
+        .expect("curl is needed for this test: apt-get install -y curl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text, "204 1\n204 0\n",
+        "the second beacon reuses the connection"
+    );
+    assert_eq!(edge.wait_events(2).len(), 2);
+}
+
+#[test]
 fn wrong_methods_get_405() {
     let edge = Edge::start();
     let url = edge.sign(&["--landing", "https://a.example/", "--campaign", "c"]);
