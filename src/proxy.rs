@@ -467,11 +467,25 @@ impl ProxyHttp for EdgeProxy {
         _ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
         match self.origin {
-            Some(addr) => Ok(Box::new(HttpPeer::new(addr, false, String::new()))),
+            Some(addr) => {
+                // A stalled origin holds no request (and no descriptor on
+                // either side) for ever: Pingora's peer has no timeout of
+                // its own. A read or write that waits longer than the body
+                // deadline ends the request with a 502/504.
+                let mut peer = HttpPeer::new(addr, false, String::new());
+                let wait = self.limits.body_timeout();
+                peer.options.connection_timeout = Some(ORIGIN_CONNECT_TIMEOUT.min(wait));
+                peer.options.read_timeout = Some(wait);
+                peer.options.write_timeout = Some(wait);
+                Ok(Box::new(peer))
+            }
             None => Err(pingora::Error::new_str("no origin configured")),
         }
     }
 }
+
+/// How long a new connection to the origin may take.
+const ORIGIN_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// `GET /metrics` (any path, in fact) on the metrics listener.
 pub struct MetricsApp {

@@ -735,3 +735,29 @@ fn template_refusals_on_the_wire_are_never_redirected_and_each_is_counted() {
     // Only the one good click was logged.
     assert_eq!(edge.wait_events(1).len(), 1);
 }
+
+#[test]
+fn an_origin_that_never_answers_holds_no_request_past_the_body_deadline() {
+    // An origin that takes the connection and the request, and says nothing.
+    let origin = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin_addr = origin.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in origin.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let edge = Edge::start_edited(
+        |c| c + "limits:\n  body_timeout_seconds: 2\n",
+        &["--origin", &origin_addr],
+    );
+    // The client waits 10 s (Conn's read timeout); the deadline is 2 s.
+    let mut c = Conn::open(edge.port).unwrap();
+    let r = c.send("GET", "/slow/page", &[], b"");
+    let r = r.expect("the edge answers for an origin that does not");
+    assert!(
+        r.status == 502 || r.status == 504,
+        "status {}",
+        r.status
+    );
+}
