@@ -24,14 +24,16 @@
 //!   so a crash leaves one or the other whole. The command takes the
 //!   shipper's lock first, because a shipper keeps byte offsets into a
 //!   segment; with a shipper running, retention belongs to the sink.
-//!   Damaged records are copied through untouched: never lose data.
+//!   Damaged records are copied through untouched: never lose data. A line
+//!   longer than any record is one of them, copied a piece at a time.
 
 use crate::config::RetentionConfig;
 use crate::event::{Field, Record};
 use crate::ship::sinks::ClickHouse;
-use crate::spool::{reader, record};
+use crate::spool::reader::{self, read_line, Line};
+use crate::spool::record;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufReader, BufWriter, Write};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -82,7 +84,8 @@ pub struct LocalOutcome {
     pub records_seen: u64,
     pub records_changed: u64,
     pub segments_rewritten: u64,
-    /// Records that failed their checksum: copied through, not changed.
+    /// Records that failed their checksum, and lines longer than any
+    /// record: copied through, not changed.
     pub damaged: u64,
     /// The segment the shipper is part-way through, left as it is.
     pub skipped_segments: u64,
@@ -136,13 +139,30 @@ fn rewrite_segment(
     let mut line = Vec::with_capacity(1024);
     let mut changed = 0u64;
     loop {
-        line.clear();
-        if r.read_until(b'\n', &mut line).map_err(err(&path))? == 0 {
-            break;
-        }
-        let whole = line.last() == Some(&b'\n');
-        let body_len = line.len() - usize::from(whole);
-        let new = match record::open(&line[..body_len]) {
+        // A line longer than any record is copied through as it is read,
+        // never held whole; a failed write is told from a failed read.
+        let mut write_failed = None;
+        let mut copy = |piece: &[u8]| {
+            w.write_all(piece).map_err(|e| {
+                write_failed = Some(e);
+                io::Error::other("write failed")
+            })
+        };
+        let found = read_line(&mut r, &mut line, record::MAX_LINE, &mut copy);
+        let found = match (found, write_failed) {
+            (_, Some(e)) => return Err(err(&tmp)(e)),
+            (found, None) => found.map_err(err(&path))?,
+        };
+        let whole = match found {
+            Line::Eof => break,
+            Line::TooLong { .. } => {
+                out.damaged += 1;
+                continue;
+            }
+            Line::Whole => true,
+            Line::Unended => false,
+        };
+        let new = match record::open(&line) {
             Some(body) => {
                 out.records_seen += 1;
                 apply(body, cut)
@@ -158,7 +178,12 @@ fn rewrite_segment(
                 w.write_all(&json).map_err(err(&tmp))?;
                 changed += 1;
             }
-            None => w.write_all(&line).map_err(err(&tmp))?,
+            None => {
+                w.write_all(&line).map_err(err(&tmp))?;
+                if whole {
+                    w.write_all(b"\n").map_err(err(&tmp))?;
+                }
+            }
         }
     }
     if changed == 0 {

@@ -21,9 +21,10 @@ use crate::event::Field;
 use crate::ivt::BackendReason;
 use crate::report::{self, Adjusted, Backend, FrozenMonth, GroupKey, Query, Rows};
 use crate::ship::sinks::ClickHouse;
+use crate::spool::record;
 use rules::{Rules, StoredClick};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use strum::EnumCount;
 
@@ -74,6 +75,35 @@ fn tsv(s: &str) -> String {
         }
     }
     out
+}
+
+/// Appends the adjustments of one local file to `all`, a line at a time.
+/// The back end writes these files whole, so a line that is not an
+/// adjustment is an error, never skipped; one longer than any record (an
+/// adjustment holds one click's id and a few short names) is refused
+/// without being held.
+fn read_adjustments(p: &Path, all: &mut Vec<Adjustment>) -> Result<(), String> {
+    use crate::spool::reader::{read_line, Line};
+    let file = std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    let mut r = std::io::BufReader::new(file);
+    let mut line = Vec::new();
+    for n in 1.. {
+        let at = |what: &dyn std::fmt::Display| format!("{} line {n}: {what}", p.display());
+        match read_line(&mut r, &mut line, record::MAX_LINE, &mut |_| Ok(())) {
+            Err(e) => return Err(at(&e)),
+            Ok(Line::Eof) => break,
+            Ok(Line::TooLong { .. }) => {
+                return Err(at(&format_args!(
+                    "longer than any adjustment can be ({} bytes or more)",
+                    record::MAX_LINE + 1
+                )))
+            }
+            Ok(Line::Whole | Line::Unended) => {
+                all.push(serde_json::from_slice(&line).map_err(|e| at(&e))?)
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Store {
@@ -170,14 +200,7 @@ impl Store {
                     .collect();
                 names.sort();
                 for p in names {
-                    let text =
-                        std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-                    for (n, line) in text.lines().enumerate() {
-                        all.push(
-                            serde_json::from_str(line)
-                                .map_err(|e| format!("{} line {}: {e}", p.display(), n + 1))?,
-                        );
-                    }
+                    read_adjustments(&p, &mut all)?;
                 }
             }
             Store::ClickHouse(ch) => {
