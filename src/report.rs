@@ -92,9 +92,10 @@ pub struct Counts {
     /// Clicks valid inline and invalidated by an adjustment, indexed like
     /// [`BackendReason::ALL`].
     pub backend: [u64; BackendReason::COUNT],
-    /// Valid clicks that carried too little to be decided: no stored
-    /// address or no user agent, so neither the address lists nor the
-    /// bot lists nor the activity rules could judge them.
+    /// Valid clicks that carried too little to be decided: stored without
+    /// an address or a user agent, so neither the address lists nor the
+    /// bot lists nor the activity rules could judge them. A fact of the
+    /// click as stored, which retention leaves as it is.
     pub undecided: u64,
     /// Clicks of a frozen month counted valid in its frozen totals and
     /// invalidated by an adjustment made after the freeze: owed back.
@@ -449,6 +450,9 @@ pub fn local(data_dir: &Path, q: &Query, backend: &Backend) -> std::io::Result<L
                     other => f.text(other).to_string(),
                 })
                 .collect();
+        // Stored without an address or a user agent: retention never
+        // empties either (an address becomes `[scrubbed]`), so this stays
+        // what it was when the click was stored. The SQL below reads the same.
         let undecided = f.text(Field::Ip).is_empty() || f.text(Field::UserAgent).is_empty();
         backend.count(
             &mut out.rows,

@@ -3,7 +3,8 @@
 //!
 //! Three ages, from `privacy.retention` (docs/contract.md §5's fields):
 //!
-//! - `ip` is emptied after `ip_days` (default 270, about 9 months);
+//! - `ip` is replaced by `[scrubbed]` ([`REMOVED_IP`]) after `ip_days`
+//!   (default 270, about 9 months);
 //! - `user_agent` is cut to the device class after `user_agent_days`
 //!   (default 540, about 18 months), the same thing an opted-out click
 //!   keeps from the start;
@@ -11,7 +12,10 @@
 //!   `ip_full_days` (default 30).
 //!
 //! The click itself, its verdict and everything reports group by stay:
-//! counts never change, only the personal detail goes.
+//! counts never change, only the personal detail goes. So does what a
+//! report reads to tell whether a click could be decided (an empty `ip` or
+//! `user_agent`: the click was stored without one): an address becomes
+//! `[scrubbed]`, never empty, and an empty user agent stays empty.
 //!
 //! Two places hold clicks:
 //!
@@ -38,6 +42,12 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 const DAY: Duration = Duration::from_secs(86_400);
+
+/// What `ip` holds once its address is removed. Not empty: an empty `ip`
+/// is a click stored without an address (opted out, privacy mode `none`),
+/// which reports count undecided (`decision_rate`), and whether a click
+/// could be decided is a fact of the click, fixed when it was stored.
+pub const REMOVED_IP: &str = "[scrubbed]";
 
 /// The cut-off times, as the RFC 3339 strings events carry in `ts` (which
 /// sort as they compare).
@@ -216,15 +226,24 @@ fn apply(body: &[u8], cut: &Cutoffs) -> Option<Vec<u8>> {
         ts < cut.user_agent.as_str(),
     );
     let mut changed = false;
-    if old_ip && ev.get(Field::Ip).is_some_and(|ip| !ip.is_empty()) {
-        ev.set(Field::Ip, Some("".into()));
+    if old_ip
+        && ev
+            .get(Field::Ip)
+            .is_some_and(|ip| !ip.is_empty() && ip != REMOVED_IP)
+    {
+        ev.set(Field::Ip, Some(REMOVED_IP.into()));
         changed = true;
     }
     if old_full && ev.get(Field::IpFull).is_some() {
         ev.set(Field::IpFull, None);
         changed = true;
     }
-    if old_ua && ev.get(Field::UserAgent) != Some(ev.text(Field::Device)) {
+    // An empty user agent holds nothing to remove, and stays what it says.
+    if old_ua
+        && ev
+            .get(Field::UserAgent)
+            .is_some_and(|ua| !ua.is_empty() && ua != ev.text(Field::Device))
+    {
         let device = ev.text(Field::Device).to_string();
         ev.set(Field::UserAgent, Some(device.into()));
         changed = true;
@@ -237,8 +256,8 @@ fn apply(body: &[u8], cut: &Cutoffs) -> Option<Vec<u8>> {
 pub fn clickhouse_statements(table: &str, cfg: &RetentionConfig) -> Vec<String> {
     vec![
         format!(
-            "ALTER TABLE {table} UPDATE ip = '' \
-             WHERE time < now() - INTERVAL {} DAY AND ip != ''",
+            "ALTER TABLE {table} UPDATE ip = '{REMOVED_IP}' \
+             WHERE time < now() - INTERVAL {} DAY AND ip != '' AND ip != '{REMOVED_IP}'",
             cfg.ip_days
         ),
         format!(
@@ -248,7 +267,7 @@ pub fn clickhouse_statements(table: &str, cfg: &RetentionConfig) -> Vec<String> 
         ),
         format!(
             "ALTER TABLE {table} UPDATE user_agent = device \
-             WHERE time < now() - INTERVAL {} DAY AND user_agent != device",
+             WHERE time < now() - INTERVAL {} DAY AND user_agent != device AND user_agent != ''",
             cfg.user_agent_days
         ),
     ]
@@ -325,7 +344,7 @@ mod tests {
         assert_eq!(e["ip"], "192.0.2.0");
         // Older than ip's too.
         let e = get("2025-06-01T00:00:00.000Z").unwrap();
-        assert_eq!(e["ip"], "");
+        assert_eq!(e["ip"], "[scrubbed]");
         assert_eq!(e["user_agent"], "Mozilla/5.0 (X11; Linux x86_64)");
         // And the user agent's.
         let e = get("2024-06-01T00:00:00.000Z").unwrap();
@@ -338,18 +357,24 @@ mod tests {
     }
 
     #[test]
+    fn a_click_stored_without_an_address_or_agent_keeps_them_empty() {
+        let body = br#"{"ts":"2024-06-01T00:00:00.000Z","ip":"","user_agent":"","device":"other""#;
+        assert!(apply(body, &cut()).is_none());
+    }
+
+    #[test]
     fn a_rewritten_record_keeps_the_schema_order() {
         let body = apply(&event("2024-06-01T00:00:00.000Z"), &cut()).unwrap();
         assert_eq!(
             String::from_utf8(body).unwrap(),
-            r#"{"ts":"2024-06-01T00:00:00.000Z","ip":"","user_agent":"desktop","device":"desktop""#
+            r#"{"ts":"2024-06-01T00:00:00.000Z","ip":"[scrubbed]","user_agent":"desktop","device":"desktop""#
         );
     }
 
     #[test]
     fn statements_name_the_table_and_ages() {
         let s = clickhouse_statements("clicks.events", &RetentionConfig::default());
-        assert!(s[0].contains("ALTER TABLE clicks.events UPDATE ip = ''"));
+        assert!(s[0].contains("ALTER TABLE clicks.events UPDATE ip = '[scrubbed]'"));
         assert!(s[0].contains("INTERVAL 270 DAY"));
         assert!(s[1].contains("INTERVAL 30 DAY"));
         assert!(s[2].contains("user_agent = device") && s[2].contains("INTERVAL 540 DAY"));

@@ -63,6 +63,16 @@ fn ms_of(ts: &str) -> Option<i64> {
     Some(t.duration_since(UNIX_EPOCH).ok()?.as_millis() as i64)
 }
 
+/// A stored `ip` as the rules group by it: one that retention removed
+/// (`[scrubbed]`) is no address, like an empty one.
+fn address(ip: &str) -> String {
+    if ip == crate::retention::REMOVED_IP {
+        String::new()
+    } else {
+        ip.to_string()
+    }
+}
+
 /// TSV's escaping of a field (ClickHouse's text format).
 fn tsv(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -143,7 +153,7 @@ impl Store {
                             campaign: f.text(Field::Campaign).to_string(),
                             publisher: f.text(Field::Publisher).to_string(),
                             impression: f.text(Field::Impression).to_string(),
-                            ip: f.text(Field::Ip).to_string(),
+                            ip: address(f.text(Field::Ip)),
                             user_agent: f.text(Field::UserAgent).to_string(),
                         });
                     }
@@ -176,7 +186,7 @@ impl Store {
                         campaign: campaign.clone(),
                         publisher: publisher.clone(),
                         impression: impression.clone(),
-                        ip: ip.clone(),
+                        ip: address(ip),
                         user_agent: ua.clone(),
                     });
                 }
@@ -498,4 +508,32 @@ pub fn freeze(store: &Store, month: &str, now: SystemTime) -> Result<FrozenMonth
         std::thread::sleep(Duration::from_millis(20));
     }
     Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clicks_whose_address_retention_removed_are_not_grouped_by_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("clicks")).unwrap();
+        // 40 clicks on one campaign in 40 seconds: a flood, were it one
+        // address.
+        let mut data = Vec::new();
+        for i in 0..40 {
+            let mut r = format!(
+                r#"{{"ts":"2026-10-15T10:00:{i:02}.000Z","click_id":"c{i}","campaign":"c","impression":"i{i}","publisher":"p","verdict":"valid","ip":"[scrubbed]","user_agent":"desktop","device":"desktop"}}"#
+            )
+            .into_bytes();
+            crate::spool::record::seal(&mut r);
+            data.extend(r);
+        }
+        std::fs::write(dir.path().join("clicks/1-1-0001.ndjson"), data).unwrap();
+        let store = Store::Local(dir.path().to_path_buf());
+        let rules = Rules::from_config(&crate::config::BackendConfig::default()).unwrap();
+        let (from, to) = month_range("2026-10").unwrap();
+        let r = rescore(&store, &rules, from, to, to).unwrap();
+        assert_eq!((r.clicks_read, r.total_new()), (40, 0));
+    }
 }
