@@ -153,6 +153,7 @@ impl Store {
                             campaign: f.text(Field::Campaign).to_string(),
                             publisher: f.text(Field::Publisher).to_string(),
                             impression: f.text(Field::Impression).to_string(),
+                            platform_click_id: f.text(Field::PlatformClickId).to_string(),
                             ip: address(f.text(Field::Ip)),
                             user_agent: f.text(Field::UserAgent).to_string(),
                         });
@@ -165,7 +166,8 @@ impl Store {
             }
             Store::ClickHouse(ch) => {
                 let sql = format!(
-                    "SELECT click_id, ts, campaign, publisher, impression, ip, user_agent \
+                    "SELECT click_id, ts, campaign, publisher, impression, platform_click_id, \
+                     ip, user_agent \
                      FROM {} FINAL WHERE verdict = 'valid' AND time >= toDateTime({}) \
                      AND time <= toDateTime({}) AND ts >= '{}' AND ts < '{}' FORMAT TSV",
                     ch.table_name(),
@@ -176,7 +178,9 @@ impl Store {
                 );
                 for line in ch.query(&sql)?.lines() {
                     let f: Vec<String> = line.split('\t').map(report::unescape_tsv).collect();
-                    let [id, ts, campaign, publisher, impression, ip, ua] = f.as_slice() else {
+                    let [id, ts, campaign, publisher, impression, platform_click_id, ip, ua] =
+                        f.as_slice()
+                    else {
                         return Err(format!("unexpected answer from ClickHouse: {line:?}"));
                     };
                     let Some(ms) = ms_of(ts) else { continue };
@@ -186,6 +190,7 @@ impl Store {
                         campaign: campaign.clone(),
                         publisher: publisher.clone(),
                         impression: impression.clone(),
+                        platform_click_id: platform_click_id.clone(),
                         ip: address(ip),
                         user_agent: ua.clone(),
                     });
