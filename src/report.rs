@@ -14,14 +14,16 @@
 //!
 //! The local source reads the spool as a stream, a line at a time, and keeps
 //! one row of counters per group: memory grows with the number of groups,
-//! never with the number of events. Damaged records are skipped and counted.
+//! never with the number of events or the length of a line. Damaged
+//! records are skipped and counted, lines longer than any record
+//! ([`record::MAX_LINE`]) among them.
 
 use crate::closed_set::closed_set;
 use crate::event::{Field, Record};
 use crate::ivt::{BackendReason, Reason, Verdict};
 use crate::spool::{reader, record};
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::path::Path;
 use std::time::SystemTime;
 use strum::EnumCount;
@@ -90,9 +92,10 @@ pub struct Counts {
     /// Clicks valid inline and invalidated by an adjustment, indexed like
     /// [`BackendReason::ALL`].
     pub backend: [u64; BackendReason::COUNT],
-    /// Valid clicks that carried too little to be decided: no stored
-    /// address or no user agent, so neither the address lists nor the
-    /// bot lists nor the activity rules could judge them.
+    /// Valid clicks that carried too little to be decided: stored without
+    /// an address or a user agent, so neither the address lists nor the
+    /// bot lists nor the activity rules could judge them. A fact of the
+    /// click as stored, which retention leaves as it is.
     pub undecided: u64,
     /// Clicks of a frozen month counted valid in its frozen totals and
     /// invalidated by an adjustment made after the freeze: owed back.
@@ -388,14 +391,16 @@ pub fn each_local_click(
         };
         let mut r = BufReader::with_capacity(256 * 1024, file);
         loop {
-            line.clear();
-            if r.read_until(b'\n', &mut line)? == 0 {
-                break;
+            match reader::read_line(&mut r, &mut line, record::MAX_LINE, &mut |_| Ok(()))? {
+                reader::Line::Whole => {}
+                // A record still being written, or a torn tail.
+                reader::Line::Unended | reader::Line::Eof => break,
+                // No record is that long, not even one being written.
+                reader::Line::TooLong { .. } => {
+                    damaged += 1;
+                    continue;
+                }
             }
-            if line.last() != Some(&b'\n') {
-                break; // a record still being written, or a torn tail
-            }
-            line.pop();
             let Some(body) = record::open(&line) else {
                 damaged += 1;
                 continue;
@@ -445,6 +450,9 @@ pub fn local(data_dir: &Path, q: &Query, backend: &Backend) -> std::io::Result<L
                     other => f.text(other).to_string(),
                 })
                 .collect();
+        // Stored without an address or a user agent: retention never
+        // empties either (an address becomes `[scrubbed]`), so this stays
+        // what it was when the click was stored. The SQL below reads the same.
         let undecided = f.text(Field::Ip).is_empty() || f.text(Field::UserAgent).is_empty();
         backend.count(
             &mut out.rows,

@@ -3,7 +3,8 @@
 //!
 //! Three ages, from `privacy.retention` (docs/contract.md §5's fields):
 //!
-//! - `ip` is emptied after `ip_days` (default 270, about 9 months);
+//! - `ip` is replaced by `[scrubbed]` ([`REMOVED_IP`]) after `ip_days`
+//!   (default 270, about 9 months);
 //! - `user_agent` is cut to the device class after `user_agent_days`
 //!   (default 540, about 18 months), the same thing an opted-out click
 //!   keeps from the start;
@@ -11,7 +12,10 @@
 //!   `ip_full_days` (default 30).
 //!
 //! The click itself, its verdict and everything reports group by stay:
-//! counts never change, only the personal detail goes.
+//! counts never change, only the personal detail goes. So does what a
+//! report reads to tell whether a click could be decided (an empty `ip` or
+//! `user_agent`: the click was stored without one): an address becomes
+//! `[scrubbed]`, never empty, and an empty user agent stays empty.
 //!
 //! Two places hold clicks:
 //!
@@ -24,18 +28,26 @@
 //!   so a crash leaves one or the other whole. The command takes the
 //!   shipper's lock first, because a shipper keeps byte offsets into a
 //!   segment; with a shipper running, retention belongs to the sink.
-//!   Damaged records are copied through untouched: never lose data.
+//!   Damaged records are copied through untouched: never lose data. A line
+//!   longer than any record is one of them, copied a piece at a time.
 
 use crate::config::RetentionConfig;
 use crate::event::{Field, Record};
 use crate::ship::sinks::ClickHouse;
-use crate::spool::{reader, record};
+use crate::spool::reader::{self, read_line, Line};
+use crate::spool::record;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufReader, BufWriter, Write};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 const DAY: Duration = Duration::from_secs(86_400);
+
+/// What `ip` holds once its address is removed. Not empty: an empty `ip`
+/// is a click stored without an address (opted out, privacy mode `none`),
+/// which reports count undecided (`decision_rate`), and whether a click
+/// could be decided is a fact of the click, fixed when it was stored.
+pub const REMOVED_IP: &str = "[scrubbed]";
 
 /// The cut-off times, as the RFC 3339 strings events carry in `ts` (which
 /// sort as they compare).
@@ -82,7 +94,8 @@ pub struct LocalOutcome {
     pub records_seen: u64,
     pub records_changed: u64,
     pub segments_rewritten: u64,
-    /// Records that failed their checksum: copied through, not changed.
+    /// Records that failed their checksum, and lines longer than any
+    /// record: copied through, not changed.
     pub damaged: u64,
     /// The segment the shipper is part-way through, left as it is.
     pub skipped_segments: u64,
@@ -136,13 +149,30 @@ fn rewrite_segment(
     let mut line = Vec::with_capacity(1024);
     let mut changed = 0u64;
     loop {
-        line.clear();
-        if r.read_until(b'\n', &mut line).map_err(err(&path))? == 0 {
-            break;
-        }
-        let whole = line.last() == Some(&b'\n');
-        let body_len = line.len() - usize::from(whole);
-        let new = match record::open(&line[..body_len]) {
+        // A line longer than any record is copied through as it is read,
+        // never held whole; a failed write is told from a failed read.
+        let mut write_failed = None;
+        let mut copy = |piece: &[u8]| {
+            w.write_all(piece).map_err(|e| {
+                write_failed = Some(e);
+                io::Error::other("write failed")
+            })
+        };
+        let found = read_line(&mut r, &mut line, record::MAX_LINE, &mut copy);
+        let found = match (found, write_failed) {
+            (_, Some(e)) => return Err(err(&tmp)(e)),
+            (found, None) => found.map_err(err(&path))?,
+        };
+        let whole = match found {
+            Line::Eof => break,
+            Line::TooLong { .. } => {
+                out.damaged += 1;
+                continue;
+            }
+            Line::Whole => true,
+            Line::Unended => false,
+        };
+        let new = match record::open(&line) {
             Some(body) => {
                 out.records_seen += 1;
                 apply(body, cut)
@@ -158,7 +188,12 @@ fn rewrite_segment(
                 w.write_all(&json).map_err(err(&tmp))?;
                 changed += 1;
             }
-            None => w.write_all(&line).map_err(err(&tmp))?,
+            None => {
+                w.write_all(&line).map_err(err(&tmp))?;
+                if whole {
+                    w.write_all(b"\n").map_err(err(&tmp))?;
+                }
+            }
         }
     }
     if changed == 0 {
@@ -191,15 +226,24 @@ fn apply(body: &[u8], cut: &Cutoffs) -> Option<Vec<u8>> {
         ts < cut.user_agent.as_str(),
     );
     let mut changed = false;
-    if old_ip && ev.get(Field::Ip).is_some_and(|ip| !ip.is_empty()) {
-        ev.set(Field::Ip, Some("".into()));
+    if old_ip
+        && ev
+            .get(Field::Ip)
+            .is_some_and(|ip| !ip.is_empty() && ip != REMOVED_IP)
+    {
+        ev.set(Field::Ip, Some(REMOVED_IP.into()));
         changed = true;
     }
     if old_full && ev.get(Field::IpFull).is_some() {
         ev.set(Field::IpFull, None);
         changed = true;
     }
-    if old_ua && ev.get(Field::UserAgent) != Some(ev.text(Field::Device)) {
+    // An empty user agent holds nothing to remove, and stays what it says.
+    if old_ua
+        && ev
+            .get(Field::UserAgent)
+            .is_some_and(|ua| !ua.is_empty() && ua != ev.text(Field::Device))
+    {
         let device = ev.text(Field::Device).to_string();
         ev.set(Field::UserAgent, Some(device.into()));
         changed = true;
@@ -212,8 +256,8 @@ fn apply(body: &[u8], cut: &Cutoffs) -> Option<Vec<u8>> {
 pub fn clickhouse_statements(table: &str, cfg: &RetentionConfig) -> Vec<String> {
     vec![
         format!(
-            "ALTER TABLE {table} UPDATE ip = '' \
-             WHERE time < now() - INTERVAL {} DAY AND ip != ''",
+            "ALTER TABLE {table} UPDATE ip = '{REMOVED_IP}' \
+             WHERE time < now() - INTERVAL {} DAY AND ip != '' AND ip != '{REMOVED_IP}'",
             cfg.ip_days
         ),
         format!(
@@ -223,7 +267,7 @@ pub fn clickhouse_statements(table: &str, cfg: &RetentionConfig) -> Vec<String> 
         ),
         format!(
             "ALTER TABLE {table} UPDATE user_agent = device \
-             WHERE time < now() - INTERVAL {} DAY AND user_agent != device",
+             WHERE time < now() - INTERVAL {} DAY AND user_agent != device AND user_agent != ''",
             cfg.user_agent_days
         ),
     ]
@@ -300,7 +344,7 @@ mod tests {
         assert_eq!(e["ip"], "192.0.2.0");
         // Older than ip's too.
         let e = get("2025-06-01T00:00:00.000Z").unwrap();
-        assert_eq!(e["ip"], "");
+        assert_eq!(e["ip"], "[scrubbed]");
         assert_eq!(e["user_agent"], "Mozilla/5.0 (X11; Linux x86_64)");
         // And the user agent's.
         let e = get("2024-06-01T00:00:00.000Z").unwrap();
@@ -313,18 +357,24 @@ mod tests {
     }
 
     #[test]
+    fn a_click_stored_without_an_address_or_agent_keeps_them_empty() {
+        let body = br#"{"ts":"2024-06-01T00:00:00.000Z","ip":"","user_agent":"","device":"other""#;
+        assert!(apply(body, &cut()).is_none());
+    }
+
+    #[test]
     fn a_rewritten_record_keeps_the_schema_order() {
         let body = apply(&event("2024-06-01T00:00:00.000Z"), &cut()).unwrap();
         assert_eq!(
             String::from_utf8(body).unwrap(),
-            r#"{"ts":"2024-06-01T00:00:00.000Z","ip":"","user_agent":"desktop","device":"desktop""#
+            r#"{"ts":"2024-06-01T00:00:00.000Z","ip":"[scrubbed]","user_agent":"desktop","device":"desktop""#
         );
     }
 
     #[test]
     fn statements_name_the_table_and_ages() {
         let s = clickhouse_statements("clicks.events", &RetentionConfig::default());
-        assert!(s[0].contains("ALTER TABLE clicks.events UPDATE ip = ''"));
+        assert!(s[0].contains("ALTER TABLE clicks.events UPDATE ip = '[scrubbed]'"));
         assert!(s[0].contains("INTERVAL 270 DAY"));
         assert!(s[1].contains("INTERVAL 30 DAY"));
         assert!(s[2].contains("user_agent = device") && s[2].contains("INTERVAL 540 DAY"));

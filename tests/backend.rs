@@ -450,3 +450,38 @@ fn the_strike_ladder_holds_and_suspends_and_the_edge_marks_the_clicks() {
         (302, "publisher_hold".into())
     );
 }
+
+#[test]
+fn template_clicks_cycling_platform_click_ids_are_found_like_impressions() {
+    let ch = ClickHouse::start();
+    let dir = tempfile::tempdir().unwrap();
+    // One address and agent, 120 template clicks in an hour (one each 30
+    // seconds: no flood), each with a new gclid and no impression.
+    let records: Vec<String> = (0..120)
+        .map(|i| {
+            format!(
+                r#"{{"ts":"2026-10-15T10:{:02}:{:02}.000Z","click_id":"t{i:03}","campaign":"shop","impression":"","publisher":"p1","landing_host":"a.example","verdict":"valid","reason":"","action":"redirected","method":"GET","ip":"198.51.100.0","user_agent":"Mozilla/5.0","device":"desktop","country":"","referrer_host":"","edge":"e1","platform_click_param":"gclid","platform_click_id":"Cj0KCQ-{i}"}}"#,
+                i / 2,
+                i % 2 * 30
+            )
+        })
+        .collect();
+    write_spool(dir.path(), "1-1-0001.ndjson", &records);
+    insert(&ch, &records);
+    let d = dir.path().to_str().unwrap();
+    let sink = ch.sink_url();
+    for src in [["--data-dir", d], ["--sink", sink.as_str()]] {
+        let out = ok(&[
+            &["rescore", "--from", "2026-10-15", "--to", "2026-10-16"][..],
+            &src,
+        ]
+        .concat());
+        // Past the default 50 impressions an hour: the 51st on.
+        assert!(
+            out.contains("70 new adjustments (") && out.contains("impression_cycling 70"),
+            "{src:?}: {out}"
+        );
+        let t = totals(&src, &[]);
+        assert_eq!(t["invalid_by_reason"]["impression_cycling"], 70, "{t}");
+    }
+}

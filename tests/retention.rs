@@ -90,7 +90,7 @@ fn local_spool_loses_each_field_at_its_age_and_keeps_every_click() {
     let after = read_events(&data.join("clicks"));
     assert_eq!(after.len(), 20);
     for (a, b) in after.iter().zip(&before) {
-        assert_eq!(a["ip"], "");
+        assert_eq!(a["ip"], "[scrubbed]");
         assert!(a.get("ip_full").is_none(), "{a}");
         assert_eq!(a["user_agent"], b["user_agent"]);
         assert_eq!(a["click_id"], b["click_id"]);
@@ -160,7 +160,7 @@ fn clickhouse_loses_each_field_at_its_age_and_keeps_every_click() {
     assert!(ok, "{out}");
     assert_eq!(q("SELECT count() FROM {t}"), "30");
     assert_eq!(
-        q("SELECT count() FROM {t} WHERE ip != '' OR ip_full != ''"),
+        q("SELECT count() FROM {t} WHERE ip != '[scrubbed]' OR ip_full != ''"),
         "0"
     );
     assert_eq!(q("SELECT count() FROM {t} WHERE user_agent = device"), "0");
@@ -170,4 +170,83 @@ fn clickhouse_loses_each_field_at_its_age_and_keeps_every_click() {
     assert!(ok, "{out}");
     assert_eq!(q("SELECT count() FROM {t} WHERE user_agent = device"), "30");
     assert_eq!(q("SELECT uniqExact(click_id) FROM {t}"), "30");
+}
+
+/// The whole report, as json.
+fn report(config: &Path, source: &[&str]) -> serde_json::Value {
+    let out = Command::new(BIN)
+        .args([
+            "report",
+            "--format",
+            "json",
+            "--by",
+            "campaign,day",
+            "--config",
+        ])
+        .arg(config)
+        .args(source)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn retention_changes_no_report_and_no_decision_rate() {
+    let ch = ClickHouse::start();
+    let central = Edge::start_with(
+        &format!("{FULL}sink:\n  poll_interval_ms: 20\n"),
+        &["--sink", &ch.sink_url()],
+    );
+    let mut local = Edge::start_with(FULL, &[]);
+    for edge in [&central, &local] {
+        clicks(edge, 4);
+        // Opted out: stored without an address from the start, undecided.
+        let url = edge.sign(&[
+            "--landing",
+            "https://shop.example/p",
+            "--campaign",
+            "c",
+            "--impression",
+            "gpc",
+        ]);
+        let h = [("User-Agent", BROWSER_UA), ("Sec-GPC", "1")];
+        assert_eq!(edge.get(&url, &h).status, 302);
+    }
+    local.wait_events(5);
+    local.stop();
+    ch.wait_count(5);
+    let data = local.data();
+    let lsrc = ["--data-dir", data.to_str().unwrap()];
+    let sink = ch.sink_url();
+    let csrc = ["--sink", sink.as_str()];
+    let before = report(&local.config, &lsrc);
+    assert_eq!(before[0]["valid_clicks"], 5, "{before}");
+    assert_eq!(before[0]["decision_rate"], 0.8, "{before}");
+    assert_eq!(report(&central.config, &csrc), before);
+
+    // ClickHouse's `time` has whole seconds: let "older than 0 days" hold.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    for (edge, src) in [(&local, &lsrc), (&central, &csrc)] {
+        set_ages(&edge.config, 0, 0, 0);
+        let (ok, out) = retention(&edge.config, src);
+        assert!(ok, "{out}");
+        assert_eq!(report(&edge.config, src), before, "{src:?}");
+    }
+    // The detail is gone all the same.
+    let after = read_events(&data.join("clicks"));
+    assert!(
+        after.iter().all(|e| e["user_agent"] == "desktop"),
+        "{after:?}"
+    );
+    assert!(
+        after
+            .iter()
+            .all(|e| !e["ip"].as_str().unwrap().contains("127")),
+        "{after:?}"
+    );
 }

@@ -21,9 +21,10 @@ use crate::event::Field;
 use crate::ivt::BackendReason;
 use crate::report::{self, Adjusted, Backend, FrozenMonth, GroupKey, Query, Rows};
 use crate::ship::sinks::ClickHouse;
+use crate::spool::record;
 use rules::{Rules, StoredClick};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use strum::EnumCount;
 
@@ -62,6 +63,16 @@ fn ms_of(ts: &str) -> Option<i64> {
     Some(t.duration_since(UNIX_EPOCH).ok()?.as_millis() as i64)
 }
 
+/// A stored `ip` as the rules group by it: one that retention removed
+/// (`[scrubbed]`) is no address, like an empty one.
+fn address(ip: &str) -> String {
+    if ip == crate::retention::REMOVED_IP {
+        String::new()
+    } else {
+        ip.to_string()
+    }
+}
+
 /// TSV's escaping of a field (ClickHouse's text format).
 fn tsv(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -74,6 +85,35 @@ fn tsv(s: &str) -> String {
         }
     }
     out
+}
+
+/// Appends the adjustments of one local file to `all`, a line at a time.
+/// The back end writes these files whole, so a line that is not an
+/// adjustment is an error, never skipped; one longer than any record (an
+/// adjustment holds one click's id and a few short names) is refused
+/// without being held.
+fn read_adjustments(p: &Path, all: &mut Vec<Adjustment>) -> Result<(), String> {
+    use crate::spool::reader::{read_line, Line};
+    let file = std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    let mut r = std::io::BufReader::new(file);
+    let mut line = Vec::new();
+    for n in 1.. {
+        let at = |what: &dyn std::fmt::Display| format!("{} line {n}: {what}", p.display());
+        match read_line(&mut r, &mut line, record::MAX_LINE, &mut |_| Ok(())) {
+            Err(e) => return Err(at(&e)),
+            Ok(Line::Eof) => break,
+            Ok(Line::TooLong { .. }) => {
+                return Err(at(&format_args!(
+                    "longer than any adjustment can be ({} bytes or more)",
+                    record::MAX_LINE + 1
+                )))
+            }
+            Ok(Line::Whole | Line::Unended) => {
+                all.push(serde_json::from_slice(&line).map_err(|e| at(&e))?)
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Store {
@@ -113,7 +153,8 @@ impl Store {
                             campaign: f.text(Field::Campaign).to_string(),
                             publisher: f.text(Field::Publisher).to_string(),
                             impression: f.text(Field::Impression).to_string(),
-                            ip: f.text(Field::Ip).to_string(),
+                            platform_click_id: f.text(Field::PlatformClickId).to_string(),
+                            ip: address(f.text(Field::Ip)),
                             user_agent: f.text(Field::UserAgent).to_string(),
                         });
                     }
@@ -125,7 +166,8 @@ impl Store {
             }
             Store::ClickHouse(ch) => {
                 let sql = format!(
-                    "SELECT click_id, ts, campaign, publisher, impression, ip, user_agent \
+                    "SELECT click_id, ts, campaign, publisher, impression, platform_click_id, \
+                     ip, user_agent \
                      FROM {} FINAL WHERE verdict = 'valid' AND time >= toDateTime({}) \
                      AND time <= toDateTime({}) AND ts >= '{}' AND ts < '{}' FORMAT TSV",
                     ch.table_name(),
@@ -136,7 +178,9 @@ impl Store {
                 );
                 for line in ch.query(&sql)?.lines() {
                     let f: Vec<String> = line.split('\t').map(report::unescape_tsv).collect();
-                    let [id, ts, campaign, publisher, impression, ip, ua] = f.as_slice() else {
+                    let [id, ts, campaign, publisher, impression, platform_click_id, ip, ua] =
+                        f.as_slice()
+                    else {
                         return Err(format!("unexpected answer from ClickHouse: {line:?}"));
                     };
                     let Some(ms) = ms_of(ts) else { continue };
@@ -146,7 +190,8 @@ impl Store {
                         campaign: campaign.clone(),
                         publisher: publisher.clone(),
                         impression: impression.clone(),
-                        ip: ip.clone(),
+                        platform_click_id: platform_click_id.clone(),
+                        ip: address(ip),
                         user_agent: ua.clone(),
                     });
                 }
@@ -170,14 +215,7 @@ impl Store {
                     .collect();
                 names.sort();
                 for p in names {
-                    let text =
-                        std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-                    for (n, line) in text.lines().enumerate() {
-                        all.push(
-                            serde_json::from_str(line)
-                                .map_err(|e| format!("{} line {}: {e}", p.display(), n + 1))?,
-                        );
-                    }
+                    read_adjustments(&p, &mut all)?;
                 }
             }
             Store::ClickHouse(ch) => {
@@ -477,4 +515,32 @@ pub fn freeze(store: &Store, month: &str, now: SystemTime) -> Result<FrozenMonth
         std::thread::sleep(Duration::from_millis(20));
     }
     Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clicks_whose_address_retention_removed_are_not_grouped_by_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("clicks")).unwrap();
+        // 40 clicks on one campaign in 40 seconds: a flood, were it one
+        // address.
+        let mut data = Vec::new();
+        for i in 0..40 {
+            let mut r = format!(
+                r#"{{"ts":"2026-10-15T10:00:{i:02}.000Z","click_id":"c{i}","campaign":"c","impression":"i{i}","publisher":"p","verdict":"valid","ip":"[scrubbed]","user_agent":"desktop","device":"desktop"}}"#
+            )
+            .into_bytes();
+            crate::spool::record::seal(&mut r);
+            data.extend(r);
+        }
+        std::fs::write(dir.path().join("clicks/1-1-0001.ndjson"), data).unwrap();
+        let store = Store::Local(dir.path().to_path_buf());
+        let rules = Rules::from_config(&crate::config::BackendConfig::default()).unwrap();
+        let (from, to) = month_range("2026-10").unwrap();
+        let r = rescore(&store, &rules, from, to, to).unwrap();
+        assert_eq!((r.clicks_read, r.total_new()), (40, 0));
+    }
 }

@@ -20,9 +20,27 @@ pub struct StoredClick {
     pub campaign: String,
     pub publisher: String,
     pub impression: String,
+    /// A template click's ad-platform click id (`gclid`...); empty for a
+    /// classic click.
+    pub platform_click_id: String,
     /// The stored (privacy-reduced) address.
     pub ip: String,
     pub user_agent: String,
+}
+
+impl StoredClick {
+    /// The impression the click came from: `imp`, or, for a template click
+    /// without one, the platform's click id, which the ad platform mints
+    /// for each ad click as `imp` is minted for each impression (the edge's
+    /// duplicate check keys on them in the same order). Tagged, so an `imp`
+    /// and a click id that happen to be spelled alike stay two.
+    fn impression_key(&self) -> (bool, &str) {
+        if self.impression.is_empty() && !self.platform_click_id.is_empty() {
+            (true, &self.platform_click_id)
+        } else {
+            (false, &self.impression)
+        }
+    }
 }
 
 /// A click a rule found, with the rule's id (its reason and limits, so a
@@ -178,7 +196,7 @@ impl Rules {
                 clicks,
                 &order,
                 |c| (c.ip.as_str(), c.user_agent.as_str()),
-                |c| Some(c.impression.as_str()),
+                |c| Some(c.impression_key()),
                 max,
                 window,
                 |i| mark(i, BackendReason::ImpressionCycling, &rule),
@@ -314,6 +332,7 @@ mod tests {
             campaign: campaign.into(),
             publisher: "pub".into(),
             impression: imp.into(),
+            platform_click_id: String::new(),
             ip: ip.into(),
             user_agent: "ua".into(),
         }
@@ -420,6 +439,16 @@ mod tests {
         assert!(f
             .iter()
             .all(|f| f.reason == BackendReason::ImpressionCycling));
+        // The same as template clicks: a platform click id each, no `imp`.
+        let templates: Vec<_> = clicks
+            .iter()
+            .map(|c| StoredClick {
+                impression: String::new(),
+                platform_click_id: format!("gclid-{}", c.click_id),
+                ..c.clone()
+            })
+            .collect();
+        assert_eq!(rules.evaluate(&templates, 0), f);
 
         // A publisher at 10 clicks an hour for a day, then 1,000 in an hour
         // from 1,000 addresses: past max(500, 10 x 10) = 500 is a spike.

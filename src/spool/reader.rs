@@ -8,10 +8,14 @@
 //! cannot keep it open). Only in a sealed segment is a last line without a
 //! newline a torn record (a crash cut it); in an open one it is a record
 //! still being written, and the reader waits for it.
+//!
+//! Also the one line reader of the files the back end reads a line at a
+//! time ([`read_line`]): it holds at most one line of a bounded length,
+//! however long a line on disk is.
 
 use super::record;
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -158,6 +162,76 @@ pub fn scan(buf: &[u8], offset: u64, max_events: usize, read_to_eof: bool, seale
     batch
 }
 
+/// What [`read_line`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Line {
+    /// A line and its newline; the buffer holds the line without it.
+    Whole,
+    /// The end of the file came before a newline: the buffer holds what
+    /// came after the last one (a record still being written, or a torn
+    /// tail).
+    Unended,
+    /// A line longer than the limit: read past, never held whole, and
+    /// handed piece by piece to the `spill` of [`read_line`]. `ended`: a
+    /// newline ended it (else it ran to the end of the file).
+    TooLong { ended: bool },
+    /// Nothing left.
+    Eof,
+}
+
+/// Reads the next line of `r` into `buf` (cleared first), holding at most
+/// `max` bytes of it. A longer line is no record of any kind: it is read
+/// to its newline (or the end of the file) in the reader's own buffer's
+/// pieces, every byte of it, newline included, passed to `spill` (which
+/// may copy it through or drop it), and `buf` is left empty.
+pub fn read_line<R: BufRead>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+    spill: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<Line> {
+    buf.clear();
+    let mut over = false;
+    loop {
+        let avail = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if avail.is_empty() {
+            return Ok(match (over, buf.is_empty()) {
+                (true, _) => Line::TooLong { ended: false },
+                (false, true) => Line::Eof,
+                (false, false) => Line::Unended,
+            });
+        }
+        let nl = avail.iter().position(|&b| b == b'\n');
+        let piece = &avail[..nl.map_or(avail.len(), |i| i + 1)];
+        let used = piece.len();
+        if over {
+            spill(piece)?;
+        } else {
+            let text = &piece[..used - usize::from(nl.is_some())];
+            if buf.len() + text.len() > max {
+                over = true;
+                spill(buf)?;
+                spill(piece)?;
+                buf.clear();
+            } else {
+                buf.extend_from_slice(text);
+            }
+        }
+        r.consume(used);
+        if nl.is_some() {
+            return Ok(if over {
+                Line::TooLong { ended: true }
+            } else {
+                Line::Whole
+            });
+        }
+    }
+}
+
 fn first_ts(body: &[u8]) -> Option<String> {
     let rest = body.strip_prefix(b"{\"ts\":\"")?;
     let end = rest.iter().position(|&b| b == b'"')?;
@@ -256,6 +330,54 @@ mod tests {
         // Sealed: it is a torn tail.
         let b = read_batch(&p, 0, 100, 1 << 20, true).unwrap();
         assert_eq!((b.count, b.damaged, b.at_eof), (2, 2, true));
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_read_past_in_pieces_and_never_held() {
+        let text = b"abcd\nabcdefgh\n\nxyzxyzxyz";
+        // A reader buffer of 3 bytes: every line comes in several pieces.
+        let mut r = io::BufReader::with_capacity(3, &text[..]);
+        let mut line = Vec::new();
+        let mut spilled = Vec::new();
+        let mut next = |r: &mut io::BufReader<&[u8]>, line: &mut Vec<u8>| {
+            let mut spill = |p: &[u8]| {
+                spilled.extend_from_slice(p);
+                Ok(())
+            };
+            let found = read_line(r, line, 4, &mut spill).unwrap();
+            (found, String::from_utf8(line.clone()).unwrap())
+        };
+        // Exactly the limit: a line.
+        assert_eq!(next(&mut r, &mut line), (Line::Whole, "abcd".into()));
+        assert_eq!(
+            next(&mut r, &mut line),
+            (Line::TooLong { ended: true }, String::new())
+        );
+        assert_eq!(next(&mut r, &mut line), (Line::Whole, String::new()));
+        assert_eq!(
+            next(&mut r, &mut line),
+            (Line::TooLong { ended: false }, String::new())
+        );
+        assert_eq!(next(&mut r, &mut line), (Line::Eof, String::new()));
+        assert!(line.capacity() <= 8, "held {}", line.capacity());
+        // What was read past, every byte of it, for a copy to pass through.
+        assert_eq!(spilled, b"abcdefgh\nxyzxyzxyz");
+
+        let mut r = io::BufReader::with_capacity(3, &b"ab\ncd"[..]);
+        let mut none = |_: &[u8]| Ok(());
+        assert_eq!(
+            read_line(&mut r, &mut line, 4, &mut none).unwrap(),
+            Line::Whole
+        );
+        assert_eq!(
+            read_line(&mut r, &mut line, 4, &mut none).unwrap(),
+            Line::Unended
+        );
+        assert_eq!(line, b"cd");
+        assert_eq!(
+            read_line(&mut r, &mut line, 4, &mut none).unwrap(),
+            Line::Eof
+        );
     }
 
     #[test]

@@ -16,6 +16,24 @@
 /// `,"crc":"` + 8 hex digits + `"}`
 pub const SUFFIX_LEN: usize = 18;
 
+/// The longest record line (newline excluded) the edge can write; a longer
+/// line is damaged, whatever it holds, and readers skip it without holding
+/// it ([`super::reader::read_line`]).
+///
+/// Why 8 MiB: every free-text value of an event comes from the click's
+/// request (campaign, impression, publisher, landing host and platform
+/// click id from the query; user agent and referrer host from header
+/// fields), and the request line and header fields together are at most
+/// `limits.max_header_bytes`, which `check` takes up to 1 MiB (the query
+/// alone is at most `click.max_query_bytes`, up to 64 KiB). Written into a
+/// record, one byte of them takes at most 6 (JSON's `\u00XX`; a byte that
+/// is not UTF-8 becomes U+FFFD, 3 bytes; `[scrubbed]`, 10 bytes, replaces
+/// at least 2, as in `::`). Everything else (field names, the time, the
+/// UUID, the address, the edge id of at most 128 bytes, the rule's list
+/// name and line, the checksum) is well under 64 KiB. 6 x 1 MiB + 64 KiB,
+/// rounded up.
+pub const MAX_LINE: usize = 8 << 20;
+
 /// Turns `{…}` (a JSON object, or one whose closing brace is still to
 /// come) into a sealed record with its newline.
 pub fn seal(json: &mut Vec<u8>) {
