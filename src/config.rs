@@ -364,7 +364,7 @@ pub struct PrivacyConfig {
 #[derive(Debug, Clone, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionConfig {
-    /// `ip` is emptied after this many days (about 9 months).
+    /// `ip` is replaced by `[scrubbed]` after this many days (about 9 months).
     #[default = 270]
     pub ip_days: u32,
     /// `user_agent` is cut to the device class after this many days (about

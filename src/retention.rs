@@ -113,7 +113,7 @@ pub fn local(data_dir: &Path, cut: &Cutoffs) -> Result<LocalOutcome, RetentionEr
         return Ok(out);
     }
     let lock_path = data_dir.join("ship.lock");
-    let lock = File::create(&lock_path).map_err(io_err(&lock_path))?;
+    let lock = crate::files::open_append(&lock_path).map_err(io_err(&lock_path))?;
     if lock.try_lock().is_err() {
         return Err(RetentionError::ShipperRunning(
             data_dir.display().to_string(),
@@ -139,13 +139,17 @@ fn rewrite_segment(
     out: &mut LocalOutcome,
 ) -> Result<(), RetentionError> {
     let path = dir.join(name);
-    let tmp = dir.join(format!(".{name}.retention"));
     let err = |p: &Path| {
         let p = p.display().to_string();
         move |e| RetentionError::Io(p, e)
     };
     let mut r = BufReader::new(File::open(&path).map_err(err(&path))?);
-    let mut w = BufWriter::new(File::create(&tmp).map_err(err(&tmp))?);
+    // The rewrite goes to a fresh hidden file beside the segment, never
+    // through a link planted there, and replaces it only when committed.
+    let mut replacement = crate::files::Replacement::new(&path)
+        .map_err(|e| RetentionError::Io(e.path.display().to_string(), e.source))?;
+    let tmp = path.clone();
+    let mut w = BufWriter::new(replacement.file());
     let mut line = Vec::with_capacity(1024);
     let mut changed = 0u64;
     loop {
@@ -197,16 +201,13 @@ fn rewrite_segment(
         }
     }
     if changed == 0 {
-        drop(w);
-        let _ = std::fs::remove_file(&tmp);
-        return Ok(());
+        return Ok(()); // dropped uncommitted: the hidden file goes
     }
-    let f = w.into_inner().map_err(|e| err(&tmp)(e.into_error()))?;
-    f.sync_all().map_err(err(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(err(&path))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(err(dir))?;
+    w.flush().map_err(err(&tmp))?;
+    drop(w);
+    replacement
+        .commit()
+        .map_err(|e| RetentionError::Io(e.path.display().to_string(), e.source))?;
     out.records_changed += changed;
     out.segments_rewritten += 1;
     Ok(())

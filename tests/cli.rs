@@ -349,7 +349,9 @@ fn a_link_planted_beside_the_pid_file_is_never_written_through() {
     assert!(!std::fs::symlink_metadata(&pid_file).unwrap().is_symlink());
     edge.stop();
     assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep me\n");
+}
 
+#[test]
 fn a_landing_host_wildcard_on_a_public_suffix_is_refused_by_check_and_by_sign() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("c.yaml");

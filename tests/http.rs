@@ -755,9 +755,5 @@ fn an_origin_that_never_answers_holds_no_request_past_the_body_deadline() {
     let mut c = Conn::open(edge.port).unwrap();
     let r = c.send("GET", "/slow/page", &[], b"");
     let r = r.expect("the edge answers for an origin that does not");
-    assert!(
-        r.status == 502 || r.status == 504,
-        "status {}",
-        r.status
-    );
+    assert!(r.status == 502 || r.status == 504, "status {}", r.status);
 }

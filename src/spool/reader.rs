@@ -15,8 +15,8 @@
 
 use super::record;
 use std::fs::File;
-use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, BufRead, Read, Seek, SeekFrom};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 /// The writer's current file name, shared with readers of this process.
@@ -262,18 +262,11 @@ impl Position {
         }
     }
 
-    /// Written to a temporary file, fsynced, and renamed over the old one,
-    /// so a crash leaves either the old position or the new one.
+    /// Replaced whole ([`crate::files::replace_whole`]), so a crash leaves
+    /// either the old position or the new one.
     pub fn save(&self, path: &Path) -> io::Result<()> {
-        let tmp: PathBuf = path.with_extension("tmp");
-        let mut f = File::create(&tmp)?;
-        writeln!(f, "{} {}", self.segment, self.offset)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent() {
-            File::open(dir)?.sync_all()?;
-        }
-        Ok(())
+        let text = format!("{} {}\n", self.segment, self.offset);
+        crate::files::replace_whole(path, text.as_bytes()).map_err(|e| e.source)
     }
 }
 
