@@ -104,8 +104,11 @@ fn every_operations_metric_moves_as_clicks_are_served_shipped_and_refused() {
     );
 
     // Requests by verdict, reason and action; the latency histogram.
+    // Shipped first, then the position saved, then the lag back to 0: a
+    // scrape can fall between, so both are waited for.
     let served = wait_for(&edge, "clicks shipped", |m| {
         get(m, "clickedge_events_shipped_total") >= 5.0
+            && get(m, "clickedge_ship_lag_seconds") == 0.0
     });
     for (name, by) in [
         (clicks("valid", "", "redirected"), 1.0),
