@@ -12,35 +12,48 @@ use maxminddb::{path, Reader};
 use std::net::IpAddr;
 use std::path::Path;
 
-/// Reads a whole MaxMind DB file into memory; the error names the file.
-fn open_mmdb(path: &Path) -> Result<Reader<Vec<u8>>, String> {
-    Reader::open_readfile(path).map_err(|e| {
-        format!(
-            "{}: not a readable MaxMind DB (.mmdb) file: {e}",
-            path.display()
-        )
-    })
+/// Why a database file cannot be used; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum GeoError {
+    #[error("{}: not a readable MaxMind DB (.mmdb) file: {source}", path.display())]
+    Unreadable {
+        path: std::path::PathBuf,
+        source: maxminddb::MaxMindDbError,
+    },
+    /// A database of another kind than the key takes (its metadata's
+    /// `database_type`): every lookup would miss, and nothing would say so.
+    #[error(
+        "{}: a {kind} database, not {wanted} database (geo.country_db takes a country or \
+         city database, geo.asn_db an ASN one)", path.display()
+    )]
+    WrongKind {
+        path: std::path::PathBuf,
+        kind: String,
+        wanted: &'static str,
+    },
 }
 
-/// Refuses a database whose type (its metadata's `database_type`, such as
-/// `GeoLite2-ASN`) names one of `other` kinds: given the wrong file, every
-/// lookup would miss and nothing would say so.
-fn refuse_kind(
+/// Reads a whole MaxMind DB file into memory, refusing one whose type
+/// names one of `other` kinds (`GeoLite2-ASN` given as a country database).
+fn open_mmdb(
     path: &Path,
-    reader: &Reader<Vec<u8>>,
     other: &[&str],
-    wanted: &str,
-) -> Result<(), String> {
-    let kind = reader.metadata().database_type.to_ascii_lowercase();
-    match other.iter().find(|o| kind.contains(*o)) {
-        Some(_) => Err(format!(
-            "{}: a {} database, not {wanted} database (geo.country_db takes a country or \
-             city database, geo.asn_db an ASN one)",
-            path.display(),
-            reader.metadata().database_type
-        )),
-        None => Ok(()),
+    wanted: &'static str,
+) -> Result<Reader<Vec<u8>>, GeoError> {
+    let reader = Reader::open_readfile(path).map_err(|source| GeoError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let kind = &reader.metadata().database_type;
+    let lower = kind.to_ascii_lowercase();
+    if other.iter().any(|o| lower.contains(o)) {
+        return Err(GeoError::WrongKind {
+            path: path.to_path_buf(),
+            kind: kind.clone(),
+            wanted,
+        });
     }
+    Ok(reader)
 }
 
 /// A two-letter country code, copied out of the database.
@@ -71,12 +84,10 @@ impl std::fmt::Debug for CountryDb {
 }
 
 impl CountryDb {
-    /// Reads and checks the file: it must be a MaxMind DB.
-    pub fn open(path: &Path) -> Result<CountryDb, String> {
-        let reader = open_mmdb(path)?;
-        refuse_kind(
+    /// Reads and checks the file: a MaxMind DB, not of another kind.
+    pub fn open(path: &Path) -> Result<CountryDb, GeoError> {
+        let reader = open_mmdb(
             path,
-            &reader,
             &["asn", "isp", "domain", "connection", "anonymous"],
             "a country (or city)",
         )?;
@@ -115,10 +126,9 @@ impl std::fmt::Debug for AsnDb {
 }
 
 impl AsnDb {
-    /// Reads and checks the file: it must be a MaxMind DB.
-    pub fn open(path: &Path) -> Result<AsnDb, String> {
-        let reader = open_mmdb(path)?;
-        refuse_kind(path, &reader, &["country", "city"], "an ASN")?;
+    /// Reads and checks the file: a MaxMind DB, not of another kind.
+    pub fn open(path: &Path) -> Result<AsnDb, GeoError> {
+        let reader = open_mmdb(path, &["country", "city"], "an ASN")?;
         Ok(AsnDb { reader })
     }
 
@@ -176,6 +186,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // A country database given as the ASN one: every lookup would miss.
         let e = AsnDb::open(&db(dir.path())).err().unwrap();
+        assert!(
+            matches!(&e, GeoError::WrongKind { kind, .. } if kind == "Test-Country"),
+            "{e}"
+        );
+        let e = e.to_string();
         assert!(e.contains("Test-Country") && e.contains("ASN"), "{e}");
         #[derive(serde::Serialize)]
         struct Rec {
@@ -198,6 +213,11 @@ mod tests {
             Some(64500)
         );
         let e = CountryDb::open(&p).err().unwrap();
+        assert!(
+            matches!(&e, GeoError::WrongKind { kind, .. } if kind == "GeoLite2-ASN"),
+            "{e}"
+        );
+        let e = e.to_string();
         assert!(e.contains("GeoLite2-ASN") && e.contains("country"), "{e}");
     }
 
@@ -206,7 +226,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.mmdb");
         std::fs::write(&p, b"not a database").unwrap();
-        let e = CountryDb::open(&p).unwrap_err();
+        let e = CountryDb::open(&p).err().unwrap();
+        assert!(matches!(e, GeoError::Unreadable { .. }), "{e}");
+        let e = e.to_string();
         assert!(e.contains("x.mmdb") && e.contains("MaxMind"), "{e}");
     }
 }

@@ -380,7 +380,7 @@ fn rules(action: RulesAction) -> anyhow::Result<ExitCode> {
             match rules::open(&bytes, &key).and_then(|b| {
                 b.check()
                     .map(|()| b)
-                    .map_err(|p| format!("a list would not load: {}", p.join("; ")))
+                    .map_err(|p| format!("a list would not load: {p}"))
             }) {
                 Ok(b) => {
                     println!(

@@ -29,7 +29,22 @@ pub struct Policy {
     pub bundle_version: u64,
     /// Why the kept rules bundle was left out, if it was: the edge runs on
     /// its other lists and says so, rather than refusing to start.
-    pub bundle_refused: Option<String>,
+    pub bundle_refused: Option<BundleLeftOut>,
+}
+
+/// Why a kept rules bundle is not in a policy.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleLeftOut {
+    /// Its signature or files do not hold under `rules.public_key` (the
+    /// key was rotated, or the file was changed).
+    #[error("the kept rules bundle fails verification: {0}")]
+    Unverified(String),
+    /// It verifies, but a list in it does not load.
+    #[error("the kept rules bundle (version {version}) has a list that does not load: {lists}")]
+    Unloadable {
+        version: u64,
+        lists: crate::rules::Unloadable,
+    },
 }
 
 impl Policy {
@@ -287,13 +302,13 @@ impl Policy {
 
 /// The rules bundle the edge keeps, verified and loadable, when `rules` is
 /// configured. A problem of the `rules` section is the config's; a kept
-/// bundle that does not verify or load is `Err(why)`: left out, never a
+/// bundle that does not verify or load is `Err`: left out, never a
 /// reason to refuse to start (the poller replaces it with the next good
 /// one), and never kept by the poller in the first place.
 fn rules_bundle(
     cfg: &Config,
     problems: &mut Vec<String>,
-) -> Result<Option<crate::rules::Bundle>, String> {
+) -> Result<Option<crate::rules::Bundle>, BundleLeftOut> {
     let r = &cfg.rules;
     let Some(url) = r.url.as_ref() else {
         return Ok(None);
@@ -321,14 +336,11 @@ fn rules_bundle(
         }
     };
     let kept = crate::rules::load_kept(&cfg.rules_bundle_path(), &key)
-        .map_err(|e| format!("the kept rules bundle fails verification: {e}"))?;
+        .map_err(BundleLeftOut::Unverified)?;
     if let Some(b) = &kept {
-        b.check().map_err(|p| {
-            format!(
-                "the kept rules bundle (version {}) has a list that does not load: {}",
-                b.version,
-                p.join("; ")
-            )
+        b.check().map_err(|lists| BundleLeftOut::Unloadable {
+            version: b.version,
+            lists,
         })?;
     }
     Ok(kept)

@@ -188,7 +188,7 @@ impl Reloader {
             Ok(settings) => {
                 let cfg = settings.config;
                 if let Some(why) = &settings.policy.bundle_refused {
-                    tracing::warn!(why, "rules bundle left out; the other lists are in force");
+                    tracing::warn!(%why, "rules bundle left out; the other lists are in force");
                 }
                 self.metrics
                     .rules_version

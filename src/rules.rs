@@ -59,14 +59,29 @@ pub struct Bundle {
 impl Bundle {
     /// Loads each list as the edge will (patterns compiled, networks, AS
     /// numbers and publisher statuses parsed), so a bundle that verifies
-    /// also loads. `Err` names every file and line that would not.
-    pub fn check(&self) -> Result<(), Vec<String>> {
+    /// also loads. `Err` names every file that would not, with its line.
+    pub fn check(&self) -> Result<(), Unloadable> {
         check_files(self.files.iter().map(|(n, t)| (n.as_str(), t.as_str())))
     }
 }
 
+/// One list of a bundle that an edge could not load.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {problem}")]
+pub struct UnloadableList {
+    /// The bundle's file name (`bot_patterns.txt`...).
+    pub file: String,
+    /// What is wrong, with the line, for people.
+    pub problem: String,
+}
+
+/// The lists of a bundle that an edge could not load, each with why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct Unloadable(pub Vec<UnloadableList>);
+
 /// The lists of a bundle, by file name, checked as [`Bundle::check`] says.
-fn check_files<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<(), Vec<String>> {
+fn check_files<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<(), Unloadable> {
     use crate::ivt::bots::PatternList;
     let mut problems = Vec::new();
     for (name, text) in files {
@@ -84,14 +99,17 @@ fn check_files<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> Resul
                 FILES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
             )),
         };
-        if let Err(e) = loaded {
-            problems.push(format!("{name}: {e}"));
+        if let Err(problem) = loaded {
+            problems.push(UnloadableList {
+                file: name.to_string(),
+                problem,
+            });
         }
     }
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(problems)
+        Err(Unloadable(problems))
     }
 }
 
@@ -192,8 +210,8 @@ pub fn build(
     }
     // A list the edges could not load is refused here, not by every edge.
     check_files(texts.iter().map(|(n, t)| (n.as_str(), t.as_str())))
-        .map_err(|p| format!("{}: {}", dir.display(), p.join("; ")))?;
-    sign(key, &texts, version, created)
+        .map_err(|p| format!("{}: {p}", dir.display()))?;
+    sign(key, &texts, version, created).map_err(|e| e.to_string())
 }
 
 /// Signs `files` (name, text) as a bundle, without checking that the lists
@@ -204,7 +222,7 @@ pub fn sign(
     files: &[(String, String)],
     version: u64,
     created: SystemTime,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, serde_json::Error> {
     let mut entries = BTreeMap::new();
     let mut encoded = BTreeMap::new();
     for (name, text) in files {
@@ -221,15 +239,13 @@ pub fn sign(
         version,
         created: humantime::format_rfc3339(created).to_string(),
         files: entries,
-    })
-    .map_err(|e| e.to_string())?;
+    })?;
     let signature = B64.encode(key.sign(manifest.as_bytes()).to_bytes());
     serde_json::to_vec(&Wire {
         manifest,
         signature,
         files: encoded,
     })
-    .map_err(|e| e.to_string())
 }
 
 /// Checks a bundle's signature, files and names; `Err` says what is wrong
@@ -456,8 +472,8 @@ impl PollState {
             };
             // Signed but not loadable (a pattern that does not compile):
             // never kept, so a restart still starts on the last good one.
-            if let Err(problems) = bundle.check() {
-                self.fail("unloadable", &problems.join("; "));
+            if let Err(unloadable) = bundle.check() {
+                self.fail("unloadable", &unloadable.to_string());
                 etag = tag;
                 continue;
             }
@@ -489,6 +505,26 @@ impl PollState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signed_bundle_whose_list_does_not_load_names_that_list() {
+        let (key, public) = keygen().unwrap();
+        let files = [
+            (
+                "bot_patterns.txt".to_string(),
+                "ok\n(unclosed\n".to_string(),
+            ),
+            ("publishers.tsv".to_string(), "p1\thold\n".to_string()),
+        ];
+        let bytes = sign(&key, &files, 3, SystemTime::now()).unwrap();
+        let b = open(&bytes, &parse_public_key(&public).unwrap()).unwrap();
+        let Err(Unloadable(lists)) = b.check() else {
+            panic!("a pattern that does not compile was loadable");
+        };
+        assert_eq!(lists.len(), 1);
+        assert_eq!(lists[0].file, "bot_patterns.txt");
+        assert!(lists[0].problem.contains("line 2"), "{}", lists[0].problem);
+    }
 
     #[test]
     fn a_bundle_verifies_and_any_change_is_refused() {

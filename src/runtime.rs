@@ -88,7 +88,7 @@ impl Runtime {
                 .with_label_values(&["unloadable"])
                 .inc();
             tracing::warn!(
-                why,
+                %why,
                 "rules bundle left out; serving on the other lists until the poller takes a good one"
             );
         }

@@ -748,13 +748,18 @@ mod tests {
         }
     }
 
+    /// A started spool with [`quota_cfg`]: its metrics, quota and directory.
+    fn quota_spool(dir: &Path) -> (Arc<Metrics>, u64, PathBuf, Spool) {
+        let m = Arc::new(Metrics::new());
+        let c = quota_cfg(dir);
+        let (max, clicks) = (c.max_spool_bytes, c.dir.clone());
+        (m.clone(), max, clicks, Spool::start(c, m).unwrap())
+    }
+
     #[test]
     fn the_spool_never_holds_more_than_its_quota_and_counts_what_it_drops() {
         let tmp = tempfile::tempdir().unwrap();
-        let m = Arc::new(Metrics::new());
-        let c = quota_cfg(tmp.path());
-        let (max, dir) = (c.max_spool_bytes, c.dir.clone());
-        let spool = Spool::start(c, m.clone()).unwrap();
+        let (m, max, dir, spool) = quota_spool(tmp.path());
         let q = spool.queue();
         let len = 330;
         for i in 0..1500 {
@@ -777,10 +782,7 @@ mod tests {
     #[test]
     fn a_shipped_segment_deleted_makes_room_up_to_the_quota_again() {
         let tmp = tempfile::tempdir().unwrap();
-        let m = Arc::new(Metrics::new());
-        let c = quota_cfg(tmp.path());
-        let (max, dir) = (c.max_spool_bytes, c.dir.clone());
-        let spool = Spool::start(c, m.clone()).unwrap();
+        let (m, max, dir, spool) = quota_spool(tmp.path());
         let q = spool.queue();
         let len = 500;
         for i in 0..1000 {
