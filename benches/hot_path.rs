@@ -207,7 +207,7 @@ fn bench(c: &mut Criterion) {
     // the duplicate window, device, privacy, Location and event.
     let core = core();
     // The bench measures clicks, not refusals.
-    let probe = clickedge::request::Request {
+    let probe = clickedge::decide::request::Request {
         method: "GET",
         path: "/c",
         query: &query,
@@ -215,20 +215,20 @@ fn bench(c: &mut Criterion) {
         client_ip: Some(ips[0]),
         secure: false,
     };
-    match core.decide(&probe, clickedge::core::Now::current()) {
-        clickedge::core::Decision::Answer(a) => assert!(
-            matches!(a.outcome, clickedge::core::Outcome::Click { .. }),
+    match core.decide(&probe, clickedge::decide::Now::current()) {
+        clickedge::decide::Decision::Answer(a) => assert!(
+            matches!(a.outcome, clickedge::decide::Outcome::Click { .. }),
             "{:?}",
             a.outcome
         ),
-        clickedge::core::Decision::Pass => panic!("passed"),
+        clickedge::decide::Decision::Pass => panic!("passed"),
     }
     c.bench_function("core/decide", |b| {
         let mut i = 0usize;
         b.iter(|| {
             i = i.wrapping_add(1);
             let req = &reqs[i % reqs.len()];
-            let view = clickedge::request::Request {
+            let view = clickedge::decide::request::Request {
                 method: "GET",
                 path: "/c",
                 query: &query,
@@ -236,17 +236,17 @@ fn bench(c: &mut Criterion) {
                 client_ip: Some(ips[i % ips.len()]),
                 secure: false,
             };
-            black_box(core.decide(&view, clickedge::core::Now::current()))
+            black_box(core.decide(&view, clickedge::decide::Now::current()))
         })
     });
 }
 
 /// A click core over the bench policy, truncating addresses.
-fn core() -> clickedge::core::Core {
-    clickedge::core::Core::new(
+fn core() -> clickedge::decide::Decider {
+    clickedge::decide::Decider::new(
         policy(),
         clickedge::privacy::Privacy::new(clickedge::config::IpMode::Truncate, "", 24, &[]),
-        &clickedge::core::CoreSettings {
+        &clickedge::decide::DeciderSettings {
             clickid_param: "clickid".into(),
             robots_txt: true,
             edge_id: "edge-1".into(),

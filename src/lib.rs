@@ -64,38 +64,30 @@
 //! [`limits`], [`tls`], [`reload`] and [`metrics`]; and the
 //! commands over stored clicks, [`report`] and [`retention`].
 
-pub mod backend;
+pub mod bundle;
 pub mod click;
 mod closed_set;
 pub mod config;
-pub mod core;
+pub mod decide;
 pub mod device;
+pub mod edge;
 pub mod event;
 pub mod files;
-pub mod forwarded;
 pub mod geo;
 pub mod ivt;
-pub mod limits;
 pub mod metrics;
 pub mod policy;
 pub mod privacy;
-pub mod proxy;
 pub mod reload;
-pub mod report;
-pub mod request;
-pub mod retention;
-pub mod rules;
 pub mod runtime;
-pub mod serve;
-pub mod server;
 pub mod settings;
 pub mod ship;
 pub mod spool;
-pub mod tls;
+pub mod stored;
 
 pub use config::Config;
 pub use policy::Policy;
-pub use proxy::{ClickEdge, EdgeProxy};
+pub use edge::proxy::{ClickEdge, EdgeProxy};
 pub use runtime::{Runtime, StartError};
 pub use settings::Settings;
 pub use spool::{EventQueue, Spool};

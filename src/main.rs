@@ -4,7 +4,7 @@
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use clickedge::click::{self, ClickPolicy, Keys, SignRequest};
-use clickedge::serve::{serve, ServeOptions};
+use clickedge::edge::serve::{serve, ServeOptions};
 use clickedge::ship::sinks::{ClickHouse, SinkOptions};
 use clickedge::{Config, Settings};
 use std::io::Write;
@@ -321,18 +321,18 @@ enum RulesAction {
 }
 
 fn rules(action: RulesAction) -> anyhow::Result<ExitCode> {
-    use clickedge::rules;
+    use clickedge::bundle;
     let msg = anyhow::Error::msg;
     match action {
         RulesAction::Keygen { out } => {
             if out.exists() {
                 bail!("{} exists; a key is never overwritten", out.display());
             }
-            let (key, public) = rules::keygen().map_err(msg)?;
+            let (key, public) = bundle::keygen().map_err(msg)?;
             {
                 let mut f = clickedge::files::create_new(&out, 0o600)
                     .with_context(|| format!("writing {}", out.display()))?;
-                f.write_all(rules::key_file_text(&key).as_bytes())?;
+                f.write_all(bundle::key_file_text(&key).as_bytes())?;
             }
             println!("{public}");
             eprintln!(
@@ -346,13 +346,13 @@ fn rules(action: RulesAction) -> anyhow::Result<ExitCode> {
             out,
             version,
         } => {
-            let key = rules::read_key_file(&key).map_err(msg)?;
+            let key = bundle::read_key_file(&key).map_err(msg)?;
             let now = std::time::SystemTime::now();
             let version = version.unwrap_or_else(|| {
                 now.duration_since(std::time::UNIX_EPOCH)
                     .map_or(1, |d| d.as_secs())
             });
-            let bytes = rules::build(&key, &from, version, now).map_err(msg)?;
+            let bytes = bundle::build(&key, &from, version, now).map_err(msg)?;
             clickedge::files::replace_whole(&out, &bytes)?;
             println!(
                 "{}: version {version}, {} bytes",
@@ -374,10 +374,10 @@ fn rules(action: RulesAction) -> anyhow::Result<ExitCode> {
                     )
                 })?,
             };
-            let key = rules::parse_public_key(&pk).map_err(msg)?;
+            let key = bundle::parse_public_key(&pk).map_err(msg)?;
             let bytes =
                 std::fs::read(&bundle).with_context(|| format!("reading {}", bundle.display()))?;
-            match rules::open(&bytes, &key).and_then(|b| {
+            match bundle::open(&bytes, &key).and_then(|b| {
                 b.check()
                     .map(|()| b)
                     .map_err(|p| format!("a list would not load: {p}"))
@@ -453,8 +453,8 @@ enum StrikesAction {
 
 impl StoreArgs {
     /// The config (its back-end section) and the store named by the flags.
-    fn open(self, what: &str) -> anyhow::Result<(Config, clickedge::backend::Store)> {
-        use clickedge::backend::Store;
+    fn open(self, what: &str) -> anyhow::Result<(Config, clickedge::stored::Store)> {
+        use clickedge::stored::Store;
         let local = self.data_dir.is_some();
         let cfg = stored_clicks_config(&self.config, self.data_dir, self.sink)?;
         let store = match central_store(&cfg, local) {
@@ -479,8 +479,8 @@ impl StoreArgs {
 }
 
 /// `--on DAY`, default today (UTC).
-fn day_or_today(on: Option<&str>) -> anyhow::Result<clickedge::backend::strikes::Day> {
-    use clickedge::backend::strikes::parse_day;
+fn day_or_today(on: Option<&str>) -> anyhow::Result<clickedge::stored::strikes::Day> {
+    use clickedge::stored::strikes::parse_day;
     match on {
         Some(d) => parse_day(d).map_err(anyhow::Error::msg),
         None => Ok(std::time::SystemTime::now()
@@ -491,8 +491,8 @@ fn day_or_today(on: Option<&str>) -> anyhow::Result<clickedge::backend::strikes:
 }
 
 fn strikes(action: StrikesAction) -> anyhow::Result<ExitCode> {
-    use clickedge::backend::strikes::{parse_day, show_day, Ladder};
-    use clickedge::report::{GroupKey, Query};
+    use clickedge::stored::strikes::{parse_day, show_day, Ladder};
+    use clickedge::stored::report::{GroupKey, Query};
     let msg = anyhow::Error::msg;
     let store_args = match &action {
         StrikesAction::Evaluate { store, .. }
@@ -503,7 +503,7 @@ fn strikes(action: StrikesAction) -> anyhow::Result<ExitCode> {
     };
     let (cfg, store) = store_args.open("strikes")?;
     let sc = &cfg.backend.strikes;
-    clickedge::backend::strikes::check_config(sc).map_err(|p| {
+    clickedge::stored::strikes::check_config(sc).map_err(|p| {
         anyhow::anyhow!("the config's backend.strikes section has problems:\n  {p}")
     })?;
     store.prepare().map_err(msg)?;
@@ -519,7 +519,7 @@ fn strikes(action: StrikesAction) -> anyhow::Result<ExitCode> {
     match action {
         StrikesAction::Evaluate { day, .. } => {
             let d = parse_day(&day).map_err(msg)?;
-            let from = clickedge::report::parse_time(&day).map_err(msg)?;
+            let from = clickedge::stored::report::parse_time(&day).map_err(msg)?;
             let q = Query {
                 from: Some(from),
                 to: Some(from + std::time::Duration::from_secs(86_400)),
@@ -657,7 +657,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             by,
             format,
         } => {
-            use clickedge::report;
+            use clickedge::stored::report;
             let q = report::Query {
                 from: from
                     .as_deref()
@@ -688,7 +688,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             sink,
             wait_seconds,
         } => {
-            use clickedge::retention;
+            use clickedge::stored::retention;
             let local = data_dir.is_some();
             let cfg = stored_clicks_config(&config, data_dir, sink)?;
             let ages = &cfg.privacy.retention;
@@ -728,12 +728,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Rescore { store, from, to } => {
-            use clickedge::backend::{self, rules::Rules};
+            use clickedge::stored::{self, activity::Rules};
             let msg = anyhow::Error::msg;
             let now = std::time::SystemTime::now();
             let parse = |t: Option<String>, default| -> anyhow::Result<std::time::SystemTime> {
                 t.as_deref()
-                    .map(clickedge::report::parse_time)
+                    .map(clickedge::stored::report::parse_time)
                     .transpose()
                     .map_err(msg)
                     .map(|t| t.unwrap_or(default))
@@ -744,7 +744,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let rules = Rules::from_config(&cfg.backend).map_err(|p| {
                 anyhow::anyhow!("the config's backend section has problems:\n  {p}")
             })?;
-            let r = backend::rescore(&store, &rules, from, to, now).map_err(msg)?;
+            let r = stored::rescore(&store, &rules, from, to, now).map_err(msg)?;
             let by: Vec<String> = clickedge::ivt::BackendReason::ALL
                 .iter()
                 .zip(r.new)
@@ -762,7 +762,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Freeze { store, month } => {
             let (_, store) = store.open("freeze")?;
-            let f = clickedge::backend::freeze(&store, &month, std::time::SystemTime::now())
+            let f = clickedge::stored::freeze(&store, &month, std::time::SystemTime::now())
                 .map_err(anyhow::Error::msg)?;
             let total = f
                 .rows

@@ -10,7 +10,7 @@
 use crate::click::{ClickError, Refusal};
 use crate::closed_set::closed_set;
 use crate::ivt::{Action, Reason, Verdict};
-use crate::limits::{Limit, LimitHits};
+use crate::edge::limits::{Limit, LimitHits};
 use std::sync::Arc;
 use strum::{EnumCount, VariantArray};
 

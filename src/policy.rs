@@ -43,7 +43,7 @@ pub enum BundleLeftOut {
     #[error("the kept rules bundle (version {version}) has a list that does not load: {lists}")]
     Unloadable {
         version: u64,
-        lists: crate::rules::Unloadable,
+        lists: crate::bundle::Unloadable,
     },
 }
 
@@ -308,7 +308,7 @@ impl Policy {
 fn rules_bundle(
     cfg: &Config,
     problems: &mut Vec<String>,
-) -> Result<Option<crate::rules::Bundle>, BundleLeftOut> {
+) -> Result<Option<crate::bundle::Bundle>, BundleLeftOut> {
     let r = &cfg.rules;
     let Some(url) = r.url.as_ref() else {
         return Ok(None);
@@ -328,14 +328,14 @@ fn rules_bundle(
         );
         return Ok(None);
     };
-    let key = match crate::rules::parse_public_key(pk) {
+    let key = match crate::bundle::parse_public_key(pk) {
         Ok(k) => k,
         Err(e) => {
             problems.push(format!("rules.public_key: {e}"));
             return Ok(None);
         }
     };
-    let kept = crate::rules::load_kept(&cfg.rules_bundle_path(), &key)
+    let kept = crate::bundle::load_kept(&cfg.rules_bundle_path(), &key)
         .map_err(BundleLeftOut::Unverified)?;
     if let Some(b) = &kept {
         b.check().map_err(|lists| BundleLeftOut::Unloadable {

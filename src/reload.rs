@@ -19,7 +19,7 @@ use crate::config::{Config, Overrides};
 use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::settings::Settings;
-use crate::tls::CertStore;
+use crate::edge::tls::CertStore;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;

@@ -17,15 +17,15 @@
 //! ship what the spool wrote last.
 
 use crate::config::Problems;
-use crate::core::Core;
+use crate::decide::Decider;
 use crate::metrics::Metrics;
 use crate::privacy::Privacy;
-use crate::proxy::ClickEdge;
+use crate::edge::proxy::ClickEdge;
 use crate::reload::Reloader;
 use crate::settings::Settings;
 use crate::ship::Shipper;
 use crate::spool::Spool;
-use crate::tls::CertStore;
+use crate::edge::tls::CertStore;
 use pingora::server::{RunArgs, Server};
 use std::sync::Arc;
 
@@ -49,7 +49,7 @@ pub struct Runtime {
     spool: Spool,
     shipper: Option<Shipper>,
     reloader: Option<Reloader>,
-    rules: Option<crate::rules::Poller>,
+    rules: Option<crate::bundle::Poller>,
     pid_file: String,
 }
 
@@ -93,7 +93,7 @@ impl Runtime {
             );
         }
         let privacy = Privacy::from_config(&settings.config.privacy);
-        let core = Core::new(settings.policy, privacy, &settings.core);
+        let core = Decider::new(settings.policy, privacy, &settings.core);
         let reloader = settings.path.as_ref().map(|path| {
             Reloader::new(
                 path.clone(),
@@ -110,9 +110,9 @@ impl Runtime {
             &settings.config.rules.url,
             &settings.config.rules.public_key,
         ) {
-            (Some(url), Some(pk)) => match crate::rules::parse_public_key(pk) {
+            (Some(url), Some(pk)) => match crate::bundle::parse_public_key(pk) {
                 Ok(key) => Some(
-                    crate::rules::Poller::start(
+                    crate::bundle::Poller::start(
                         url.clone(),
                         key,
                         std::time::Duration::from_secs(settings.config.rules.poll_seconds.max(1)),

@@ -16,9 +16,9 @@
 //! the data dir, a connection to the sink), and only `check` runs it.
 
 use crate::config::{Config, ConfigError, Overrides, Problem, Problems};
-use crate::core::CoreSettings;
+use crate::decide::DeciderSettings;
 use crate::policy::Policy;
-use crate::server::ServerSettings;
+use crate::edge::process::ServerSettings;
 use crate::ship::sinks::SinkOptions;
 use crate::ship::ShipConfig;
 use crate::spool::SpoolConfig;
@@ -33,7 +33,7 @@ pub struct Settings {
     /// The command line's flags, applied again at every reload.
     pub overrides: Overrides,
     pub policy: Policy,
-    pub core: CoreSettings,
+    pub core: DeciderSettings,
     /// Most bytes of a beacon's POST body read (and ignored).
     pub beacon_max_body: usize,
     pub spool: SpoolConfig,
@@ -92,12 +92,12 @@ impl Settings {
         let policy = p.take(Policy::load(&config));
         let spool = p.take(SpoolConfig::from_config(&config.events, &config.data_dir));
         let ship = p.take(ShipConfig::from_config(&config.sink, &config.data_dir));
-        p.take(crate::limits::Limits::check_config(&config.limits));
+        p.take(crate::edge::limits::Limits::check_config(&config.limits));
         p.take(crate::privacy::Privacy::check_config(&config.privacy));
         // Read by `rescore` and `strikes`, not by `serve`; checked here so
         // `check` names its problems before a back-end run trips on them.
-        p.take(crate::backend::rules::Rules::from_config(&config.backend));
-        p.take(crate::backend::strikes::check_config(
+        p.take(crate::stored::activity::Rules::from_config(&config.backend));
+        p.take(crate::stored::strikes::check_config(
             &config.backend.strikes,
         ));
         if !config.edge_id.is_empty() && !crate::click::is_id(&config.edge_id, 128) {
@@ -124,7 +124,7 @@ impl Settings {
         else {
             return Err(p);
         };
-        let core = CoreSettings {
+        let core = DeciderSettings {
             clickid_param: config.click.clickid_param.clone(),
             robots_txt: config.click.robots_txt,
             edge_id: config.edge_id(),

@@ -36,7 +36,7 @@ pub const BUILTIN_DATACENTER_ASNS: &str = include_str!("../../conf/asn/datacente
 
 use crate::closed_set::closed_set;
 use crate::config::{ActionKind, Problems};
-use crate::request::Headers;
+use crate::decide::request::Headers;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use strum::EnumCount;
@@ -227,7 +227,7 @@ const CHROMIUM_WITH_BOTH: u32 = 90;
 /// origin. Headers are looked at first: a browser's request has them, so
 /// the user agent is read only for what lacks them.
 fn lacks_browser_headers(h: &dyn Headers, ua: &str) -> bool {
-    use crate::request::names::*;
+    use crate::decide::request::names::*;
     let has_any = [
         &SEC_FETCH_SITE,
         &SEC_FETCH_MODE,

@@ -1,6 +1,6 @@
 //! The click core: one pure decision per request on the edge's own paths,
 //! made without a server. Both doors call it: the plugin
-//! ([`crate::proxy::ClickEdge::handle`], from any Pingora `ProxyHttp`) and
+//! ([`crate::edge::proxy::ClickEdge::handle`], from any Pingora `ProxyHttp`) and
 //! `clickedge serve`.
 //!
 //! ```text
@@ -33,7 +33,8 @@ use crate::ivt::duplicate::DupKind;
 use crate::ivt::{Action, DuplicateWindow, Reason, Rule, Signals, Verdict};
 use crate::policy::Policy;
 use crate::privacy::Privacy;
-pub use crate::request::{Headers, Request};
+pub mod request;
+pub use request::{Headers, Request};
 use arc_swap::ArcSwap;
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -128,7 +129,7 @@ enum Endpoint {
 
 /// Everything a decision reads: the policy (swapped whole on reload), the
 /// privacy mode, the duplicate window and the settings of the click paths.
-pub struct Core {
+pub struct Decider {
     policy: Arc<ArcSwap<Policy>>,
     privacy: Privacy,
     duplicates: DuplicateWindow,
@@ -139,7 +140,7 @@ pub struct Core {
 
 /// The settings of the click paths that do not reload.
 #[derive(Debug, Clone)]
-pub struct CoreSettings {
+pub struct DeciderSettings {
     pub clickid_param: String,
     pub robots_txt: bool,
     pub edge_id: String,
@@ -147,9 +148,9 @@ pub struct CoreSettings {
     pub duplicate_max_entries: usize,
 }
 
-impl Core {
-    pub fn new(policy: Policy, privacy: Privacy, s: &CoreSettings) -> Core {
-        Core {
+impl Decider {
+    pub fn new(policy: Policy, privacy: Privacy, s: &DeciderSettings) -> Decider {
+        Decider {
             policy: Arc::new(ArcSwap::from_pointee(policy)),
             privacy,
             duplicates: DuplicateWindow::new(s.duplicate_window, s.duplicate_max_entries),
@@ -301,7 +302,7 @@ impl Core {
         } else {
             crate::device::from_tokens(
                 ua.device_tokens,
-                req.header(&crate::request::names::SEC_CH_UA_MOBILE),
+                req.header(&crate::decide::request::names::SEC_CH_UA_MOBILE),
             )
         };
         // Opted out (GPC, DNT, or a child-directed ad): counted and
@@ -394,11 +395,11 @@ thread_local! {
     });
 }
 
-impl Core {
+impl Decider {
     /// The facts of a user agent, from this thread's cache or computed.
     /// Costs a hit one hash of the user agent and one comparison.
     pub fn user_agent_facts(&self, policy: &Policy, ua: &str) -> UaFacts {
-        let owner = (self as *const Core as usize, policy.generation);
+        let owner = (self as *const Decider as usize, policy.generation);
         UA_CACHE.with(|cell| {
             let Ok(mut cache) = cell.try_borrow_mut() else {
                 return self.compute_facts(policy, ua);

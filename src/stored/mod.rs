@@ -14,15 +14,17 @@
 //! `adjustments/` and `state/`) and ClickHouse (the tables of
 //! `conf/clickhouse/backend.sql`, beside the click table).
 
-pub mod rules;
+pub mod activity;
+pub mod report;
+pub mod retention;
 pub mod strikes;
 
 use crate::event::Field;
 use crate::ivt::BackendReason;
-use crate::report::{self, Adjusted, Backend, FrozenMonth, GroupKey, Query, Rows};
+use report::{Adjusted, Backend, FrozenMonth, GroupKey, Query, Rows};
 use crate::ship::sinks::ClickHouse;
 use crate::spool::record;
-use rules::{Rules, StoredClick};
+use activity::{Rules, StoredClick};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -66,7 +68,7 @@ fn ms_of(ts: &str) -> Option<i64> {
 /// A stored `ip` as the rules group by it: one that retention removed
 /// (`[scrubbed]`) is no address, like an empty one.
 fn address(ip: &str) -> String {
-    if ip == crate::retention::REMOVED_IP {
+    if ip == crate::stored::retention::REMOVED_IP {
         String::new()
     } else {
         ip.to_string()

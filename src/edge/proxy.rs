@@ -9,7 +9,7 @@
 //! decide ─► (a body: read and ignored) ─► counted ─► event queued (try_send) ─► answer written
 //! ```
 //!
-//! Invariants: no decision is made here (that is [`crate::core`]); nothing
+//! Invariants: no decision is made here (that is [`crate::decide`]); nothing
 //! waits for disk, network or a lock; the only `.await`s are reading a
 //! request's body (a beacon's, or any other sent with a request the edge
 //! answers) and writing the answer. An event is queued before its
@@ -17,8 +17,8 @@
 //! client is still there to read the answer. Answers keep the connection
 //! alive (explicit `Content-Length`, never `respond_error`).
 
-use crate::core::{Answer, Core, Decision, Now, Outcome, Request, REDIRECT_CACHE_CONTROL};
-use crate::forwarded::{Resolved, TrustedProxies};
+use crate::decide::{Answer, Decider, Decision, Now, Outcome, Request, REDIRECT_CACHE_CONTROL};
+use crate::edge::forwarded::{Resolved, TrustedProxies};
 use crate::metrics::{BadRequest, Metrics};
 use crate::spool::EventQueue;
 use async_trait::async_trait;
@@ -31,14 +31,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use crate::core::ROBOTS_TXT;
+pub use crate::decide::ROBOTS_TXT;
 
 /// The click plugin. Call [`ClickEdge::handle`] first thing in your
 /// `request_filter`; when it returns `Ok(true)` the request was answered.
 /// Cheap to clone: clones share the core, the queue and the metrics.
 #[derive(Clone)]
 pub struct ClickEdge {
-    core: Arc<Core>,
+    core: Arc<Decider>,
     events: EventQueue,
     metrics: Arc<Metrics>,
     beacon_max_body: usize,
@@ -51,7 +51,7 @@ impl ClickEdge {
     /// Builds the plugin around a core and a queue. [`crate::Runtime`]
     /// makes one from a config; this is for those who build their own.
     pub fn new(
-        core: Arc<Core>,
+        core: Arc<Decider>,
         events: EventQueue,
         metrics: Arc<Metrics>,
         beacon_max_body: usize,
@@ -74,7 +74,7 @@ impl ClickEdge {
     }
 
     /// Believe `X-Forwarded-For` and `Forwarded` from these peers only
-    /// (see [`crate::forwarded`]).
+    /// (see [`crate::edge::forwarded`]).
     pub fn with_trusted_proxies(mut self, trusted: TrustedProxies) -> ClickEdge {
         self.trusted = Arc::new(trusted);
         self
@@ -92,7 +92,7 @@ impl ClickEdge {
     }
 
     /// The slot the policy lives in, for a reloader (see
-    /// [`Core::policy_slot`]).
+    /// [`Decider::policy_slot`]).
     pub fn policy_slot(&self) -> Arc<arc_swap::ArcSwap<crate::policy::Policy>> {
         self.core.policy_slot()
     }
@@ -206,7 +206,7 @@ impl ClickEdge {
             Ok(Ok(())) => {}
             Ok(Err(_)) => session.set_keepalive(None),
             Err(_) => {
-                self.metrics.limits.hit(crate::limits::Limit::BodyTimeout);
+                self.metrics.limits.hit(crate::edge::limits::Limit::BodyTimeout);
                 session.set_keepalive(None);
             }
         }
@@ -290,7 +290,7 @@ pub async fn respond_text(session: &mut Session, status: u16, body: &str) -> Res
 pub struct EdgeProxy {
     pub edge: ClickEdge,
     pub origin: Option<SocketAddr>,
-    pub limits: crate::limits::Limits,
+    pub limits: crate::edge::limits::Limits,
     /// `server.log_request_paths`: a debugging aid that lets paths and
     /// queries into the error log.
     pub log_paths: bool,
@@ -358,7 +358,7 @@ impl ProxyHttp for EdgeProxy {
         _ctx: &mut RequestCtx,
         prev: Box<dyn std::any::Any + Send + Sync>,
     ) {
-        crate::limits::HeaderRead::mark(prev);
+        crate::edge::limits::HeaderRead::mark(prev);
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
@@ -396,7 +396,7 @@ impl ProxyHttp for EdgeProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         if ctx.started.elapsed() > self.limits.body_timeout() {
-            self.limits.hits().hit(crate::limits::Limit::BodyTimeout);
+            self.limits.hits().hit(crate::edge::limits::Limit::BodyTimeout);
             return Err(pingora::Error::explain(
                 pingora::ErrorType::ReadTimedout,
                 "request body past limits.body_timeout_seconds",

@@ -1,12 +1,12 @@
 //! The server's own sections of the config: `listen`, `origin`, `server`,
 //! `tls` and `metrics`, checked and built into [`ServerSettings`] (what
 //! `clickedge serve` listens on, where it proxies, and how the Pingora
-//! server runs). `crate::serve` puts them to work.
+//! server runs). `crate::edge::serve` puts them to work.
 
 use crate::config::{Config, Problems};
-use crate::forwarded::TrustedProxies;
+use crate::edge::forwarded::TrustedProxies;
 use crate::ivt::IpSet;
-use crate::tls::CertKey;
+use crate::edge::tls::CertKey;
 use pingora::server::configuration::ServerConf;
 use std::net::{SocketAddr, ToSocketAddrs};
 

@@ -21,22 +21,22 @@ fn config(extra: &str) -> Config {
     .unwrap()
 }
 
-fn core_with(extra: &str, mode: IpMode) -> Core {
+fn core_with(extra: &str, mode: IpMode) -> Decider {
     let cfg = config(extra);
     let mut policy = Policy::load(&cfg).map_err(|p| p.lines()).unwrap();
     policy.ivt.bot_ips = IpSet::parse("192.0.2.0/24").unwrap();
     let privacy = Privacy::new(mode, "hash-secret", 24, &cfg.privacy.opt_out_headers);
-    let s = CoreSettings {
+    let s = DeciderSettings {
         clickid_param: "clickid".into(),
         robots_txt: !extra.contains("robots_txt: false"),
         edge_id: "e1".into(),
         duplicate_window: Duration::from_secs(60),
         duplicate_max_entries: 1000,
     };
-    Core::new(policy, privacy, &s)
+    Decider::new(policy, privacy, &s)
 }
 
-fn core() -> Core {
+fn core() -> Decider {
     core_with("", IpMode::Truncate)
 }
 
@@ -109,7 +109,7 @@ impl<'a> Req<'a> {
         self.secure = true;
         self
     }
-    fn decide(&self, core: &Core, now: Now) -> Decision {
+    fn decide(&self, core: &Decider, now: Now) -> Decision {
         let ip: IpAddr = self.ip.parse().unwrap();
         core.decide(
             &Request {
@@ -124,7 +124,7 @@ impl<'a> Req<'a> {
         )
     }
     /// The answer, which must exist.
-    fn answer(&self, core: &Core, now: Now) -> Answer {
+    fn answer(&self, core: &Decider, now: Now) -> Answer {
         match self.decide(core, now) {
             Decision::Answer(a) => a,
             Decision::Pass => panic!("passed {}", self.path),

@@ -6,11 +6,11 @@
 //! ([`Runtime::run`]).
 
 use crate::config::Problems;
-use crate::limits::{Capped, ConnectionCap, Guarded, Limits};
-use crate::proxy::{EdgeProxy, MetricsApp};
+use crate::edge::limits::{Capped, ConnectionCap, Guarded, Limits};
+use crate::edge::proxy::{EdgeProxy, MetricsApp};
 use crate::runtime::{Runtime, StartError};
 use crate::settings::Settings;
-use crate::tls::CertStore;
+use crate::edge::tls::CertStore;
 use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::configuration::Opt;
 use pingora::server::Server;
@@ -35,7 +35,7 @@ pub fn serve(mut settings: Settings, opts: &ServeOptions) -> Result<(), StartErr
             .probe_listen()
             .map_err(|(addr, error)| StartError::Listen { addr, error })?;
     }
-    crate::server::raise_open_file_limit();
+    crate::edge::process::raise_open_file_limit();
     if let Some(w) = &settings.server.descriptor_warning {
         tracing::warn!("{w}");
     }

@@ -17,7 +17,7 @@
 
 use crate::config::StrikesConfig;
 use crate::ivt::{PublisherStatus, PublisherStatuses, Reason};
-use crate::report::Counts;
+use crate::stored::report::Counts;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -57,7 +57,7 @@ pub fn parse_day(s: &str) -> Result<Day, String> {
         return Err(format!("{s:?}: write a day as YYYY-MM-DD"));
     }
     let t =
-        crate::report::parse_time(s).map_err(|_| format!("{s:?}: write a day as YYYY-MM-DD"))?;
+        crate::stored::report::parse_time(s).map_err(|_| format!("{s:?}: write a day as YYYY-MM-DD"))?;
     Ok(t.duration_since(std::time::UNIX_EPOCH)
         .map_err(|_| format!("{s:?}: before 1970"))?
         .as_secs() as i64
