@@ -94,10 +94,7 @@ fn check_files<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> Resul
             }
             "datacenter_asns.txt" => crate::ivt::DatacenterAsns::parse_numbers(text).map(|_| ()),
             "publishers.tsv" => crate::ivt::PublisherStatuses::parse(text).map(|_| ()),
-            _ => Err(format!(
-                "a bundle carries only {}",
-                FILES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-            )),
+            _ => Err(format!("a bundle carries only {}", known_files())),
         };
         if let Err(problem) = loaded {
             problems.push(UnloadableList {
@@ -137,10 +134,91 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Why a key could not be made, read or parsed.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("no randomness from the OS: {0}")]
+    NoRandomness(getrandom::Error),
+    #[error("{}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: not a key written by `clickedge rules keygen`", .path.display())]
+    NotAKeyFile { path: PathBuf },
+    #[error("not an Ed25519 public key as `clickedge rules keygen` prints it (base64, 32 bytes)")]
+    NotBase64PublicKey,
+    #[error("not an Ed25519 public key: {0}")]
+    NotAPublicKey(ed25519_dalek::SignatureError),
+}
+
+/// Why `rules build` made no bundle.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: a bundle carries only {}", .path.display(), known_files())]
+    UnknownFile { path: PathBuf },
+    #[error("{}: not UTF-8 text", .path.display())]
+    NotText { path: PathBuf },
+    #[error("{}: no list to bundle", .dir.display())]
+    Empty { dir: PathBuf },
+    /// A list the edges could not load.
+    #[error("{}: {lists}", .dir.display())]
+    Unloadable { dir: PathBuf, lists: Unloadable },
+    #[error("{0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// Why a bundle was refused: what is wrong with it, by kind.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("not a rules bundle: {0}")]
+    NotABundle(serde_json::Error),
+    #[error("unsigned: no Ed25519 signature")]
+    Unsigned,
+    #[error("the signature does not hold for the configured public key")]
+    BadSignature,
+    #[error("bad manifest: {0}")]
+    BadManifest(serde_json::Error),
+    #[error("unknown file {0:?} in the manifest")]
+    UnknownFile(String),
+    #[error("{0}: in the manifest but not in the bundle")]
+    MissingFile(String),
+    /// A file whose size or SHA-256 is not the manifest's.
+    #[error("{0}: does not match the manifest's SHA-256 (tampered)")]
+    Tampered(String),
+    #[error("{0}: not UTF-8 text")]
+    NotText(String),
+    /// A file the manifest does not list.
+    #[error("a file not in the manifest (tampered)")]
+    Unlisted,
+}
+
+/// Why the kept bundle could not be used: its file, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum KeptError {
+    #[error("{}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", .path.display())]
+    Refused { path: PathBuf, source: OpenError },
+}
+
+/// The file names a bundle may carry, for messages.
+fn known_files() -> String {
+    FILES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+}
+
 /// A new secret key, and its public key in base64.
-pub fn keygen() -> Result<(SigningKey, String), String> {
+pub fn keygen() -> Result<(SigningKey, String), KeyError> {
     let mut secret = [0u8; 32];
-    getrandom::fill(&mut secret).map_err(|e| format!("no randomness from the OS: {e}"))?;
+    getrandom::fill(&mut secret).map_err(KeyError::NoRandomness)?;
     let key = SigningKey::from_bytes(&secret);
     let public = B64.encode(key.verifying_key().as_bytes());
     Ok((key, public))
@@ -151,31 +229,29 @@ pub fn key_file_text(key: &SigningKey) -> String {
     format!("{}\n", B64.encode(key.to_bytes()))
 }
 
-pub fn read_key_file(path: &Path) -> Result<SigningKey, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn read_key_file(path: &Path) -> Result<SigningKey, KeyError> {
+    let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let bytes: [u8; 32] = B64
         .decode(text.trim())
         .ok()
         .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| {
-            format!(
-                "{}: not a key written by `clickedge rules keygen`",
-                path.display()
-            )
+        .ok_or_else(|| KeyError::NotAKeyFile {
+            path: path.to_path_buf(),
         })?;
     Ok(SigningKey::from_bytes(&bytes))
 }
 
 /// A public key as `rules keygen` prints it.
-pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
+pub fn parse_public_key(text: &str) -> Result<VerifyingKey, KeyError> {
     let bytes: [u8; 32] = B64
         .decode(text.trim())
         .ok()
         .and_then(|b| b.try_into().ok())
-        .ok_or(
-            "not an Ed25519 public key as `clickedge rules keygen` prints it (base64, 32 bytes)",
-        )?;
-    VerifyingKey::from_bytes(&bytes).map_err(|e| format!("not an Ed25519 public key: {e}"))
+        .ok_or(KeyError::NotBase64PublicKey)?;
+    VerifyingKey::from_bytes(&bytes).map_err(KeyError::NotAPublicKey)
 }
 
 /// Packs the known files of `dir` into a signed bundle. Any other file in
@@ -185,33 +261,38 @@ pub fn build(
     dir: &Path,
     version: u64,
     created: SystemTime,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, BuildError> {
+    let read_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| BuildError::Read { path, source }
+    };
     let mut texts = Vec::new();
-    let read = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    for entry in read {
-        let entry = entry.map_err(|e| e.to_string())?;
+    for entry in std::fs::read_dir(dir).map_err(read_error(dir))? {
+        let entry = entry.map_err(read_error(dir))?;
+        let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
         if !FILES.iter().any(|(n, _)| *n == name) {
-            return Err(format!(
-                "{}: a bundle carries only {}",
-                entry.path().display(),
-                FILES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-            ));
+            return Err(BuildError::UnknownFile { path });
         }
-        let bytes =
-            std::fs::read(entry.path()).map_err(|e| format!("{}: {e}", entry.path().display()))?;
+        let bytes = std::fs::read(&path).map_err(read_error(&path))?;
         let Ok(text) = String::from_utf8(bytes) else {
-            return Err(format!("{}: not UTF-8 text", entry.path().display()));
+            return Err(BuildError::NotText { path });
         };
         texts.push((name, text));
     }
     if texts.is_empty() {
-        return Err(format!("{}: no list to bundle", dir.display()));
+        return Err(BuildError::Empty {
+            dir: dir.to_path_buf(),
+        });
     }
     // A list the edges could not load is refused here, not by every edge.
-    check_files(texts.iter().map(|(n, t)| (n.as_str(), t.as_str())))
-        .map_err(|p| format!("{}: {p}", dir.display()))?;
-    sign(key, &texts, version, created).map_err(|e| e.to_string())
+    check_files(texts.iter().map(|(n, t)| (n.as_str(), t.as_str()))).map_err(|lists| {
+        BuildError::Unloadable {
+            dir: dir.to_path_buf(),
+            lists,
+        }
+    })?;
+    Ok(sign(key, &texts, version, created)?)
 }
 
 /// Signs `files` (name, text) as a bundle, without checking that the lists
@@ -250,38 +331,35 @@ pub fn sign(
 
 /// Checks a bundle's signature, files and names; `Err` says what is wrong
 /// (unsigned, tampered, unknown file).
-pub fn open(bytes: &[u8], key: &VerifyingKey) -> Result<Bundle, String> {
-    let wire: Wire =
-        serde_json::from_slice(bytes).map_err(|e| format!("not a rules bundle: {e}"))?;
+pub fn open(bytes: &[u8], key: &VerifyingKey) -> Result<Bundle, OpenError> {
+    let wire: Wire = serde_json::from_slice(bytes).map_err(OpenError::NotABundle)?;
     let sig: [u8; 64] = B64
         .decode(wire.signature.trim())
         .ok()
         .and_then(|b| b.try_into().ok())
-        .ok_or("unsigned: no Ed25519 signature")?;
+        .ok_or(OpenError::Unsigned)?;
     key.verify(wire.manifest.as_bytes(), &Signature::from_bytes(&sig))
-        .map_err(|_| "the signature does not hold for the configured public key")?;
+        .map_err(|_| OpenError::BadSignature)?;
     let manifest: Manifest =
-        serde_json::from_str(&wire.manifest).map_err(|e| format!("bad manifest: {e}"))?;
+        serde_json::from_str(&wire.manifest).map_err(OpenError::BadManifest)?;
     let mut files = BTreeMap::new();
     for (name, entry) in &manifest.files {
         if !FILES.iter().any(|(n, _)| n == name) {
-            return Err(format!("unknown file {name:?} in the manifest"));
+            return Err(OpenError::UnknownFile(name.clone()));
         }
         let data = wire
             .files
             .get(name)
             .and_then(|b| B64.decode(b).ok())
-            .ok_or_else(|| format!("{name}: in the manifest but not in the bundle"))?;
+            .ok_or_else(|| OpenError::MissingFile(name.clone()))?;
         if data.len() as u64 != entry.bytes || hex(&Sha256::digest(&data)) != entry.sha256 {
-            return Err(format!(
-                "{name}: does not match the manifest's SHA-256 (tampered)"
-            ));
+            return Err(OpenError::Tampered(name.clone()));
         }
-        let text = String::from_utf8(data).map_err(|_| format!("{name}: not UTF-8 text"))?;
+        let text = String::from_utf8(data).map_err(|_| OpenError::NotText(name.clone()))?;
         files.insert(name.clone(), text);
     }
     if wire.files.keys().any(|n| !manifest.files.contains_key(n)) {
-        return Err("a file not in the manifest (tampered)".into());
+        return Err(OpenError::Unlisted);
     }
     Ok(Bundle {
         version: manifest.version,
@@ -292,13 +370,19 @@ pub fn open(bytes: &[u8], key: &VerifyingKey) -> Result<Bundle, String> {
 
 /// The bundle an edge keeps, read and verified; `Ok(None)` when there is
 /// none yet.
-pub fn load_kept(path: &Path, key: &VerifyingKey) -> Result<Option<Bundle>, String> {
+pub fn load_kept(path: &Path, key: &VerifyingKey) -> Result<Option<Bundle>, KeptError> {
     match std::fs::read(path) {
         Ok(bytes) => open(&bytes, key)
             .map(Some)
-            .map_err(|e| format!("{}: {e}", path.display())),
+            .map_err(|source| KeptError::Refused {
+                path: path.to_path_buf(),
+                source,
+            }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("{}: {e}", path.display())),
+        Err(source) => Err(KeptError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -465,7 +549,7 @@ impl PollState {
             let bundle = match open(&bytes, &self.key) {
                 Ok(b) => b,
                 Err(e) => {
-                    self.fail("invalid", &e);
+                    self.fail("invalid", &e.to_string());
                     etag = tag;
                     continue;
                 }
@@ -540,30 +624,42 @@ mod tests {
 
         // Another key's public key.
         let (_, other) = keygen().unwrap();
-        assert!(open(&bytes, &parse_public_key(&other).unwrap())
-            .unwrap_err()
-            .contains("signature"));
+        assert!(matches!(
+            open(&bytes, &parse_public_key(&other).unwrap()),
+            Err(OpenError::BadSignature)
+        ));
         // A file changed after signing.
         let mut w: Wire = serde_json::from_slice(&bytes).unwrap();
         w.files
             .insert("bot_patterns.txt".into(), B64.encode("nothing\n"));
         let e = open(&serde_json::to_vec(&w).unwrap(), &pk).unwrap_err();
-        assert!(e.contains("tampered"), "{e}");
+        assert!(
+            matches!(&e, OpenError::Tampered(name) if name == "bot_patterns.txt"),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("tampered"), "{e}");
         // The manifest changed after signing.
         let mut w: Wire = serde_json::from_slice(&bytes).unwrap();
         w.manifest = w.manifest.replace("\"version\":7", "\"version\":8");
-        assert!(open(&serde_json::to_vec(&w).unwrap(), &pk).is_err());
+        assert!(matches!(
+            open(&serde_json::to_vec(&w).unwrap(), &pk),
+            Err(OpenError::BadSignature)
+        ));
         // Unsigned.
         let mut w: Wire = serde_json::from_slice(&bytes).unwrap();
         w.signature = String::new();
-        assert!(open(&serde_json::to_vec(&w).unwrap(), &pk)
-            .unwrap_err()
-            .contains("unsigned"));
+        assert!(matches!(
+            open(&serde_json::to_vec(&w).unwrap(), &pk),
+            Err(OpenError::Unsigned)
+        ));
         // A file a bundle does not carry.
         std::fs::write(dir.path().join("notes.txt"), "x").unwrap();
-        assert!(build(&key, dir.path(), 8, SystemTime::now())
-            .unwrap_err()
-            .contains("carries only"));
+        let e = build(&key, dir.path(), 8, SystemTime::now()).unwrap_err();
+        assert!(
+            matches!(&e, BuildError::UnknownFile { path } if path.ends_with("notes.txt")),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("carries only"), "{e}");
     }
 
     #[test]
@@ -575,7 +671,13 @@ mod tests {
         let read = read_key_file(&path).unwrap();
         assert_eq!(B64.encode(read.verifying_key().as_bytes()), public);
         std::fs::write(&path, "nope").unwrap();
-        assert!(read_key_file(&path).is_err());
-        assert!(parse_public_key("short").is_err());
+        assert!(matches!(
+            read_key_file(&path),
+            Err(KeyError::NotAKeyFile { .. })
+        ));
+        assert!(matches!(
+            parse_public_key("short"),
+            Err(KeyError::NotBase64PublicKey)
+        ));
     }
 }

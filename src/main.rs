@@ -322,13 +322,12 @@ enum RulesAction {
 
 fn rules(action: RulesAction) -> anyhow::Result<ExitCode> {
     use clickedge::bundle;
-    let msg = anyhow::Error::msg;
     match action {
         RulesAction::Keygen { out } => {
             if out.exists() {
                 bail!("{} exists; a key is never overwritten", out.display());
             }
-            let (key, public) = bundle::keygen().map_err(msg)?;
+            let (key, public) = bundle::keygen()?;
             {
                 let mut f = clickedge::files::create_new(&out, 0o600)
                     .with_context(|| format!("writing {}", out.display()))?;
@@ -346,13 +345,13 @@ fn rules(action: RulesAction) -> anyhow::Result<ExitCode> {
             out,
             version,
         } => {
-            let key = bundle::read_key_file(&key).map_err(msg)?;
+            let key = bundle::read_key_file(&key)?;
             let now = std::time::SystemTime::now();
             let version = version.unwrap_or_else(|| {
                 now.duration_since(std::time::UNIX_EPOCH)
                     .map_or(1, |d| d.as_secs())
             });
-            let bytes = bundle::build(&key, &from, version, now).map_err(msg)?;
+            let bytes = bundle::build(&key, &from, version, now)?;
             clickedge::files::replace_whole(&out, &bytes)?;
             println!(
                 "{}: version {version}, {} bytes",
@@ -374,14 +373,16 @@ fn rules(action: RulesAction) -> anyhow::Result<ExitCode> {
                     )
                 })?,
             };
-            let key = bundle::parse_public_key(&pk).map_err(msg)?;
+            let key = bundle::parse_public_key(&pk)?;
             let bytes =
                 std::fs::read(&bundle).with_context(|| format!("reading {}", bundle.display()))?;
-            match bundle::open(&bytes, &key).and_then(|b| {
-                b.check()
-                    .map(|()| b)
-                    .map_err(|p| format!("a list would not load: {p}"))
-            }) {
+            match bundle::open(&bytes, &key)
+                .map_err(|e| e.to_string())
+                .and_then(|b| {
+                    b.check()
+                        .map(|()| b)
+                        .map_err(|p| format!("a list would not load: {p}"))
+                }) {
                 Ok(b) => {
                     println!(
                         "{}: ok, version {}, built {}",
@@ -491,8 +492,8 @@ fn day_or_today(on: Option<&str>) -> anyhow::Result<clickedge::stored::strikes::
 }
 
 fn strikes(action: StrikesAction) -> anyhow::Result<ExitCode> {
-    use clickedge::stored::strikes::{parse_day, show_day, Ladder};
     use clickedge::stored::report::{GroupKey, Query};
+    use clickedge::stored::strikes::{parse_day, show_day, Ladder};
     let msg = anyhow::Error::msg;
     let store_args = match &action {
         StrikesAction::Evaluate { store, .. }

@@ -336,7 +336,7 @@ fn rules_bundle(
         }
     };
     let kept = crate::bundle::load_kept(&cfg.rules_bundle_path(), &key)
-        .map_err(BundleLeftOut::Unverified)?;
+        .map_err(|e| BundleLeftOut::Unverified(e.to_string()))?;
     if let Some(b) = &kept {
         b.check().map_err(|lists| BundleLeftOut::Unloadable {
             version: b.version,

@@ -18,14 +18,14 @@
 
 use crate::config::Problems;
 use crate::decide::Decider;
+use crate::edge::proxy::ClickEdge;
+use crate::edge::tls::CertStore;
 use crate::metrics::Metrics;
 use crate::privacy::Privacy;
-use crate::edge::proxy::ClickEdge;
 use crate::reload::Reloader;
 use crate::settings::Settings;
 use crate::ship::Shipper;
 use crate::spool::Spool;
-use crate::edge::tls::CertStore;
 use pingora::server::{RunArgs, Server};
 use std::sync::Arc;
 
@@ -64,9 +64,7 @@ impl Runtime {
         let shipper = match &settings.sink {
             None => None,
             Some((url, options)) => {
-                let sink = crate::ship::sinks::from_url(url, options).map_err(|e| {
-                    StartError::Config(Problems::from(crate::config::Problem::new("sink.url", e)))
-                })?;
+                let sink = crate::ship::sinks::build(url, options);
                 let dir = settings.ship.dir.clone();
                 Some(
                     Shipper::start(

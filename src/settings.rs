@@ -17,10 +17,10 @@
 
 use crate::config::{Config, ConfigError, Overrides, Problem, Problems};
 use crate::decide::DeciderSettings;
-use crate::policy::Policy;
 use crate::edge::process::ServerSettings;
+use crate::policy::Policy;
 use crate::ship::sinks::SinkOptions;
-use crate::ship::ShipConfig;
+use crate::ship::{ShipConfig, SinkUrl};
 use crate::spool::SpoolConfig;
 use std::path::{Path, PathBuf};
 
@@ -38,8 +38,9 @@ pub struct Settings {
     pub beacon_max_body: usize,
     pub spool: SpoolConfig,
     pub ship: ShipConfig,
-    /// The central sink's URL and options, when one is configured.
-    pub sink: Option<(String, SinkOptions)>,
+    /// The central sink's URL, parsed, and its options, when one is
+    /// configured.
+    pub sink: Option<(SinkUrl, SinkOptions)>,
     pub server: ServerSettings,
 }
 
@@ -109,15 +110,12 @@ impl Settings {
                 ),
             );
         }
-        let options = SinkOptions::from_config(&config.sink);
-        let sink = match &config.sink.url {
-            Some(url) => match crate::ship::sinks::from_url(url, &options) {
-                Ok(_) => Some((url.clone(), options)),
-                Err(e) => {
-                    p.push("sink.url", e);
-                    None
-                }
-            },
+        let sink = match config.sink.url.as_deref().map(SinkUrl::parse) {
+            Some(Ok(url)) => Some((url, SinkOptions::from_config(&config.sink))),
+            Some(Err(e)) => {
+                p.push("sink.url", e.to_string());
+                None
+            }
             None => None,
         };
         let (Some(server), Some(policy), Some(spool), Some(ship)) = (server, policy, spool, ship)
@@ -164,13 +162,16 @@ pub fn probe(config: &Config) -> (Vec<Problem>, Option<String>) {
         ));
     }
     let mut found = None;
-    if let Some(url) = &config.sink.url {
-        if let Ok(sink) = crate::ship::sinks::from_url(url, &SinkOptions::from_config(&config.sink))
-        {
-            match sink.check() {
-                Ok(msg) => found = Some(msg),
-                Err(e) => problems.push(Problem::new(format!("sink {}", sink.describe()), e)),
-            }
+    // Unparsed: this runs whether or not the config built; a URL that
+    // does not parse is `build`'s problem to name.
+    if let Some(Ok(url)) = config.sink.url.as_deref().map(SinkUrl::parse) {
+        let sink = crate::ship::sinks::build(&url, &SinkOptions::from_config(&config.sink));
+        match sink.check() {
+            Ok(msg) => found = Some(msg),
+            Err(e) => problems.push(Problem::new(
+                format!("sink {}", sink.describe()),
+                e.to_string(),
+            )),
         }
     }
     (problems, found)

@@ -13,7 +13,8 @@
 //! resent after a deadline may have partly reached the broker: consumers
 //! dedupe on `click_id`, as ClickHouse's ReplacingMergeTree does.
 
-use super::sinks::{Sink, SinkError, SinkOptions};
+use super::sink_url::{KafkaUrl, SinkUrlError};
+use super::sinks::{CheckError, Sink, SinkError, SinkOptions};
 use crate::event::Field;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -34,6 +35,26 @@ struct Reports {
 
 #[derive(Clone)]
 struct Context(Arc<Reports>);
+
+/// Why a batch was not acknowledged (said after `kafka BROKERS/TOPIC: `).
+#[derive(Debug, thiserror::Error)]
+enum Undelivered {
+    #[error("the producer's queue stayed full")]
+    QueueFull,
+    #[error(transparent)]
+    Produce(KafkaError),
+    #[error("not acknowledged within {timeout:?}: {error}")]
+    Flush {
+        timeout: Duration,
+        error: KafkaError,
+    },
+    #[error("fatal producer error {code:?}: {why}")]
+    Fatal { code: RDKafkaErrorCode, why: String },
+    #[error("{failed} messages not delivered: {why}")]
+    Failed { failed: u64, why: String },
+    #[error("{delivered} of {sent} messages acknowledged")]
+    Partial { delivered: u64, sent: usize },
+}
 
 impl ClientContext for Context {}
 
@@ -63,27 +84,19 @@ pub struct Kafka {
 
 impl Kafka {
     /// `kafka://HOST:PORT/TOPIC` (several brokers: `HOST:PORT,HOST:PORT`).
-    pub fn from_url(url: &str, opts: &SinkOptions) -> Result<Kafka, String> {
-        let shown = super::sinks::redact(url);
-        let rest = url
-            .strip_prefix("kafka://")
-            .ok_or_else(|| format!("{shown:?} is not a kafka:// URL"))?;
-        let (brokers, topic) = rest
-            .split_once('/')
-            .filter(|(b, t)| !b.is_empty() && crate::click::is_id(t, 200))
-            .ok_or_else(|| format!("sink {shown:?}: write kafka://HOST:PORT/TOPIC"))?;
-        if brokers.contains('@') {
-            return Err(format!(
-                "sink {shown:?}: a Kafka URL carries no credentials; the brokers are HOST:PORT[,HOST:PORT]"
-            ));
-        }
-        Ok(Kafka {
-            brokers: brokers.to_string(),
-            topic: topic.to_string(),
+    pub fn from_url(url: &str, opts: &SinkOptions) -> Result<Kafka, SinkUrlError> {
+        Ok(Kafka::new(&KafkaUrl::parse(url)?, opts))
+    }
+
+    /// The sink a parsed URL names.
+    pub fn new(url: &KafkaUrl, opts: &SinkOptions) -> Kafka {
+        Kafka {
+            brokers: url.brokers.clone(),
+            topic: url.topic.clone(),
             timeout: opts.timeout.max(Duration::from_secs(1)),
             producer: Mutex::new(None),
             reports: Arc::default(),
-        })
+        }
     }
 
     fn build(&self) -> Result<BaseProducer<Context>, SinkError> {
@@ -158,21 +171,24 @@ impl Sink for Kafka {
                         Ok(()) => break,
                         Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                             if Instant::now() > deadline {
-                                return Err("the producer's queue stayed full".to_string());
+                                return Err(Undelivered::QueueFull);
                             }
                             p.poll(Duration::from_millis(50));
                             record = r;
                         }
-                        Err((e, _)) => return Err(e.to_string()),
+                        Err((e, _)) => return Err(Undelivered::Produce(e)),
                     }
                 }
                 p.poll(Duration::ZERO);
             }
             let left = deadline.saturating_duration_since(Instant::now());
             p.flush(Timeout::After(left))
-                .map_err(|e| format!("not acknowledged within {:?}: {e}", self.timeout))?;
+                .map_err(|error| Undelivered::Flush {
+                    timeout: self.timeout,
+                    error,
+                })?;
             if let Some((code, why)) = p.client().fatal_error() {
-                return Err(format!("fatal producer error {code:?}: {why}"));
+                return Err(Undelivered::Fatal { code, why });
             }
             let failed = self.reports.failed.load(Ordering::Relaxed);
             if failed > 0 {
@@ -183,14 +199,14 @@ impl Sink for Kafka {
                     .unwrap_or_else(|e| e.into_inner())
                     .clone()
                     .unwrap_or_default();
-                return Err(format!("{failed} messages not delivered: {why}"));
+                return Err(Undelivered::Failed { failed, why });
             }
             let delivered = self.reports.delivered.load(Ordering::Relaxed);
             if delivered != lines.len() as u64 {
-                return Err(format!(
-                    "{delivered} of {} messages acknowledged",
-                    lines.len()
-                ));
+                return Err(Undelivered::Partial {
+                    delivered,
+                    sent: lines.len(),
+                });
             }
             Ok(())
         })();
@@ -204,22 +220,26 @@ impl Sink for Kafka {
         format!("Kafka {}/{}", self.brokers, self.topic)
     }
 
-    fn check(&self) -> Result<String, String> {
-        let p = self.build().map_err(|e| e.to_string())?;
+    fn check(&self) -> Result<String, CheckError> {
+        let p = self.build().map_err(CheckError::Producer)?;
         let md = p
             .client()
             .fetch_metadata(Some(&self.topic), Duration::from_secs(5))
-            .map_err(|e| format!("{}: {e}", self.describe()))?;
+            .map_err(|error| CheckError::Metadata {
+                sink: self.describe(),
+                error,
+            })?;
         let t = md
             .topics()
             .iter()
             .find(|t| t.name() == self.topic)
-            .ok_or_else(|| format!("{}: no such topic", self.describe()))?;
+            .ok_or_else(|| CheckError::NoSuchTopic {
+                sink: self.describe(),
+            })?;
         if t.partitions().is_empty() {
-            return Err(format!(
-                "{}: the topic does not exist (create it, with as many partitions as consumers)",
-                self.describe()
-            ));
+            return Err(CheckError::NoPartitions {
+                sink: self.describe(),
+            });
         }
         Ok(format!(
             "{}: topic with {} partitions",

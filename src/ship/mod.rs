@@ -25,11 +25,13 @@
 //!   an outage: the batch stays on disk for the next start).
 
 pub mod kafka;
+pub mod sink_url;
 pub mod sinks;
 
 use crate::config::{Problems, SinkConfig};
 use crate::metrics::Metrics;
 use crate::spool::reader::{self, ActiveSegment, Position};
+pub use sink_url::{SinkUrl, SinkUrlError};
 pub use sinks::{Sink, SinkError};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -8,6 +8,7 @@
 //! with the user and password as HTTP basic authentication. Success is a
 //! 2xx answer, nothing else.
 
+use super::sink_url::{ClickHouseUrl, SinkUrl, SinkUrlError};
 use crate::event::{Field, Record};
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -33,7 +34,63 @@ pub trait Sink: Send + Sync {
     /// For logs: where it sends (no secrets).
     fn describe(&self) -> String;
     /// For `check`: whether the sink is reachable and ready.
-    fn check(&self) -> Result<String, String>;
+    fn check(&self) -> Result<String, CheckError>;
+}
+
+/// Why `check` finds a sink not ready; `sink` is its [`Sink::describe`]
+/// (no secrets).
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// ClickHouse did not answer the query for the table's columns.
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error("table {table} does not exist: create it with conf/clickhouse/schema.sql")]
+    NoTable { table: String },
+    #[error("table {table} lacks columns {}: see conf/clickhouse/schema.sql", .columns.join(", "))]
+    MissingColumns { table: String, columns: Vec<String> },
+    #[error("{0}")]
+    Url(url::ParseError),
+    #[error("{sink}: {error}")]
+    Resolve { sink: String, error: std::io::Error },
+    #[error("{sink}: no address")]
+    NoAddress { sink: String },
+    #[error("{sink}: cannot connect to {addr}: {error}")]
+    Connect {
+        sink: String,
+        addr: std::net::SocketAddr,
+        error: std::io::Error,
+    },
+    /// The Kafka producer could not be built.
+    #[error(transparent)]
+    Producer(SinkError),
+    #[error("{sink}: {error}")]
+    Metadata {
+        sink: String,
+        error: rdkafka::error::KafkaError,
+    },
+    #[error("{sink}: no such topic")]
+    NoSuchTopic { sink: String },
+    #[error("{sink}: the topic does not exist (create it, with as many partitions as consumers)")]
+    NoPartitions { sink: String },
+}
+
+/// Why a ClickHouse query failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// No answer, or an answer that could not be read.
+    #[error(transparent)]
+    Request(#[from] ureq::Error),
+    /// An answer other than 200, with its text.
+    #[error("HTTP {status}: {body}")]
+    Status { status: u16, body: String },
+}
+
+/// For the callers whose own errors are still text (the stored clicks'
+/// commands): `?` turns a query's error into its message.
+impl From<QueryError> for String {
+    fn from(e: QueryError) -> String {
+        e.to_string()
+    }
 }
 
 /// The sink's settings from the config.
@@ -62,25 +119,21 @@ impl SinkOptions {
 }
 
 /// Builds the sink a `--sink` URL names.
-pub fn from_url(url: &str, opts: &SinkOptions) -> Result<Box<dyn Sink>, String> {
-    if url.starts_with("clickhouse://") {
-        return Ok(Box::new(ClickHouse::from_url(url, opts)?));
-    }
-    if url.starts_with("kafka://") {
-        return Ok(Box::new(super::kafka::Kafka::from_url(url, opts)?));
-    }
-    if url.starts_with("http://") || url.starts_with("https://") {
-        url::Url::parse(url).map_err(|e| format!("sink {:?}: {e}", redact(url)))?;
-        return Ok(Box::new(HttpNdjson {
+pub fn from_url(url: &str, opts: &SinkOptions) -> Result<Box<dyn Sink>, SinkUrlError> {
+    Ok(build(&SinkUrl::parse(url)?, opts))
+}
+
+/// Builds the sink a parsed URL names: nothing left to refuse.
+pub fn build(url: &SinkUrl, opts: &SinkOptions) -> Box<dyn Sink> {
+    match url {
+        SinkUrl::ClickHouse(c) => Box::new(ClickHouse::new(c, opts)),
+        SinkUrl::Kafka(k) => Box::new(super::kafka::Kafka::new(k, opts)),
+        SinkUrl::Http(h) => Box::new(HttpNdjson {
             agent: agent(opts),
-            url: url.to_string(),
+            url: h.url.clone(),
             opts: opts.clone(),
-        }));
+        }),
     }
-    Err(format!(
-        "sink {:?}: use clickhouse://HOST:PORT/DATABASE.TABLE, kafka://HOST:PORT/TOPIC or an http:// or https:// URL",
-        redact(url)
-    ))
 }
 
 /// A sink URL as logs and messages may show it: no password (a user
@@ -169,50 +222,25 @@ pub struct ClickHouse {
 
 impl ClickHouse {
     /// `clickhouse://HOST:PORT/DATABASE.TABLE`
-    pub fn from_url(url: &str, opts: &SinkOptions) -> Result<ClickHouse, String> {
-        let shown = redact(url);
-        let rest = url
-            .strip_prefix("clickhouse://")
-            .ok_or_else(|| format!("{shown:?} is not a clickhouse:// URL"))?;
-        let (host, table) = rest.split_once('/').ok_or_else(|| {
-            format!("sink {shown:?}: write clickhouse://HOST:PORT/DATABASE.TABLE")
-        })?;
-        let (db, tbl) = table
-            .split_once('.')
-            .filter(|(d, t)| {
-                crate::click::is_id(d, 64)
-                    && crate::click::is_id(t, 64)
-                    && !d.contains('.')
-                    && !t.contains('.')
-            })
-            .ok_or_else(|| format!("sink {shown:?}: the path must be DATABASE.TABLE"))?;
-        // USER:PASSWORD@ in the URL is sent as the sink's credentials, the
-        // way sink.user and sink.password are, and kept out of its name.
+    pub fn from_url(url: &str, opts: &SinkOptions) -> Result<ClickHouse, SinkUrlError> {
+        Ok(ClickHouse::new(&ClickHouseUrl::parse(url)?, opts))
+    }
+
+    /// The sink a parsed URL names; credentials in the URL take the place
+    /// of `sink.user` and `sink.password`.
+    pub fn new(url: &ClickHouseUrl, opts: &SinkOptions) -> ClickHouse {
         let mut opts = opts.clone();
-        let host = match host.rsplit_once('@') {
-            Some((userinfo, host)) => {
-                let decode = |s: &str| {
-                    percent_encoding::percent_decode_str(s)
-                        .decode_utf8_lossy()
-                        .into_owned()
-                };
-                let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-                opts.user = decode(user);
-                opts.password = decode(password);
-                host
-            }
-            None => host,
-        };
-        if host.is_empty() {
-            return Err(format!("sink {shown:?}: no HOST:PORT"));
+        if let Some((user, password)) = &url.credentials {
+            opts.user = user.clone();
+            opts.password = password.clone();
         }
-        Ok(ClickHouse {
+        ClickHouse {
             agent: agent(&opts),
-            base: format!("http://{host}/"),
-            database: db.to_string(),
-            table: tbl.to_string(),
+            base: format!("http://{}/", url.host),
+            database: url.database.clone(),
+            table: url.table.clone(),
             opts,
-        })
+        }
     }
 
     /// `database.table`
@@ -256,17 +284,15 @@ impl ClickHouse {
 
     /// Runs a query (an `INSERT` may carry its rows after the query text)
     /// and returns the answer's text.
-    pub fn query(&self, query: &str) -> Result<String, String> {
-        let mut resp = self
-            .post(&self.base, query.as_bytes(), false)
-            .map_err(|e| e.to_string())?;
+    pub fn query(&self, query: &str) -> Result<String, QueryError> {
+        let mut resp = self.post(&self.base, query.as_bytes(), false)?;
         let status = resp.status().as_u16();
-        let text = resp
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| e.to_string())?;
+        let text = resp.body_mut().read_to_string()?;
         if status != 200 {
-            return Err(format!("HTTP {status}: {}", text.trim()));
+            return Err(QueryError::Status {
+                status,
+                body: text.trim().to_string(),
+            });
         }
         Ok(text)
     }
@@ -358,30 +384,28 @@ impl Sink for ClickHouse {
         format!("ClickHouse {}{}.{}", self.base, self.database, self.table)
     }
 
-    fn check(&self) -> Result<String, String> {
+    fn check(&self) -> Result<String, CheckError> {
         let text = self.query(&format!(
             "SELECT name FROM system.columns WHERE database = '{}' AND table = '{}' FORMAT TSV",
             self.database, self.table
         ))?;
         let have: Vec<&str> = text.lines().collect();
         if have.is_empty() {
-            return Err(format!(
-                "table {}.{} does not exist: create it with conf/clickhouse/schema.sql",
-                self.database, self.table
-            ));
+            return Err(CheckError::NoTable {
+                table: self.table_name(),
+            });
         }
-        let missing: Vec<&str> = Field::ALL
+        let missing: Vec<String> = Field::ALL
             .iter()
             .map(|f| f.as_str())
             .filter(|c| !have.contains(c))
+            .map(String::from)
             .collect();
         if !missing.is_empty() {
-            return Err(format!(
-                "table {}.{} lacks columns {}: see conf/clickhouse/schema.sql",
-                self.database,
-                self.table,
-                missing.join(", ")
-            ));
+            return Err(CheckError::MissingColumns {
+                table: self.table_name(),
+                columns: missing,
+            });
         }
         Ok(format!(
             "{} reachable, table has the expected columns",
@@ -423,16 +447,24 @@ impl Sink for HttpNdjson {
         format!("HTTP NDJSON {}", redact(&self.url))
     }
 
-    fn check(&self) -> Result<String, String> {
-        let parsed = url::Url::parse(&self.url).map_err(|e| e.to_string())?;
+    fn check(&self) -> Result<String, CheckError> {
+        let parsed = url::Url::parse(&self.url).map_err(CheckError::Url)?;
         let addrs = parsed
             .socket_addrs(|| None)
-            .map_err(|e| format!("{}: {e}", self.describe()))?;
-        let addr = addrs
-            .first()
-            .ok_or_else(|| format!("{}: no address", self.describe()))?;
-        std::net::TcpStream::connect_timeout(addr, Duration::from_secs(3))
-            .map_err(|e| format!("{}: cannot connect to {addr}: {e}", self.describe()))?;
+            .map_err(|error| CheckError::Resolve {
+                sink: self.describe(),
+                error,
+            })?;
+        let addr = *addrs.first().ok_or_else(|| CheckError::NoAddress {
+            sink: self.describe(),
+        })?;
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)).map_err(|error| {
+            CheckError::Connect {
+                sink: self.describe(),
+                addr,
+                error,
+            }
+        })?;
         Ok(format!("{} reachable (TCP)", self.describe()))
     }
 }
@@ -465,7 +497,8 @@ mod tests {
         let e = from_url("clickhouse://user:s3cret@127.0.0.1:8123/nodot", &opts)
             .err()
             .unwrap();
-        assert!(!e.contains("s3cret"), "{e}");
+        assert!(matches!(e, SinkUrlError::ClickHouseTable { .. }), "{e:?}");
+        assert!(!e.to_string().contains("s3cret"), "{e}");
         assert_eq!(
             redact("http://u:p@h:1/a/b?c=d"),
             "http://u:***@h:1/a/b".to_string()
@@ -473,7 +506,7 @@ mod tests {
     }
 
     #[test]
-    fn row_binary_strings() {
+    fn row_binary_writes_each_column_as_a_length_prefixed_string() {
         let mut line = String::from("{");
         for (i, c) in Field::ALL.iter().map(|f| f.as_str()).enumerate() {
             if i > 0 {
@@ -508,7 +541,7 @@ mod tests {
     }
 
     #[test]
-    fn urls() {
+    fn only_well_formed_sink_urls_build_a_sink() {
         let o = SinkOptions::default();
         assert!(from_url("clickhouse://127.0.0.1:8123/clickedge.clicks", &o).is_ok());
         assert!(from_url("http://127.0.0.1:9/ingest", &o).is_ok());

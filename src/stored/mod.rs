@@ -21,10 +21,10 @@ pub mod strikes;
 
 use crate::event::Field;
 use crate::ivt::BackendReason;
-use report::{Adjusted, Backend, FrozenMonth, GroupKey, Query, Rows};
 use crate::ship::sinks::ClickHouse;
 use crate::spool::record;
 use activity::{Rules, StoredClick};
+use report::{Adjusted, Backend, FrozenMonth, GroupKey, Query, Rows};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -290,7 +290,7 @@ impl Store {
                         a.time
                     ));
                 }
-                ch.query(&sql).map(|_| ())
+                ch.query(&sql).map(|_| ()).map_err(String::from)
             }
         }
     }
@@ -358,7 +358,7 @@ impl Store {
                     version,
                     tsv(body)
                 );
-                ch.query(&sql).map(|_| ())
+                ch.query(&sql).map(|_| ()).map_err(String::from)
             }
         }
     }

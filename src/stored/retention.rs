@@ -284,7 +284,8 @@ pub fn clickhouse(
     let table = ch.table_name();
     let statements = clickhouse_statements(&table, cfg);
     for s in &statements {
-        ch.query(s).map_err(RetentionError::ClickHouse)?;
+        ch.query(s)
+            .map_err(|e| RetentionError::ClickHouse(e.to_string()))?;
     }
     let (db, name) = table.split_once('.').unwrap_or(("default", &table));
     let pending = format!(
@@ -293,7 +294,9 @@ pub fn clickhouse(
     );
     let deadline = std::time::Instant::now() + wait;
     loop {
-        let n = ch.query(&pending).map_err(RetentionError::ClickHouse)?;
+        let n = ch
+            .query(&pending)
+            .map_err(|e| RetentionError::ClickHouse(e.to_string()))?;
         if n.trim() == "0" {
             return Ok(statements);
         }
