@@ -14,6 +14,10 @@
 //!   or the new one is there, never a part, and the rename itself is on
 //!   disk. `rename` replaces a link at the destination, never its target.
 //!
+//! - A file made whole under a hidden name and then named
+//!   ([`publish_new`]: a spool segment) never replaces a file of that name,
+//!   and its directory is synced once it has the name.
+//!
 //! Costs: one `fsync` of the file and one of its directory per
 //! replacement; nothing here is on the request path.
 
@@ -41,12 +45,39 @@ fn at(path: &Path) -> impl FnOnce(io::Error) -> FileError + '_ {
 /// Creates `path`, which must not exist (not even as a dangling link),
 /// for writing, with `mode` (less the umask).
 pub fn create_new(path: &Path, mode: u32) -> io::Result<File> {
+    new_file(path, mode, false)
+}
+
+/// [`create_new`], for appending (a spool segment in the making).
+pub fn create_new_append(path: &Path, mode: u32) -> io::Result<File> {
+    new_file(path, mode, true)
+}
+
+fn new_file(path: &Path, mode: u32, append: bool) -> io::Result<File> {
     OpenOptions::new()
         .write(true)
+        .append(append)
         .create_new(true)
         .mode(mode)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
+}
+
+/// Gives a file made under a hidden name in the same directory (with
+/// [`create_new`]) its name, never replacing a file that has it: a hard
+/// link, then the hidden name removed; on a file system without hard links
+/// (vfat, some FUSE), a rename, so the caller's names must be unique. The
+/// directory is synced either way, so the name is on disk.
+pub fn publish_new(hidden: &Path, path: &Path) -> io::Result<()> {
+    match std::fs::hard_link(hidden, path) {
+        Ok(()) => std::fs::remove_file(hidden)?,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let _ = std::fs::remove_file(hidden);
+            return Err(e);
+        }
+        Err(_) => std::fs::rename(hidden, path)?,
+    }
+    sync_dir(path.parent().unwrap_or(Path::new("")))
 }
 
 /// Opens `path` for appending (and locking), creating it if missing; a
@@ -195,6 +226,26 @@ mod tests {
         assert!(open_append(&link).is_err());
         assert!(create_new(&link, 0o644).is_err());
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
+    }
+
+    #[test]
+    fn publishing_never_replaces_a_file_of_the_same_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seg.ndjson");
+        std::fs::write(&path, "theirs").unwrap();
+        let hidden = dir.path().join(".seg.ndjson.new");
+        create_new_append(&hidden, 0o644)
+            .unwrap()
+            .write_all(b"ours")
+            .unwrap();
+        let e = publish_new(&hidden, &path).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "theirs");
+        assert!(!hidden.exists());
+        let other = dir.path().join("other.ndjson");
+        create_new_append(&hidden, 0o644).unwrap();
+        publish_new(&hidden, &other).unwrap();
+        assert!(other.exists() && !hidden.exists());
     }
 
     #[test]

@@ -1,0 +1,288 @@
+//! The spool's writer thread: takes batches off the queue, weighs them
+//! against the quota under the directory's lock, writes them to the
+//! current segment (rotating past `segment_max_bytes`) and fsyncs on its
+//! interval. The invariants it keeps are the module's ([`super`]).
+
+use super::reader::{self, ActiveSegment};
+use super::segments::{open_segment, Segment};
+use super::{Msg, SpoolConfig};
+use crate::metrics::Metrics;
+use std::fs::File;
+use std::io::{self, Write};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What one turn of the writer loop took off the queue.
+struct Inbox {
+    batch: Vec<Vec<u8>>,
+    acks: Vec<SyncSender<()>>,
+    stopping: bool,
+}
+
+impl Inbox {
+    fn take(&mut self, msg: Msg) {
+        match msg {
+            Msg::Event(line) => self.batch.push(line),
+            Msg::Sync(ack) => self.acks.push(ack),
+            Msg::Shutdown => self.stopping = true,
+        }
+    }
+}
+
+pub(super) struct Writer {
+    cfg: SpoolConfig,
+    metrics: Arc<Metrics>,
+    active: ActiveSegment,
+    pub(super) segment: Option<Segment>,
+    /// The records of the batch being written, not yet handed to the OS.
+    /// They count as spooled once written to the file, and as dropped if
+    /// the file refuses them first.
+    buf: Vec<u8>,
+    /// The spool directory, locked while the quota is weighed and the batch
+    /// written (`None`: it could not be opened; see [`Writer::lock_dir`]).
+    dir: Option<File>,
+    /// The last batch had events refused at the quota: said once, not for
+    /// every batch while the sink is down.
+    over_quota: bool,
+    /// Bytes handed to the OS not yet fsynced.
+    unsynced: bool,
+    last_sync: Instant,
+}
+
+impl Writer {
+    pub(super) fn new(cfg: SpoolConfig, metrics: Arc<Metrics>, active: ActiveSegment) -> Writer {
+        Writer {
+            dir: File::open(&cfg.dir)
+                .inspect_err(|e| tracing::warn!(error = %e, dir = %cfg.dir.display(), "cannot open the spool directory to lock it; the quota holds for this process only"))
+                .ok(),
+            cfg,
+            metrics,
+            active,
+            segment: None,
+            buf: Vec::new(),
+            over_quota: false,
+            unsynced: false,
+            last_sync: Instant::now(),
+        }
+    }
+
+    /// Polls the queue rather than blocking on it: a writer parked in
+    /// `recv` must be woken by a syscall on every push, which costs the
+    /// request path more than the click itself. Asleep between turns, it
+    /// lets pushes stay plain atomic operations.
+    pub(super) fn run(mut self, rx: Receiver<Msg>) {
+        let tick = self.cfg.flush_interval.min(Duration::from_millis(10));
+        let mut inbox = Inbox {
+            batch: Vec::with_capacity(self.cfg.batch_max),
+            acks: Vec::new(),
+            stopping: false,
+        };
+        loop {
+            // Take what is waiting, up to a batch. When stopping, take
+            // everything: no producer is left to add more.
+            let mut drained = false;
+            while inbox.stopping || inbox.batch.len() < self.cfg.batch_max {
+                match rx.try_recv() {
+                    Ok(msg) => inbox.take(msg),
+                    Err(TryRecvError::Empty) => {
+                        drained = true;
+                        break;
+                    }
+                    Err(TryRecvError::Disconnected) => {
+                        inbox.stopping = true;
+                        drained = true;
+                        break;
+                    }
+                }
+            }
+            if !inbox.batch.is_empty() {
+                self.write_batch(&mut inbox.batch);
+            }
+            let must_sync = !inbox.acks.is_empty() || inbox.stopping;
+            if self.unsynced && (must_sync || self.last_sync.elapsed() >= self.cfg.fsync_interval) {
+                self.sync();
+            }
+            for ack in inbox.acks.drain(..) {
+                let _ = ack.send(());
+            }
+            if inbox.stopping {
+                self.close_segment();
+                return;
+            }
+            if drained {
+                std::thread::sleep(tick);
+            }
+        }
+    }
+
+    /// Writes the events that fit under the quota, in order, rotating files
+    /// past `segment_max_bytes`, and hands them to the OS before it returns;
+    /// the rest are dropped and counted.
+    pub(super) fn write_batch(&mut self, batch: &mut Vec<Vec<u8>>) {
+        let locked = self.lock_dir();
+        // Read under the lock: every writer's bytes are on disk before it
+        // lets go, and a shipper's deletes only ever make more room.
+        let (on_disk, files) = reader::usage(&self.cfg.dir);
+        self.metrics.spool_bytes.set(on_disk as i64);
+        self.metrics.spool_files.set(files as i64);
+        let mut room = self.cfg.max_spool_bytes.saturating_sub(on_disk);
+        let mut refused = 0u64;
+        let mut lines = batch.drain(..);
+        while let Some(line) = lines.next() {
+            let len = line.len() as u64;
+            if len > room {
+                // The quota: keep what is unshipped, refuse what is new.
+                refused += 1;
+                continue;
+            }
+            let buffered = self.buf.len() as u64;
+            if self
+                .segment
+                .as_ref()
+                .is_some_and(|s| s.bytes + buffered >= self.cfg.segment_max_bytes)
+            {
+                self.close_segment();
+            }
+            if self.segment.is_none() {
+                match open_segment(&self.cfg.dir, &self.metrics, &self.active) {
+                    Ok(seg) => self.segment = Some(seg),
+                    Err(e) => {
+                        let n = 1 + lines.len() as u64;
+                        tracing::error!(error = %e, events = n, dir = %self.cfg.dir.display(), "cannot create a spool file; events dropped");
+                        self.metrics.spool_write_errors.inc();
+                        self.metrics.events_dropped.inc_by(n);
+                        break;
+                    }
+                }
+            }
+            room -= len;
+            self.buf.extend_from_slice(&line);
+        }
+        drop(lines);
+        self.flush();
+        if locked {
+            self.unlock_dir();
+        }
+        if refused > 0 {
+            self.metrics.spool_quota_hits.inc();
+            self.metrics.events_dropped.inc_by(refused);
+            if !self.over_quota {
+                tracing::error!(
+                    events = refused,
+                    max_spool_bytes = self.cfg.max_spool_bytes,
+                    "spool quota reached (is the sink down?); new events dropped until there is room"
+                );
+            }
+        } else if self.over_quota {
+            tracing::info!("spool below its quota again; events written");
+        }
+        self.over_quota = refused > 0;
+    }
+
+    /// Takes the exclusive lock on the spool directory, waiting for another
+    /// writer's batch. False if it cannot be had: a file system without
+    /// locks still gets the quota kept by each process.
+    fn lock_dir(&self) -> bool {
+        let Some(dir) = &self.dir else {
+            return false;
+        };
+        match dir.lock() {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot lock the spool directory");
+                false
+            }
+        }
+    }
+
+    fn unlock_dir(&self) {
+        if let Some(dir) = &self.dir {
+            if let Err(e) = dir.unlock() {
+                tracing::warn!(error = %e, "cannot unlock the spool directory");
+            }
+        }
+    }
+
+    /// Hands the buffer to the OS. Records wholly written count as
+    /// spooled; on an error the rest count as dropped, and the next batch
+    /// goes to a new file (this one may end in a torn record, which readers
+    /// skip and count).
+    fn flush(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let Some(seg) = &mut self.segment else {
+            return;
+        };
+        let mut written = 0;
+        let mut failed = None;
+        while written < self.buf.len() {
+            match seg.file.write(&self.buf[written..]) {
+                Ok(0) => {
+                    failed = Some(io::Error::from(io::ErrorKind::WriteZero));
+                    break;
+                }
+                Ok(k) => written += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        seg.bytes += written as u64;
+        self.metrics.spool_bytes.add(written as i64);
+        let whole = count_lines(&self.buf[..written]);
+        self.metrics.events_spooled.inc_by(whole);
+        if written > 0 {
+            self.unsynced = true;
+        }
+        if let Some(e) = failed {
+            let lost = count_lines(&self.buf) - whole;
+            tracing::error!(error = %e, events = lost, file = %seg.path.display(), "spool write failed; events dropped");
+            self.metrics.spool_write_errors.inc();
+            self.metrics.events_dropped.inc_by(lost);
+            // A torn record ends the file: what follows goes to a new one,
+            // after what was written whole is made durable. Otherwise the
+            // file stays (a full disk does not make a file a flush).
+            let torn = written > 0 && self.buf[written - 1] != b'\n';
+            self.buf.clear();
+            if torn {
+                self.sync();
+                self.drop_segment();
+            }
+        }
+        self.buf.clear();
+    }
+
+    pub(super) fn close_segment(&mut self) {
+        self.flush();
+        self.sync();
+        self.drop_segment();
+    }
+
+    /// Done with the current file (closing it releases its lock).
+    pub(super) fn drop_segment(&mut self) {
+        self.segment = None;
+        if let Ok(mut a) = self.active.lock() {
+            *a = None;
+        }
+    }
+
+    fn sync(&mut self) {
+        if let Some(seg) = &self.segment {
+            if let Err(e) = seg.file.sync_data() {
+                tracing::error!(error = %e, file = %seg.path.display(), "spool fsync failed");
+                self.metrics.spool_write_errors.inc();
+            }
+        }
+        self.unsynced = false;
+        self.last_sync = Instant::now();
+    }
+}
+
+/// Records in `bytes`: each ends with the only newline it has.
+fn count_lines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+}
