@@ -137,13 +137,7 @@ fn bench(c: &mut Criterion) {
     )
     .unwrap();
     let query = url[3..].to_string();
-    let click_policy = clickedge::click::ClickPolicy {
-        keys,
-        signing_required: true,
-        allowed_hosts: Vec::new(),
-        max_query_bytes: 4096,
-        ..clickedge::click::ClickPolicy::default()
-    };
+    let click_policy = clickedge::click::ClickPolicy::new(keys, true, Vec::new(), 4096);
     c.bench_function("click/parse_and_verify", |b| {
         b.iter(|| black_box(click::parse(black_box(&query), &click_policy).is_ok()))
     });

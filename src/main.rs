@@ -848,8 +848,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     &keys,
                     &key.id,
                     &req,
-                    policy.max_query_bytes,
-                    &policy.allowed_hosts,
+                    policy.max_query_bytes(),
+                    policy.allowed_hosts(),
                 )
                 .map_err(|e| anyhow::anyhow!("cannot sign: {e}"))?;
                 writeln!(out, "{base}{url}")?;

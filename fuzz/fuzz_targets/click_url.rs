@@ -12,20 +12,19 @@ use libfuzzer_sys::fuzz_target;
 
 /// Keys k1 and k2; with `hosts`, only `*.example` landings are allowed.
 fn policy_with(signing_required: bool, hosts: bool) -> ClickPolicy {
-    ClickPolicy {
-        keys: Keys::new([
+    ClickPolicy::new(
+        Keys::new([
             ("k1", &b"fuzz-secret-0123456789abcdef"[..]),
             ("k2", &b"another-secret-0123456789ab"[..]),
         ]),
         signing_required,
-        allowed_hosts: if hosts {
+        if hosts {
             vec![click::HostPattern::parse("*.example").unwrap()]
         } else {
             Vec::new()
         },
-        max_query_bytes: 4096,
-        ..ClickPolicy::default()
-    }
+        4096,
+    )
 }
 
 fn policy(signing_required: bool) -> ClickPolicy {
@@ -82,7 +81,7 @@ fuzz_target!(|data: &[u8]| {
     // `sign` knows the keys, not the allowed hosts: check as an edge with
     // signing on and no host list does.
     let signed = policy_with(true, false);
-    let Ok(url) = click::sign(&signed.keys, "k2", &req, signed.max_query_bytes) else {
+    let Ok(url) = click::sign(signed.keys(), "k2", &req, signed.max_query_bytes()) else {
         return;
     };
     let query = url.strip_prefix("/c?").expect("sign prints /c?...");

@@ -1,4 +1,6 @@
+use super::mint::COMPONENT;
 use super::*;
+use percent_encoding::utf8_percent_encode;
 use proptest::prelude::*;
 
 const SECRET: &[u8] = b"test-secret-0123456789abcdef";
