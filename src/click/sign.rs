@@ -112,7 +112,7 @@ mod tests {
     }
 
     #[test]
-    fn known_vector() {
+    fn signing_matches_rfc_4231_test_case_2() {
         // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
         let k = Keys::new([("t", &b"Jefe"[..])]);
         let sig = k.sign("t", b"what do ya want for nothing?").unwrap();
@@ -129,7 +129,7 @@ mod tests {
     }
 
     #[test]
-    fn malformed_tags() {
+    fn malformed_tags_are_refused_as_malformed() {
         let k = keys();
         let good = k.sign("k1", b"q").unwrap();
         assert_eq!(k.verify("k1", b"q", ""), Err(SigError::Malformed));
