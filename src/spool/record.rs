@@ -68,7 +68,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seal_then_open() {
+    fn a_sealed_record_opens_to_its_event() {
         let mut r = br#"{"a":1,"b":"x\ny"}"#.to_vec();
         seal(&mut r);
         assert!(r.ends_with(b"\"}\n"));

@@ -418,7 +418,7 @@ proptest! {
 
     /// What `sign` mints, the edge accepts, and gets the same fields back.
     #[test]
-    fn sign_parse_round_trip(landing in landing_strategy(), cmp in id_strategy(), imp in id_strategy(),
+    fn what_sign_mints_parses_back_to_its_fields(landing in landing_strategy(), cmp in id_strategy(), imp in id_strategy(),
                              publisher in proptest::option::of(id_strategy()), test: bool) {
         let req = SignRequest { landing: &landing, campaign: &cmp, impression: &imp,
                                 publisher: publisher.as_deref(), test, child_directed: !test, expires: None };
