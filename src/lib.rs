@@ -65,6 +65,7 @@
 //! commands over stored clicks, [`report`] and [`retention`].
 
 pub mod bundle;
+pub mod cli;
 pub mod click;
 mod closed_set;
 pub mod config;

@@ -72,7 +72,3 @@ fn eight_edges_through_the_buffer_table_lose_and_double_no_click() {
         assert_eq!(e.metric("clickedge_sink_errors_total"), 0.0, "{}", e.log());
     }
 }
-
-/// One fleet run for the benchmark: `edges` edges, each sent `rate` clicks
-/// a second for `secs` seconds, shipping with `interval_ms` between
-/// inserts, into the click table or through the Buffer table.

@@ -9,6 +9,9 @@ mod common;
 use common::clickhouse::{sql_statements, ClickHouse};
 use common::*;
 
+/// One fleet run for the benchmark: `edges` edges, each sent `rate` clicks
+/// a second for `secs` seconds, shipping with `interval_ms` between
+/// inserts, into the click table or through the Buffer table.
 fn fleet_run(edges: usize, rate: usize, secs: u64, interval_ms: u64, buffer: bool) -> String {
     let ch = ClickHouse::start();
     let table = if buffer {
