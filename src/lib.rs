@@ -86,9 +86,12 @@ pub mod ship;
 pub mod spool;
 pub mod stored;
 
-pub use config::Config;
+pub use config::{Config, Overrides};
 pub use edge::proxy::{ClickEdge, EdgeProxy};
-pub use policy::Policy;
 pub use runtime::{Runtime, StartError};
-pub use settings::Settings;
-pub use spool::{EventQueue, Spool};
+pub use settings::{Settings, SettingsError};
+
+/// What an embedder imports: `use clickedge::prelude::*;`.
+pub mod prelude {
+    pub use crate::{ClickEdge, EdgeProxy, Overrides, Runtime, Settings, SettingsError, StartError};
+}
