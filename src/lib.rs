@@ -84,6 +84,7 @@ pub mod settings;
 pub mod ship;
 pub mod spool;
 pub mod stored;
+pub mod time;
 
 pub use config::Config;
 pub use policy::Policy;

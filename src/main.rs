@@ -479,21 +479,13 @@ impl StoreArgs {
 }
 
 /// `--on DAY`, default today (UTC).
-fn day_or_today(on: Option<&str>) -> anyhow::Result<clickedge::stored::strikes::Day> {
-    use clickedge::stored::strikes::parse_day;
-    match on {
-        Some(d) => parse_day(d).map_err(anyhow::Error::msg),
-        None => Ok(std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_secs() as i64
-            / 86_400),
-    }
+fn day_or_today(on: Option<&str>) -> anyhow::Result<clickedge::time::Day> {
+    Ok(clickedge::time::day_or(on, std::time::SystemTime::now())?)
 }
 
 fn strikes(action: StrikesAction) -> anyhow::Result<ExitCode> {
-    use clickedge::stored::strikes::{parse_day, show_day, Ladder};
-    use clickedge::stored::report::{GroupKey, Query};
-    let msg = anyhow::Error::msg;
+    use clickedge::stored::strikes::{evaluate_day, Ladder};
+    use clickedge::time::{parse_day, show_day};
     let store_args = match &action {
         StrikesAction::Evaluate { store, .. }
         | StrikesAction::List { store, .. }
@@ -506,46 +498,21 @@ fn strikes(action: StrikesAction) -> anyhow::Result<ExitCode> {
     clickedge::stored::strikes::check_config(sc).map_err(|p| {
         anyhow::anyhow!("the config's backend.strikes section has problems:\n  {p}")
     })?;
-    store.prepare().map_err(msg)?;
-    let mut ladder = match store.states("strikes").map_err(msg)?.get("ladder") {
-        Some(body) => Ladder::from_json(body).map_err(msg)?,
-        None => Ladder::default(),
-    };
-    let save = |l: &Ladder| {
-        store
-            .put_state("strikes", "ladder", &l.to_json())
-            .map_err(msg)
-    };
     match action {
-        StrikesAction::Evaluate { day, .. } => {
-            let d = parse_day(&day).map_err(msg)?;
-            let from = clickedge::stored::report::parse_time(&day).map_err(msg)?;
-            let q = Query {
-                from: Some(from),
-                to: Some(from + std::time::Duration::from_secs(86_400)),
-                by: vec![GroupKey::Publisher],
-            };
-            let backend = store.backend().map_err(msg)?;
-            let rows = store.report(&q, &backend).map_err(msg)?;
-            let by_publisher = rows
-                .into_iter()
-                .map(|(k, c)| (k.into_iter().next().unwrap_or_default(), c))
-                .collect();
-            match ladder.evaluate(d, &by_publisher, sc) {
-                None => println!("{day}: evaluated before; nothing changed"),
-                Some(outcomes) => {
-                    save(&ladder)?;
-                    for o in &outcomes {
-                        println!(
-                            "{}\t{}\tgross {}\tinvalid {}",
-                            o.publisher, o.what, o.gross, o.invalid
-                        );
-                    }
-                    println!("{day}: {} violation(s)", outcomes.len());
+        StrikesAction::Evaluate { day, .. } => match evaluate_day(&store, parse_day(&day)?, sc)? {
+            None => println!("{day}: evaluated before; nothing changed"),
+            Some(outcomes) => {
+                for o in &outcomes {
+                    println!(
+                        "{}\t{}\tgross {}\tinvalid {}",
+                        o.publisher, o.what, o.gross, o.invalid
+                    );
                 }
+                println!("{day}: {} violation(s)", outcomes.len());
             }
-        }
+        },
         StrikesAction::List { on, .. } => {
+            let ladder = Ladder::load(&store)?;
             let d = day_or_today(on.as_deref())?;
             println!("on {}:", show_day(d));
             for line in ladder.list(d, sc) {
@@ -553,21 +520,24 @@ fn strikes(action: StrikesAction) -> anyhow::Result<ExitCode> {
             }
         }
         StrikesAction::Acknowledge { publisher, on, .. } => {
+            let mut ladder = Ladder::load(&store)?;
             let d = day_or_today(on.as_deref())?;
-            ladder.acknowledge(&publisher, d, sc).map_err(msg)?;
-            save(&ladder)?;
+            ladder.acknowledge(&publisher, d, sc)?;
+            ladder.save(&store)?;
             println!("{publisher}: acknowledged on {}", show_day(d));
         }
         StrikesAction::Appeal { publisher, on, .. } => {
+            let mut ladder = Ladder::load(&store)?;
             let d = day_or_today(on.as_deref())?;
-            ladder.appeal(&publisher, d, sc).map_err(msg)?;
-            save(&ladder)?;
+            ladder.appeal(&publisher, d, sc)?;
+            ladder.save(&store)?;
             println!(
                 "{publisher}: appeal upheld on {}; latest strike removed",
                 show_day(d)
             );
         }
         StrikesAction::Export { out, on, .. } => {
+            let ladder = Ladder::load(&store)?;
             let d = day_or_today(on.as_deref())?;
             let text = ladder.export(d, sc);
             if out.as_os_str() == "-" {
@@ -657,28 +627,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             by,
             format,
         } => {
-            use clickedge::stored::report;
+            use clickedge::{stored::report, time::parse_time};
             let q = report::Query {
-                from: from
-                    .as_deref()
-                    .map(report::parse_time)
-                    .transpose()
-                    .map_err(anyhow::Error::msg)?,
-                to: to
-                    .as_deref()
-                    .map(report::parse_time)
-                    .transpose()
-                    .map_err(anyhow::Error::msg)?,
+                from: from.as_deref().map(parse_time).transpose()?,
+                to: to.as_deref().map(parse_time).transpose()?,
                 by: by
                     .iter()
                     .map(|b| report::GroupKey::parse(b))
-                    .collect::<Result<_, _>>()
-                    .map_err(anyhow::Error::msg)?,
+                    .collect::<Result<_, _>>()?,
             };
-            let format = report::Format::parse(&format).map_err(anyhow::Error::msg)?;
+            let format = report::Format::parse(&format)?;
             let (_, store) = store.open("report")?;
-            let backend = store.backend().map_err(anyhow::Error::msg)?;
-            let rows = store.report(&q, &backend).map_err(anyhow::Error::msg)?;
+            let rows = store.report(&q, &store.amendments()?)?;
             report::write(&mut std::io::stdout().lock(), &q.by, &rows, format)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -729,22 +689,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Rescore { store, from, to } => {
             use clickedge::stored::{self, activity::Rules};
-            let msg = anyhow::Error::msg;
+            use clickedge::time::{time_or, DAY};
             let now = std::time::SystemTime::now();
-            let parse = |t: Option<String>, default| -> anyhow::Result<std::time::SystemTime> {
-                t.as_deref()
-                    .map(clickedge::stored::report::parse_time)
-                    .transpose()
-                    .map_err(msg)
-                    .map(|t| t.unwrap_or(default))
-            };
-            let from = parse(from, now - std::time::Duration::from_secs(86_400))?;
-            let to = parse(to, now)?;
+            let from = time_or(from.as_deref(), now - DAY)?;
+            let to = time_or(to.as_deref(), now)?;
             let (cfg, store) = store.open("rescore")?;
             let rules = Rules::from_config(&cfg.backend).map_err(|p| {
                 anyhow::anyhow!("the config's backend section has problems:\n  {p}")
             })?;
-            let r = stored::rescore(&store, &rules, from, to, now).map_err(msg)?;
+            let r = stored::rescore(&store, &rules, from, to, now)?;
             let by: Vec<String> = clickedge::ivt::BackendReason::ALL
                 .iter()
                 .zip(r.new)
@@ -762,8 +715,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Freeze { store, month } => {
             let (_, store) = store.open("freeze")?;
-            let f = clickedge::stored::freeze(&store, &month, std::time::SystemTime::now())
-                .map_err(anyhow::Error::msg)?;
+            let f = clickedge::stored::freeze(&store, &month, std::time::SystemTime::now())?;
             let total = f
                 .rows
                 .values()
