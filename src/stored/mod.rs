@@ -24,13 +24,12 @@ mod store;
 pub mod strikes;
 
 pub use clickhouse::ClickHouseError;
-pub use store::{Adjustment, Store, StoreError, CLICKHOUSE_SQL};
+pub use store::{Adjustment, StateKind, Store, StoreError, CLICKHOUSE_SQL};
 
 use crate::ivt::BackendReason;
 use crate::time::{self, TimeError};
 use activity::Rules;
-use report::FrozenMonth;
-use report::{GroupKey, Query};
+use report::{FrozenMonth, GroupKey, Query};
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use strum::EnumCount;
@@ -159,7 +158,7 @@ pub fn freeze(store: &Store, month: &str, now: SystemTime) -> Result<FrozenMonth
         frozen_at,
         rows,
     };
-    store.put_state("frozen", month, &f.to_json())?;
+    store.put_state(StateKind::Frozen, month, &f.to_json())?;
     while time::unix_secs(SystemTime::now()) <= frozen_at {
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -191,5 +190,33 @@ mod tests {
         let (from, to) = time::month_range("2026-10").unwrap();
         let r = rescore(&store, &rules, from, to, to).unwrap();
         assert_eq!((r.clicks_read, r.total_new()), (40, 0));
+    }
+
+    #[test]
+    fn rescore_and_freeze_refuse_what_they_cannot_do_by_variant() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("clicks")).unwrap();
+        let store = Store::Local(dir.path().to_path_buf());
+        let rules = Rules::from_config(&crate::config::BackendConfig::default()).unwrap();
+        let (start, end) = time::month_range("2026-10").unwrap();
+        assert!(matches!(
+            rescore(&store, &rules, end, start, end),
+            Err(RescoreError::EmptyWindow)
+        ));
+        let early = freeze(&store, "2026-10", start).unwrap_err();
+        assert!(matches!(early, FreezeError::NotOver { .. }));
+        assert_eq!(
+            early.to_string(),
+            "2026-10 is not over yet: a month is frozen once it has ended (at 2026-11-01T00:00:00Z)"
+        );
+        assert!(matches!(
+            freeze(&store, "2026-1", end),
+            Err(FreezeError::Month(TimeError::NotAMonth { .. }))
+        ));
+        assert_eq!(freeze(&store, "2026-10", end).unwrap().month, "2026-10");
+        assert!(matches!(
+            freeze(&store, "2026-10", end),
+            Err(FreezeError::AlreadyFrozen { month }) if month == "2026-10"
+        ));
     }
 }

@@ -6,6 +6,7 @@
 use super::activity::StoredClick;
 use super::clickhouse::{self as ch, escape_tsv, unescape_tsv, ClickHouseError};
 use super::report::{self, Adjusted, Amendments, FrozenError, FrozenMonth, Query, Rows};
+use crate::closed_set::closed_set;
 use crate::event::Field;
 use crate::files::FileError;
 use crate::ivt::{BackendReason, Verdict};
@@ -56,8 +57,8 @@ pub enum StoreError {
     UnknownReason { click_id: String, reason: String },
     #[error("{0}")]
     Encode(serde_json::Error),
-    #[error(transparent)]
-    Write(#[from] FileError),
+    #[error("{0}")]
+    Write(FileError),
     #[error(transparent)]
     ClickHouse(#[from] ClickHouseError),
     /// The report's query, answered or not.
@@ -65,6 +66,14 @@ pub enum StoreError {
     Report(ClickHouseError),
     #[error(transparent)]
     Frozen(#[from] FrozenError),
+}
+
+// By hand rather than `#[from]`, which would make the error a `source` as
+// well as its message: `{:#}` would print it twice.
+impl From<FileError> for StoreError {
+    fn from(e: FileError) -> Self {
+        StoreError::Write(e)
+    }
 }
 
 /// One adjustment: a click found invalid after the fact.
@@ -108,6 +117,16 @@ impl StoredAdjustment {
             run: self.run,
             time: self.time,
         })
+    }
+}
+
+closed_set! {
+    /// The kinds of state document the store keeps, each in versions.
+    pub enum StateKind {
+        /// A frozen month ([`FrozenMonth`]), keyed by `YYYY-MM`.
+        Frozen,
+        /// The strike ladder, one document.
+        Strikes,
     }
 }
 
@@ -296,11 +315,11 @@ impl Store {
     }
 
     /// The latest version of each state document of a kind, by key.
-    pub fn states(&self, kind: &str) -> Result<BTreeMap<String, String>, StoreError> {
+    pub fn states(&self, kind: StateKind) -> Result<BTreeMap<String, String>, StoreError> {
         let mut out = BTreeMap::new();
         match self {
             Store::Local(dir) => {
-                let d = dir.join("state").join(kind);
+                let d = dir.join("state").join(kind.as_str());
                 let Ok(entries) = std::fs::read_dir(&d) else {
                     return Ok(out);
                 };
@@ -322,7 +341,7 @@ impl Store {
                     "SELECT key, argMax(body, version) FROM {} WHERE kind = '{}' \
                      GROUP BY key FORMAT TSV",
                     c.sibling(STATE_TABLE),
-                    kind
+                    kind.as_str()
                 );
                 for line in ch::query(c, &sql)?.lines() {
                     let Some((k, body)) = line.split_once('\t') else {
@@ -337,10 +356,10 @@ impl Store {
 
     /// Stores a new version of a state document. `key` is a short id
     /// (a month, `ladder`).
-    pub fn put_state(&self, kind: &str, key: &str, body: &str) -> Result<(), StoreError> {
+    pub fn put_state(&self, kind: StateKind, key: &str, body: &str) -> Result<(), StoreError> {
         match self {
             Store::Local(dir) => {
-                let d = dir.join("state").join(kind);
+                let d = dir.join("state").join(kind.as_str());
                 std::fs::create_dir_all(&d).map_err(io_at(&d))?;
                 crate::files::replace_whole(&d.join(format!("{key}.json")), body.as_bytes())?;
                 Ok(())
@@ -352,7 +371,7 @@ impl Store {
                 let sql = format!(
                     "INSERT INTO {} (kind, key, version, body) FORMAT TSV\n{}\t{}\t{}\t{}\n",
                     c.sibling(STATE_TABLE),
-                    escape_tsv(kind),
+                    escape_tsv(kind.as_str()),
                     escape_tsv(key),
                     version,
                     escape_tsv(body)
@@ -369,7 +388,7 @@ impl Store {
     pub fn amendments(&self) -> Result<Amendments, StoreError> {
         self.prepare()?;
         let mut a = Amendments::default();
-        for (month, body) in self.states("frozen")? {
+        for (month, body) in self.states(StateKind::Frozen)? {
             a.frozen.insert(month, FrozenMonth::from_json(&body)?);
         }
         if let Store::Local(_) = self {

@@ -18,13 +18,12 @@
 use crate::config::StrikesConfig;
 use crate::ivt::{PublisherStatus, PublisherStatuses, Reason};
 use crate::stored::report::{Counts, GroupKey, Query};
-use crate::stored::{Store, StoreError};
+use crate::stored::{StateKind, Store, StoreError};
 use crate::time::{self, show_day, Day};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The state document the ladder is kept in: its kind and key.
-const KIND: &str = "strikes";
+/// The key of the state document the ladder is kept in.
 const KEY: &str = "ladder";
 
 /// What the ladder refused, or could not read or write.
@@ -178,7 +177,41 @@ pub struct Outcome {
     pub publisher: String,
     pub gross: u64,
     pub invalid: u64,
-    pub what: &'static str,
+    pub what: Step,
+}
+
+/// What a violation did to a publisher's standing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The first violation: a warning, nothing held.
+    Warning,
+    /// A strike with the first hold.
+    FirstHold,
+    /// A later strike with a longer hold.
+    Hold,
+    /// The strike after the last hold.
+    Suspended,
+    /// A violation while held or suspended: not judged again until back.
+    WhileHeld,
+}
+
+impl Step {
+    /// What `strikes evaluate` prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Warning => "warning",
+            Step::FirstHold => "strike: first hold",
+            Step::Hold => "strike: hold",
+            Step::Suspended => "strike: suspended",
+            Step::WhileHeld => "violation while held: no new strike",
+        }
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Ladder {
@@ -193,7 +226,7 @@ impl Ladder {
     /// The ladder as the store keeps it; a new one when there is none.
     pub fn load(store: &Store) -> Result<Ladder, StrikesError> {
         store.prepare()?;
-        match store.states(KIND)?.get(KEY) {
+        match store.states(StateKind::Strikes)?.get(KEY) {
             Some(body) => Ladder::from_json(body),
             None => Ok(Ladder::default()),
         }
@@ -201,7 +234,7 @@ impl Ladder {
 
     /// Keeps the ladder in the store (a new version of its document).
     pub fn save(&self, store: &Store) -> Result<(), StrikesError> {
-        Ok(store.put_state(KIND, KEY, &self.to_json())?)
+        Ok(store.put_state(StateKind::Strikes, KEY, &self.to_json())?)
     }
 
     /// Applies a day's clicks per publisher. `None` when the day was
@@ -235,10 +268,10 @@ impl Ladder {
             let what = match standing.status(day, cfg) {
                 // A publisher already held or suspended is not judged again
                 // until it is back.
-                Status::Hold { .. } | Status::Suspended => "violation while held: no new strike",
+                Status::Hold { .. } | Status::Suspended => Step::WhileHeld,
                 Status::Good if standing.warned_on.is_none() => {
                     standing.warned_on = Some(day);
-                    "warning"
+                    Step::Warning
                 }
                 Status::Good | Status::Warned => {
                     let n = standing.active(day, cfg.expiry_days).count();
@@ -250,9 +283,9 @@ impl Ladder {
                         appealed: false,
                     });
                     match hold_days {
-                        0 => "strike: suspended",
-                        _ if n == 0 => "strike: first hold",
-                        _ => "strike: hold",
+                        0 => Step::Suspended,
+                        _ if n == 0 => Step::FirstHold,
+                        _ => Step::Hold,
                     }
                 }
             };
@@ -393,7 +426,7 @@ mod tests {
         let o = l
             .evaluate(day("2026-01-03"), &counts(200, 150), &cfg)
             .unwrap();
-        assert_eq!(o[0].what, "warning");
+        assert_eq!(o[0].what, Step::Warning);
         assert_eq!(st(&l, "2026-01-03"), Status::Warned);
         // The same day again changes nothing.
         assert_eq!(l.evaluate(day("2026-01-03"), &counts(200, 150), &cfg), None);
@@ -402,7 +435,7 @@ mod tests {
         let o = l
             .evaluate(day("2026-01-10"), &counts(200, 150), &cfg)
             .unwrap();
-        assert_eq!(o[0].what, "strike: first hold");
+        assert_eq!(o[0].what, Step::FirstHold);
         assert!(matches!(st(&l, "2026-01-10"), Status::Hold { .. }));
         assert!(matches!(
             st(&l, "2026-01-20"),
@@ -429,7 +462,7 @@ mod tests {
         let o = l
             .evaluate(day("2026-01-12"), &counts(200, 150), &cfg)
             .unwrap();
-        assert_eq!(o[0].what, "violation while held: no new strike");
+        assert_eq!(o[0].what, Step::WhileHeld);
         // Second strike: 7 days.
         l.evaluate(day("2026-02-01"), &counts(200, 150), &cfg)
             .unwrap();
@@ -440,7 +473,7 @@ mod tests {
         let o = l
             .evaluate(day("2026-02-15"), &counts(200, 150), &cfg)
             .unwrap();
-        assert_eq!(o[0].what, "strike: suspended");
+        assert_eq!(o[0].what, Step::Suspended);
         assert_eq!(st(&l, "2026-02-15"), Status::Suspended);
         assert!(l
             .export(day("2026-02-15"), &cfg)
@@ -454,7 +487,7 @@ mod tests {
         let o = l
             .evaluate(day("2026-05-02"), &counts(200, 150), &cfg)
             .unwrap();
-        assert_eq!(o[0].what, "strike: first hold");
+        assert_eq!(o[0].what, Step::FirstHold);
         // Round trip through the stored form.
         assert_eq!(Ladder::from_json(&l.to_json()).unwrap(), l);
         assert!(matches!(
@@ -501,7 +534,10 @@ mod tests {
         let o = evaluate_day(&store, day("2026-01-03"), &cfg)
             .unwrap()
             .unwrap();
-        assert_eq!((o[0].gross, o[0].invalid, o[0].what), (200, 150, "warning"));
+        assert_eq!(
+            (o[0].gross, o[0].invalid, o[0].what),
+            (200, 150, Step::Warning)
+        );
         assert_eq!(evaluate_day(&store, day("2026-01-03"), &cfg).unwrap(), None);
         assert_eq!(
             evaluate_day(&store, day("2026-01-04"), &cfg).unwrap(),
@@ -510,6 +546,20 @@ mod tests {
         let kept = Ladder::load(&store).unwrap();
         assert_eq!(kept.evaluated.len(), 2);
         assert_eq!(kept.publishers["pub-x"].warned_on, Some(day("2026-01-03")));
+    }
+
+    #[test]
+    fn each_step_prints_as_strikes_evaluate_says_it() {
+        let all = [
+            (Step::Warning, "warning"),
+            (Step::FirstHold, "strike: first hold"),
+            (Step::Hold, "strike: hold"),
+            (Step::Suspended, "strike: suspended"),
+            (Step::WhileHeld, "violation while held: no new strike"),
+        ];
+        for (step, text) in all {
+            assert_eq!(step.to_string(), text);
+        }
     }
 
     #[test]
