@@ -87,6 +87,12 @@ pub fn unix_millis(t: SystemTime) -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Unix nanoseconds; 0 before 1970.
+pub fn unix_nanos(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
 /// `YYYY-MM-DD` to a day number.
 pub fn parse_day(s: &str) -> Result<Day, TimeError> {
     let not_a_day = || TimeError::NotADay {

@@ -365,9 +365,7 @@ impl Store {
                 Ok(())
             }
             Store::ClickHouse(c) => {
-                let version = SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos() as u64);
+                let version = time::unix_nanos(SystemTime::now());
                 let sql = format!(
                     "INSERT INTO {} (kind, key, version, body) FORMAT TSV\n{}\t{}\t{}\t{}\n",
                     c.sibling(STATE_TABLE),
