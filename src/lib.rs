@@ -85,6 +85,7 @@ pub mod settings;
 pub mod ship;
 pub mod spool;
 pub mod stored;
+pub mod time;
 
 pub use config::{Config, Overrides};
 pub use edge::proxy::{ClickEdge, EdgeProxy};
@@ -93,5 +94,7 @@ pub use settings::{Settings, SettingsError};
 
 /// What an embedder imports: `use clickedge::prelude::*;`.
 pub mod prelude {
-    pub use crate::{ClickEdge, EdgeProxy, Overrides, Runtime, Settings, SettingsError, StartError};
+    pub use crate::{
+        ClickEdge, EdgeProxy, Overrides, Runtime, Settings, SettingsError, StartError,
+    };
 }

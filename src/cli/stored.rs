@@ -4,6 +4,9 @@
 use super::ConfigArg;
 use crate::config::Config;
 use crate::ship::sinks::{ClickHouse, SinkOptions};
+use crate::stored::strikes::{self, Ladder};
+use crate::stored::{self, activity::Rules, report};
+use crate::time::{parse_day, parse_time, show_day, time_or, Day, DAY};
 use anyhow::bail;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -18,12 +21,11 @@ pub(super) struct ReportArgs {
     /// Up to this time, exclusive.
     #[arg(long)]
     to: Option<String>,
-    /// Group by any of campaign,publisher,day,device,country,platform.
-    #[arg(long, value_delimiter = ',')]
-    by: Vec<String>,
-    /// table, json or csv.
-    #[arg(long, default_value = "table")]
-    format: String,
+    /// Group by any of these, comma-separated.
+    #[arg(long, value_delimiter = ',', value_enum)]
+    by: Vec<report::GroupKey>,
+    #[arg(long, value_enum, default_value = "table")]
+    format: report::Format,
 }
 
 impl ReportArgs {
@@ -35,28 +37,13 @@ impl ReportArgs {
             by,
             format,
         } = self;
-        use crate::stored::report;
         let q = report::Query {
-            from: from
-                .as_deref()
-                .map(report::parse_time)
-                .transpose()
-                .map_err(anyhow::Error::msg)?,
-            to: to
-                .as_deref()
-                .map(report::parse_time)
-                .transpose()
-                .map_err(anyhow::Error::msg)?,
-            by: by
-                .iter()
-                .map(|b| report::GroupKey::parse(b))
-                .collect::<Result<_, _>>()
-                .map_err(anyhow::Error::msg)?,
+            from: from.as_deref().map(parse_time).transpose()?,
+            to: to.as_deref().map(parse_time).transpose()?,
+            by,
         };
-        let format = report::Format::parse(&format).map_err(anyhow::Error::msg)?;
         let (_, store) = store.open("report")?;
-        let backend = store.backend().map_err(anyhow::Error::msg)?;
-        let rows = store.report(&q, &backend).map_err(anyhow::Error::msg)?;
+        let rows = store.report(&q, &store.amendments()?)?;
         report::write(&mut std::io::stdout().lock(), &q.by, &rows, format)?;
         Ok(ExitCode::SUCCESS)
     }
@@ -139,22 +126,13 @@ pub(super) struct RescoreArgs {
 impl RescoreArgs {
     pub(super) fn run(self) -> anyhow::Result<ExitCode> {
         let RescoreArgs { store, from, to } = self;
-        use crate::stored::{self, activity::Rules};
-        let msg = anyhow::Error::msg;
         let now = std::time::SystemTime::now();
-        let parse = |t: Option<String>, default| -> anyhow::Result<std::time::SystemTime> {
-            t.as_deref()
-                .map(crate::stored::report::parse_time)
-                .transpose()
-                .map_err(msg)
-                .map(|t| t.unwrap_or(default))
-        };
-        let from = parse(from, now - std::time::Duration::from_secs(86_400))?;
-        let to = parse(to, now)?;
+        let from = time_or(from.as_deref(), now - DAY)?;
+        let to = time_or(to.as_deref(), now)?;
         let (cfg, store) = store.open("rescore")?;
         let rules = Rules::from_config(&cfg.backend)
             .map_err(|p| anyhow::anyhow!("the config's backend section has problems:\n  {p}"))?;
-        let r = stored::rescore(&store, &rules, from, to, now).map_err(msg)?;
+        let r = stored::rescore(&store, &rules, from, to, now)?;
         let by: Vec<String> = crate::ivt::BackendReason::ALL
             .iter()
             .zip(r.new)
@@ -185,8 +163,7 @@ impl FreezeArgs {
     pub(super) fn run(self) -> anyhow::Result<ExitCode> {
         let FreezeArgs { store, month } = self;
         let (_, store) = store.open("freeze")?;
-        let f = crate::stored::freeze(&store, &month, std::time::SystemTime::now())
-            .map_err(anyhow::Error::msg)?;
+        let f = crate::stored::freeze(&store, &month, std::time::SystemTime::now())?;
         let total = f
             .rows
             .values()
@@ -321,23 +298,13 @@ impl StoreArgs {
 }
 
 /// `--on DAY`, default today (UTC).
-fn day_or_today(on: Option<&str>) -> anyhow::Result<crate::stored::strikes::Day> {
-    use crate::stored::strikes::parse_day;
-    match on {
-        Some(d) => parse_day(d).map_err(anyhow::Error::msg),
-        None => Ok(std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_secs() as i64
-            / 86_400),
-    }
+fn day_or_today(on: Option<&str>) -> anyhow::Result<Day> {
+    Ok(crate::time::day_or(on, std::time::SystemTime::now())?)
 }
 
 impl StrikesAction {
     pub(super) fn run(self) -> anyhow::Result<ExitCode> {
         let action = self;
-        use crate::stored::report::{GroupKey, Query};
-        use crate::stored::strikes::{parse_day, show_day, Ladder};
-        let msg = anyhow::Error::msg;
         let store_args = match &action {
             StrikesAction::Evaluate { store, .. }
             | StrikesAction::List { store, .. }
@@ -347,38 +314,14 @@ impl StrikesAction {
         };
         let (cfg, store) = store_args.open("strikes")?;
         let sc = &cfg.backend.strikes;
-        crate::stored::strikes::check_config(sc).map_err(|p| {
+        strikes::check_config(sc).map_err(|p| {
             anyhow::anyhow!("the config's backend.strikes section has problems:\n  {p}")
         })?;
-        store.prepare().map_err(msg)?;
-        let mut ladder = match store.states("strikes").map_err(msg)?.get("ladder") {
-            Some(body) => Ladder::from_json(body).map_err(msg)?,
-            None => Ladder::default(),
-        };
-        let save = |l: &Ladder| {
-            store
-                .put_state("strikes", "ladder", &l.to_json())
-                .map_err(msg)
-        };
         match action {
             StrikesAction::Evaluate { day, .. } => {
-                let d = parse_day(&day).map_err(msg)?;
-                let from = crate::stored::report::parse_time(&day).map_err(msg)?;
-                let q = Query {
-                    from: Some(from),
-                    to: Some(from + std::time::Duration::from_secs(86_400)),
-                    by: vec![GroupKey::Publisher],
-                };
-                let backend = store.backend().map_err(msg)?;
-                let rows = store.report(&q, &backend).map_err(msg)?;
-                let by_publisher = rows
-                    .into_iter()
-                    .map(|(k, c)| (k.into_iter().next().unwrap_or_default(), c))
-                    .collect();
-                match ladder.evaluate(d, &by_publisher, sc) {
+                match strikes::evaluate_day(&store, parse_day(&day)?, sc)? {
                     None => println!("{day}: evaluated before; nothing changed"),
                     Some(outcomes) => {
-                        save(&ladder)?;
                         for o in &outcomes {
                             println!(
                                 "{}\t{}\tgross {}\tinvalid {}",
@@ -390,6 +333,7 @@ impl StrikesAction {
                 }
             }
             StrikesAction::List { on, .. } => {
+                let ladder = Ladder::load(&store)?;
                 let d = day_or_today(on.as_deref())?;
                 println!("on {}:", show_day(d));
                 for line in ladder.list(d, sc) {
@@ -397,21 +341,24 @@ impl StrikesAction {
                 }
             }
             StrikesAction::Acknowledge { publisher, on, .. } => {
+                let mut ladder = Ladder::load(&store)?;
                 let d = day_or_today(on.as_deref())?;
-                ladder.acknowledge(&publisher, d, sc).map_err(msg)?;
-                save(&ladder)?;
+                ladder.acknowledge(&publisher, d, sc)?;
+                ladder.save(&store)?;
                 println!("{publisher}: acknowledged on {}", show_day(d));
             }
             StrikesAction::Appeal { publisher, on, .. } => {
+                let mut ladder = Ladder::load(&store)?;
                 let d = day_or_today(on.as_deref())?;
-                ladder.appeal(&publisher, d, sc).map_err(msg)?;
-                save(&ladder)?;
+                ladder.appeal(&publisher, d, sc)?;
+                ladder.save(&store)?;
                 println!(
                     "{publisher}: appeal upheld on {}; latest strike removed",
                     show_day(d)
                 );
             }
             StrikesAction::Export { out, on, .. } => {
+                let ladder = Ladder::load(&store)?;
                 let d = day_or_today(on.as_deref())?;
                 let text = ladder.export(d, sc);
                 if out.as_os_str() == "-" {
