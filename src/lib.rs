@@ -86,8 +86,8 @@ pub mod spool;
 pub mod stored;
 
 pub use config::Config;
-pub use policy::Policy;
 pub use edge::proxy::{ClickEdge, EdgeProxy};
+pub use policy::Policy;
 pub use runtime::{Runtime, StartError};
 pub use settings::Settings;
 pub use spool::{EventQueue, Spool};

@@ -491,8 +491,8 @@ fn day_or_today(on: Option<&str>) -> anyhow::Result<clickedge::stored::strikes::
 }
 
 fn strikes(action: StrikesAction) -> anyhow::Result<ExitCode> {
-    use clickedge::stored::strikes::{parse_day, show_day, Ladder};
     use clickedge::stored::report::{GroupKey, Query};
+    use clickedge::stored::strikes::{parse_day, show_day, Ladder};
     let msg = anyhow::Error::msg;
     let store_args = match &action {
         StrikesAction::Evaluate { store, .. }

@@ -16,10 +16,10 @@
 //! which, at every reload until the restart (see [`restart_only_changes`]).
 
 use crate::config::{Config, Overrides};
+use crate::edge::tls::CertStore;
 use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::settings::Settings;
-use crate::edge::tls::CertStore;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;

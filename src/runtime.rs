@@ -18,14 +18,14 @@
 
 use crate::config::Problems;
 use crate::decide::Decider;
+use crate::edge::proxy::ClickEdge;
+use crate::edge::tls::CertStore;
 use crate::metrics::Metrics;
 use crate::privacy::Privacy;
-use crate::edge::proxy::ClickEdge;
 use crate::reload::Reloader;
 use crate::settings::Settings;
 use crate::ship::Shipper;
 use crate::spool::Spool;
-use crate::edge::tls::CertStore;
 use pingora::server::{RunArgs, Server};
 use std::sync::Arc;
 

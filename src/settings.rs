@@ -17,8 +17,8 @@
 
 use crate::config::{Config, ConfigError, Overrides, Problem, Problems};
 use crate::decide::DeciderSettings;
-use crate::policy::Policy;
 use crate::edge::process::ServerSettings;
+use crate::policy::Policy;
 use crate::ship::sinks::SinkOptions;
 use crate::ship::ShipConfig;
 use crate::spool::SpoolConfig;

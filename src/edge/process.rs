@@ -5,8 +5,8 @@
 
 use crate::config::{Config, Problems};
 use crate::edge::forwarded::TrustedProxies;
-use crate::ivt::IpSet;
 use crate::edge::tls::CertKey;
+use crate::ivt::IpSet;
 use pingora::server::configuration::ServerConf;
 use std::net::{SocketAddr, ToSocketAddrs};
 

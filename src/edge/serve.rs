@@ -8,9 +8,9 @@
 use crate::config::Problems;
 use crate::edge::limits::{Capped, ConnectionCap, Guarded, Limits};
 use crate::edge::proxy::{EdgeProxy, MetricsApp};
+use crate::edge::tls::CertStore;
 use crate::runtime::{Runtime, StartError};
 use crate::settings::Settings;
-use crate::edge::tls::CertStore;
 use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::configuration::Opt;
 use pingora::server::Server;

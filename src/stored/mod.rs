@@ -21,10 +21,10 @@ pub mod strikes;
 
 use crate::event::Field;
 use crate::ivt::BackendReason;
-use report::{Adjusted, Backend, FrozenMonth, GroupKey, Query, Rows};
 use crate::ship::sinks::ClickHouse;
 use crate::spool::record;
 use activity::{Rules, StoredClick};
+use report::{Adjusted, Backend, FrozenMonth, GroupKey, Query, Rows};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

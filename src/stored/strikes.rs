@@ -56,8 +56,8 @@ pub fn parse_day(s: &str) -> Result<Day, String> {
     if s.len() != 10 {
         return Err(format!("{s:?}: write a day as YYYY-MM-DD"));
     }
-    let t =
-        crate::stored::report::parse_time(s).map_err(|_| format!("{s:?}: write a day as YYYY-MM-DD"))?;
+    let t = crate::stored::report::parse_time(s)
+        .map_err(|_| format!("{s:?}: write a day as YYYY-MM-DD"))?;
     Ok(t.duration_since(std::time::UNIX_EPOCH)
         .map_err(|_| format!("{s:?}: before 1970"))?
         .as_secs() as i64
