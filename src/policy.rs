@@ -20,7 +20,7 @@ pub struct Policy {
     pub click: ClickPolicy,
     pub ivt: Classifier,
     /// `geo.country_db`, when configured.
-    pub country: Option<crate::geo::CountryDb>,
+    pub country: Option<CountryDb>,
     /// The version of the rules bundle whose lists are in this policy (0:
     /// none).
     pub bundle_version: u64,

@@ -5,32 +5,22 @@
 //!
 //! List format: one AS number a line (`16509` or `AS16509`), `#` comments.
 
+use super::list_file::{self, ListFileError};
 use super::BundleLists;
 use crate::config::{GeoConfig, IvtConfig, Problems};
 use std::collections::HashSet;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 /// The shipped data-center AS numbers (`conf/asn/datacenter-asns.txt`).
 pub const BUILTIN_DATACENTER_ASNS: &str = include_str!("../../conf/asn/datacenter-asns.txt");
 
-/// Why a list of AS numbers does not load; each names the line, and the
-/// file when there is one.
+/// Why a list of AS numbers does not load: the line, and what is on it.
 #[derive(Debug, thiserror::Error)]
 pub enum AsnListError {
     #[error("line {line}: {text:?} is not an AS number (16509 or AS16509)")]
     Line { line: usize, text: String },
-    #[error("cannot read {}: {error}", path.display())]
-    Unreadable {
-        path: PathBuf,
-        error: std::io::Error,
-    },
-    #[error("{}: {error}", path.display())]
-    InFile {
-        path: PathBuf,
-        error: Box<AsnListError>,
-    },
 }
 
 /// Data-center networks by autonomous system: an ASN database and the AS
@@ -111,14 +101,7 @@ impl DatacenterAsns {
     }
 
     /// AS numbers from a list file; the error names the file and the line.
-    pub fn read_numbers(path: &Path) -> Result<Vec<u32>, AsnListError> {
-        let text = std::fs::read_to_string(path).map_err(|error| AsnListError::Unreadable {
-            path: path.to_path_buf(),
-            error,
-        })?;
-        Self::parse_numbers(&text).map_err(|e| AsnListError::InFile {
-            path: path.to_path_buf(),
-            error: Box::new(e),
-        })
+    pub fn read_numbers(path: &Path) -> Result<Vec<u32>, ListFileError<AsnListError>> {
+        list_file::load(path, Self::parse_numbers)
     }
 }

@@ -12,6 +12,7 @@
 //! and anything after the first space or comma on a line is ignored (so
 //! CSV-style exports with a network in the first column load as they are).
 
+use super::list_file::{self, ListFileError};
 use super::BundleLists;
 use crate::config::{IvtConfig, Problems};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -26,22 +27,11 @@ pub struct NotANetwork {
     pub entry: String,
 }
 
-/// Why a list of networks does not load; each names the line, and the
-/// file when there is one.
+/// Why a list of networks does not load: the line, and what is on it.
 #[derive(Debug, thiserror::Error)]
 pub enum IpListError {
     #[error("line {line}: {entry}")]
     Line { line: usize, entry: NotANetwork },
-    #[error("cannot read {}: {error}", path.display())]
-    Unreadable {
-        path: PathBuf,
-        error: std::io::Error,
-    },
-    #[error("{}: {error}", path.display())]
-    InFile {
-        path: PathBuf,
-        error: Box<IpListError>,
-    },
 }
 
 /// The networks `ivt` lists, each set from the config's entries and
@@ -197,16 +187,8 @@ impl IpSet {
         Ok(())
     }
 
-    pub fn extend_from_file(&mut self, path: &Path) -> Result<(), IpListError> {
-        let text = std::fs::read_to_string(path).map_err(|error| IpListError::Unreadable {
-            path: path.to_path_buf(),
-            error,
-        })?;
-        self.extend_from_text(&text)
-            .map_err(|e| IpListError::InFile {
-                path: path.to_path_buf(),
-                error: Box::new(e),
-            })
+    pub fn extend_from_file(&mut self, path: &Path) -> Result<(), ListFileError<IpListError>> {
+        list_file::load(path, |text| self.extend_from_text(text))
     }
 }
 

@@ -4,11 +4,14 @@
 //! gives, and what the edge does about it ([`Action`]).
 //!
 //! Invariants: classification reads only the request (headers, method,
-//! address) and shared read-only state; it does no I/O, takes no lock and
-//! allocates nothing. When several reasons apply, the first in docs/contract.md §5's
-//! order wins; [`Reason`]'s declaration order *is* that order.
+//! address) and shared read-only state; it does no I/O and takes no lock,
+//! and it allocates only to name the pattern a bot's user agent matched
+//! (the decider caches that per user agent). When several reasons apply,
+//! the first in docs/contract.md §5's order wins; [`Reason`]'s declaration
+//! order *is* that order. The lists are built whole by
+//! [`Classifier::from_config`], each owner from its part of `ivt`.
 //!
-//! Does not: decide the HTTP answer (that is `core`), or log.
+//! Does not: decide the HTTP answer (that is [`crate::decide`]), or log.
 //!
 //! The signals, cheapest and most decisive first within docs/contract.md §5's order:
 //! prefetch headers; the user agent against the bot lists and the client
@@ -23,6 +26,7 @@ mod asns;
 pub mod bots;
 pub mod duplicate;
 pub mod iplist;
+pub mod list_file;
 mod prefetch;
 pub mod publishers;
 
@@ -48,7 +52,7 @@ closed_set! {
     /// event's `reason`, the metrics' labels, the report's columns and the
     /// config's `ivt.actions` keys. A new reason is one variant here, its
     /// default action in [`Reason::blocks_by_default`] if it blocks, and
-    /// its rule in [`Classifier::classify`] (or in the click core, for
+    /// its rule in [`Classifier::classify`] (or in the decider, for
     /// stateful ones).
     pub enum Reason {
         Prefetch,

@@ -6,12 +6,13 @@
 //! lines and lines starting with `#` are skipped. A publisher not listed is
 //! in good standing.
 
+use super::list_file::{self, ListFileError};
 use crate::config::Problems;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// Why a publisher status list does not load; each names the line, and
-/// the file when there is one.
+/// Why a publisher status list does not load: the line, and what is wrong
+/// with it.
 #[derive(Debug, thiserror::Error)]
 pub enum PublisherListError {
     #[error("line {line}: write PUBLISHER, a tab, then hold or suspended")]
@@ -22,16 +23,6 @@ pub enum PublisherListError {
     NoPublisher { line: usize },
     #[error("line {line}: {publisher:?} is not a publisher id (1 to 128 of A-Z a-z 0-9 . _ ~ -)")]
     NotAnId { line: usize, publisher: String },
-    #[error("{}: {error}", path.display())]
-    Unreadable {
-        path: PathBuf,
-        error: std::io::Error,
-    },
-    #[error("{}: {error}", path.display())]
-    InFile {
-        path: PathBuf,
-        error: Box<PublisherListError>,
-    },
 }
 
 /// A publisher's standing, as far as the edge cares.
@@ -120,16 +111,8 @@ impl PublisherStatuses {
     }
 
     /// Reads and parses a file; the error names the file.
-    pub fn read(path: &Path) -> Result<PublisherStatuses, PublisherListError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|error| PublisherListError::Unreadable {
-                path: path.to_path_buf(),
-                error,
-            })?;
-        PublisherStatuses::parse(&text).map_err(|e| PublisherListError::InFile {
-            path: path.to_path_buf(),
-            error: Box::new(e),
-        })
+    pub fn read(path: &Path) -> Result<PublisherStatuses, ListFileError<PublisherListError>> {
+        list_file::load(path, PublisherStatuses::parse)
     }
 
     /// Adds another list's entries (the rules bundle's, beside the local

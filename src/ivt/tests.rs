@@ -26,14 +26,7 @@ fn the_reasons_are_named_in_the_contracts_order() {
 fn classifier_of_every_signal() -> Classifier {
     let list = |text| bots::PatternList::compile([("t", text)]).unwrap();
     Classifier {
-        bots: BotLists::new(
-            list("knownbot"),
-            list("heuristic"),
-            list("scanner"),
-            bots::PatternList::default(),
-            None,
-            None,
-        ),
+        bots: BotLists::of_patterns(list("knownbot"), list("heuristic"), list("scanner")),
         internal: IpSet::parse("10.0.0.0/8").unwrap(),
         datacenter: IpSet::parse("10.1.0.0/16\n203.0.113.0/24").unwrap(),
         publishers: PublisherStatuses::parse("pub-s\tsuspended\npub-h\thold\n").unwrap(),
@@ -142,13 +135,10 @@ fn only_a_click_without_a_reason_is_valid_and_a_test_click_is_a_test() {
 
 fn classifier() -> Classifier {
     Classifier {
-        bots: BotLists::new(
+        bots: BotLists::of_patterns(
             bots::PatternList::compile([("t", "bot\ncurl/")]).unwrap(),
             bots::PatternList::default(),
             bots::PatternList::default(),
-            bots::PatternList::default(),
-            None,
-            None,
         ),
         bot_ips: IpSet::parse("198.51.100.0/24").unwrap(),
         internal: IpSet::parse("10.0.0.0/8").unwrap(),
@@ -277,7 +267,7 @@ fn a_chromium_over_tls_without_its_headers_is_a_non_browser() {
 }
 
 #[test]
-fn precedence_when_several_apply() {
+fn the_earliest_reason_wins_when_several_apply() {
     let c = classifier();
     let pre = [("Sec-Purpose", "prefetch")];
     // Everything at once: prefetch wins.
@@ -325,7 +315,7 @@ fn prefetch_and_known_bot_block_by_default_and_every_other_reason_flags() {
 }
 
 #[test]
-fn actions_by_reason_name() {
+fn actions_are_set_by_reason_name() {
     let named = |pairs: &[(&str, ActionKind)]| {
         pairs
             .iter()

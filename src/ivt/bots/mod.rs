@@ -42,6 +42,7 @@ pub use iab::{IabExclude, IabInclude};
 pub use patterns::{tiers, PatternList};
 
 use crate::config::{BotsConfig, Problems};
+use crate::ivt::list_file::{self, ListFileError};
 use crate::ivt::{BundleLists, PatternTier, Reason, Rule};
 use regex::bytes::Regex;
 use std::path::{Path, PathBuf};
@@ -83,17 +84,6 @@ pub enum BotListError {
     },
     #[error("line {line}: impact must be 0, 1 or 2, not {value:?}")]
     Impact { line: usize, value: String },
-    #[error("cannot read {}: {error}", path.display())]
-    Unreadable {
-        path: PathBuf,
-        error: std::io::Error,
-    },
-    /// A list file's problem, with the file.
-    #[error("{}: {error}", path.display())]
-    InFile {
-        path: PathBuf,
-        error: Box<BotListError>,
-    },
 }
 
 /// The open default list, compiled in (see `conf/bots/README.md`), both
@@ -118,7 +108,7 @@ pub const BUILTIN_DEVICES: &str = include_str!("../../../conf/bots/device-marker
 
 /// Everything that judges a user agent.
 ///
-/// Built whole ([`BotLists::new`], [`BotLists::from_config`]) and never
+/// Built whole by [`BotLists::from_config`] and never
 /// changed after: the quick pass is compiled from the pattern lists, and a
 /// list changed on its own would leave it stale.
 #[derive(Clone, Debug, Default)]
@@ -145,25 +135,21 @@ pub struct BotLists {
 type Sources = Vec<(String, String)>;
 
 impl BotLists {
-    /// The lists, with the quick pass over the pattern lists built.
-    pub fn new(
+    /// The three pattern lists alone (no device marks, no IAB lists),
+    /// with their quick pass: what a test of the classifier needs.
+    #[cfg(test)]
+    pub(crate) fn of_patterns(
         patterns: PatternList,
         heuristics: PatternList,
         scanners: PatternList,
-        devices: PatternList,
-        iab_exclude: Option<IabExclude>,
-        iab_include: Option<IabInclude>,
     ) -> BotLists {
-        BotLists {
+        let lists = BotLists {
             patterns,
             heuristics,
             scanners,
-            devices,
-            iab_exclude,
-            iab_include,
-            quick: None,
-        }
-        .with_quick_pass()
+            ..BotLists::default()
+        };
+        lists.with_quick_pass()
     }
 
     /// The lists `ivt.bots` names, and the rules bundle's patterns, which
@@ -228,14 +214,16 @@ impl BotLists {
             IabInclude::parse,
             &mut p,
         );
-        p.or(BotLists::new(
+        let lists = BotLists {
             patterns,
             heuristics,
             scanners,
             devices,
             iab_exclude,
             iab_include,
-        ))
+            quick: None,
+        };
+        p.or(lists.with_quick_pass())
     }
 
     /// The name of a pattern's source in rules (`open-bots`, a file's
@@ -341,11 +329,8 @@ impl BotLists {
 }
 
 /// A list file's text.
-pub fn read_list(path: &Path) -> Result<String, BotListError> {
-    std::fs::read_to_string(path).map_err(|error| BotListError::Unreadable {
-        path: path.to_path_buf(),
-        error,
-    })
+pub fn read_list(path: &Path) -> Result<String, ListFileError<BotListError>> {
+    list_file::read(path)
 }
 
 /// Adds each file's text to `sources`, or a problem under `key`.
@@ -377,18 +362,8 @@ fn iab_list<T>(
     parse: fn(&str) -> Result<T, BotListError>,
     p: &mut Problems,
 ) -> Option<T> {
-    let path = path?;
-    let text = read_list(path)
+    list_file::load(path?, parse)
         .map_err(|e| p.push(key, e.to_string()))
-        .ok()?;
-    parse(&text)
-        .map_err(|e| {
-            let e = BotListError::InFile {
-                path: path.to_path_buf(),
-                error: Box::new(e),
-            };
-            p.push(key, e.to_string())
-        })
         .ok()
 }
 

@@ -51,7 +51,7 @@ pub struct PatternList {
     any: Option<Regex>,
     re: Option<Regex>,
     /// The plain patterns one by one: which one matched, asked only once
-    /// `re` did (a bot, and then once per agent: the core caches it).
+    /// `re` did (a bot, and then once per agent: the decider caches it).
     set: Option<RegexSet>,
     prefilter: Option<RegexSet>,
     fancy: Vec<fancy_regex::Regex>,
