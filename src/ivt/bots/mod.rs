@@ -31,8 +31,8 @@
 //! redundant under the dual pass are kept, so such a user agent is logged
 //! `known_bot` (more telling) rather than `non_browser`.
 //!
-//! Three files: [`patterns`] (pattern lists and their tiers), [`iab`] (the
-//! IAB lists), and this one, the joined [`BotLists`] built from
+//! Three files: `patterns.rs` (pattern lists and their tiers), `iab.rs`
+//! (the IAB lists), and this one, the joined [`BotLists`] built from
 //! `ivt.bots` by [`BotLists::from_config`].
 
 mod iab;
@@ -125,9 +125,9 @@ pub struct BotLists {
     devices: PatternList,
     iab_exclude: Option<IabExclude>,
     iab_include: Option<IabInclude>,
-    /// One pass over the three lists' patterns together
-    /// ([`BotLists::with_quick_pass`]): most user agents are browsers that
-    /// match none, and are done in one pass rather than three.
+    /// One pass over the three lists' patterns together (built by
+    /// `with_quick_pass`): most user agents are browsers that match none,
+    /// and are done in one pass rather than three.
     quick: Option<Regex>,
 }
 
