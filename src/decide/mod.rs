@@ -442,7 +442,7 @@ impl Decider {
     /// The facts of a user agent, from this thread's cache or computed.
     /// Costs a hit one hash of the user agent and one comparison.
     pub fn user_agent_facts(&self, policy: &Policy, ua: &str) -> UaFacts {
-        let owner = (self as *const Decider as usize, policy.generation);
+        let owner = (self as *const Decider as usize, policy.generation());
         UA_CACHE.with(|cell| {
             let Ok(mut cache) = cell.try_borrow_mut() else {
                 return self.compute_facts(policy, ua);

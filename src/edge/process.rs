@@ -119,7 +119,7 @@ impl ServerSettings {
             (Some(c), Some(k)) => match CertKey::load(c, k) {
                 Ok(pair) => Some(pair),
                 Err(e) => {
-                    p.push("", e);
+                    p.push("", e.to_string());
                     None
                 }
             },
@@ -171,7 +171,7 @@ impl ServerSettings {
         let mut trusted = IpSet::default();
         for entry in &sv.trusted_proxies {
             if let Err(e) = trusted.add_entry(entry) {
-                p.push("server.trusted_proxies", e);
+                p.push("server.trusted_proxies", e.to_string());
             }
         }
         let defaults = Config::default();
