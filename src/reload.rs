@@ -34,8 +34,8 @@ type Stamp = Vec<(PathBuf, Option<SystemTime>, u64)>;
 /// The settings of `new` that differ from `old` and take effect only at a
 /// restart, by their config keys.
 pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
-    fn differs<T: std::fmt::Debug>(a: &T, b: &T) -> bool {
-        format!("{a:?}") != format!("{b:?}")
+    fn differs<T: PartialEq>(a: &T, b: &T) -> bool {
+        a != b
     }
     let sink = |c: &Config| {
         let mut s = c.sink.clone();

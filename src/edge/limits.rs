@@ -62,8 +62,9 @@ impl Limits {
             p.push(
                 "limits.max_header_bytes",
                 format!(
-                    "{} is out of range; use 1024 to 1048576 (default 16384)",
-                    cfg.max_header_bytes
+                    "{} is out of range; use 1024 to 1048576 (default {})",
+                    cfg.max_header_bytes,
+                    LimitsConfig::default().max_header_bytes
                 ),
             );
         }
@@ -71,8 +72,9 @@ impl Limits {
             p.push(
                 "limits.max_headers",
                 format!(
-                    "{} is out of range; use 8 to 256 (default 64)",
-                    cfg.max_headers
+                    "{} is out of range; use 8 to 256 (default {})",
+                    cfg.max_headers,
+                    LimitsConfig::default().max_headers
                 ),
             );
         }

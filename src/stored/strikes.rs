@@ -46,8 +46,9 @@ pub fn check_config(c: &StrikesConfig) -> Result<(), crate::config::Problems> {
         p.push(
             "backend.strikes.max_invalid_share",
             format!(
-                "{}: give a share from 0 to below 1 (default 0.5)",
-                c.max_invalid_share
+                "{}: give a share from 0 to below 1 (default {})",
+                c.max_invalid_share,
+                StrikesConfig::default().max_invalid_share
             ),
         );
     }
@@ -60,7 +61,10 @@ pub fn check_config(c: &StrikesConfig) -> Result<(), crate::config::Problems> {
     if c.expiry_days == 0 {
         p.push(
             "backend.strikes.expiry_days",
-            "must be at least 1 (default 90)",
+            format!(
+                "must be at least 1 (default {})",
+                StrikesConfig::default().expiry_days
+            ),
         );
     }
     p.or(())
