@@ -31,7 +31,7 @@
 use crate::click::{self, ClickError};
 use crate::device::Device;
 use crate::event::{self, Event};
-use crate::ivt::duplicate::DupKind;
+use crate::ivt::duplicate::{DupKind, KeyedOn};
 use crate::ivt::{Action, DuplicateWindow, Reason, Rule, Signals, Verdict};
 use crate::policy::Policy;
 use crate::privacy::Privacy;
@@ -287,13 +287,13 @@ impl Decider {
         let (key, kind) = if !click.impression.is_empty() {
             (
                 self.duplicates.key(&click.campaign, &click.impression),
-                "impression",
+                KeyedOn::Impression,
             )
         } else if let Some((_, id)) = &click.platform {
             (
                 self.duplicates
                     .key_of(&click.campaign, DupKind::PlatformId, &[id.as_bytes()]),
-                "platform-click-id",
+                KeyedOn::PlatformClickId,
             )
         } else {
             let ip = match req.client_ip {
@@ -307,7 +307,7 @@ impl Decider {
                     DupKind::AddressAndAgent,
                     &[&ip, user_agent.as_bytes()],
                 ),
-                "address-agent",
+                KeyedOn::AddressAndAgent,
             )
         };
         self.duplicates

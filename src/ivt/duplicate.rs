@@ -49,6 +49,29 @@ struct Shard {
     order: VecDeque<(u64, u64)>,
 }
 
+/// What a duplicate click was keyed on, named in its event's `rule`
+/// (`duplicate:impression`...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyedOn {
+    /// The signed impression id.
+    Impression,
+    /// A template click's platform click id.
+    PlatformClickId,
+    /// Neither: the client address and the user agent.
+    AddressAndAgent,
+}
+
+impl KeyedOn {
+    /// The name in the event's `rule`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyedOn::Impression => "impression",
+            KeyedOn::PlatformClickId => "platform-click-id",
+            KeyedOn::AddressAndAgent => "address-agent",
+        }
+    }
+}
+
 /// What stands in for the impression in a duplicate key (never equal to
 /// an impression's key: those hash no kind byte).
 #[derive(Debug, Clone, Copy)]

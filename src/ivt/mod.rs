@@ -212,7 +212,7 @@ pub enum Rule {
     Expired,
     Test,
     /// The duplicate key's kind.
-    Duplicate(&'static str),
+    Duplicate(duplicate::KeyedOn),
     /// A current Chromium's user agent over TLS without any of the headers
     /// every Chromium sends there (`ivt.header_consistency`). Only flags.
     BrowserHeaders,
@@ -436,7 +436,7 @@ impl Classifier {
             Rule::PublisherStatus => "strikes:publisher-status".into(),
             Rule::Expired => "url:exp".into(),
             Rule::Test => "url:test".into(),
-            Rule::Duplicate(kind) => format!("duplicate:{kind}"),
+            Rule::Duplicate(on) => format!("duplicate:{}", on.as_str()),
             Rule::BrowserHeaders => "headers:chromium-without-sec-fetch-or-client-hints".into(),
         }
     }
