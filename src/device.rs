@@ -223,7 +223,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn common_user_agents() {
+    fn common_user_agents_get_their_device_class() {
         let cases = [
             ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", Device::Desktop),
             ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Safari/605.1.15", Device::Desktop),
@@ -250,7 +250,7 @@ mod tests {
     }
 
     #[test]
-    fn client_hint_says_mobile() {
+    fn a_client_hint_saying_mobile_makes_a_reduced_agent_mobile() {
         let ua = "Mozilla/5.0 (Linux; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36";
         assert_eq!(classify(ua, Some(b"?1")), Device::Mobile);
         let reduced = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36";

@@ -8,6 +8,7 @@
 //! reloaded with the other lists when its file changes. No database, or an
 //! address it does not know: the country is empty.
 
+use crate::config::{Problem, Problems};
 use maxminddb::{path, Reader};
 use std::net::IpAddr;
 use std::path::Path;
@@ -84,6 +85,15 @@ impl std::fmt::Debug for CountryDb {
 }
 
 impl CountryDb {
+    /// `geo.country_db`, when configured.
+    pub fn from_config(cfg: &crate::config::GeoConfig) -> Result<Option<CountryDb>, Problems> {
+        match cfg.country_db.as_deref().map(CountryDb::open) {
+            None => Ok(None),
+            Some(Ok(db)) => Ok(Some(db)),
+            Some(Err(e)) => Err(Problem::new("geo.country_db", e.to_string()).into()),
+        }
+    }
+
     /// Reads and checks the file: a MaxMind DB, not of another kind.
     pub fn open(path: &Path) -> Result<CountryDb, GeoError> {
         let reader = open_mmdb(

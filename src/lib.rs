@@ -65,6 +65,7 @@
 //! commands over stored clicks, [`report`] and [`retention`].
 
 pub mod bundle;
+pub mod cli;
 pub mod click;
 mod closed_set;
 pub mod config;
@@ -84,10 +85,16 @@ pub mod settings;
 pub mod ship;
 pub mod spool;
 pub mod stored;
+pub mod time;
 
-pub use config::Config;
-pub use policy::Policy;
+pub use config::{Config, Overrides};
 pub use edge::proxy::{ClickEdge, EdgeProxy};
 pub use runtime::{Runtime, StartError};
-pub use settings::Settings;
-pub use spool::{EventQueue, Spool};
+pub use settings::{Settings, SettingsError};
+
+/// What an embedder imports: `use clickedge::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        ClickEdge, EdgeProxy, Overrides, Runtime, Settings, SettingsError, StartError,
+    };
+}

@@ -9,8 +9,8 @@
 
 use crate::click::{ClickError, Refusal};
 use crate::closed_set::closed_set;
-use crate::ivt::{Action, Reason, Verdict};
 use crate::edge::limits::{Limit, LimitHits};
+use crate::ivt::{Action, Reason, Verdict};
 use std::sync::Arc;
 use strum::{EnumCount, VariantArray};
 

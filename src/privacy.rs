@@ -374,7 +374,7 @@ mod tests {
     }
 
     #[test]
-    fn truncation() {
+    fn truncation_keeps_a_v4_slash_24_and_a_v6_slash_48() {
         let t = |s: &str| truncate_ip(s.parse().unwrap()).to_string();
         assert_eq!(t("192.0.2.255"), "192.0.2.0");
         assert_eq!(t("2001:db8:abcd:1234:5678::1"), "2001:db8:abcd::");
@@ -383,7 +383,7 @@ mod tests {
     }
 
     #[test]
-    fn modes() {
+    fn each_ip_mode_writes_its_own_field_and_an_opt_out_writes_none() {
         let t = Privacy::new(IpMode::Truncate, "", 24, &[]);
         assert_eq!(
             t.ip_fields(ip("203.0.113.77"), false, SystemTime::now())
@@ -547,7 +547,7 @@ mod tests {
     }
 
     #[test]
-    fn scrubbing() {
+    fn contact_details_are_scrubbed_from_agents_and_clean_agents_are_borrowed() {
         let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.85 Safari/537.36";
         assert!(matches!(scrub(chrome), std::borrow::Cow::Borrowed(_)));
         let app = "Mozilla/5.0 (Linux; Android 14) MyApp/3.2 (user=jane.doe@example.com; tel +1 415-555-0100)";

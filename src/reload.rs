@@ -16,10 +16,10 @@
 //! which, at every reload until the restart (see [`restart_only_changes`]).
 
 use crate::config::{Config, Overrides};
+use crate::edge::tls::CertStore;
 use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::settings::Settings;
-use crate::edge::tls::CertStore;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
@@ -34,8 +34,8 @@ type Stamp = Vec<(PathBuf, Option<SystemTime>, u64)>;
 /// The settings of `new` that differ from `old` and take effect only at a
 /// restart, by their config keys.
 pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
-    fn differs<T: std::fmt::Debug>(a: &T, b: &T) -> bool {
-        format!("{a:?}") != format!("{b:?}")
+    fn differs<T: PartialEq>(a: &T, b: &T) -> bool {
+        a != b
     }
     let sink = |c: &Config| {
         let mut s = c.sink.clone();

@@ -40,7 +40,10 @@ pub enum StartError {
         source: std::io::Error,
     },
     #[error("cannot listen on {addr}: {error} (is another process on that port?)")]
-    Listen { addr: String, error: std::io::Error },
+    Listen {
+        addr: std::net::SocketAddr,
+        error: std::io::Error,
+    },
 }
 
 /// The started background work and the click plugin that feeds it.

@@ -177,6 +177,11 @@ fn bad_arguments_say_what_to_fix() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("group by campaign, publisher, day, device, country, platform"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("invalid value 'ip' for '--by")
+            && stderr
+                .contains("possible values: campaign, publisher, day, device, country, platform"),
+        "{stderr}"
+    );
 }

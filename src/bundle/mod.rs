@@ -87,13 +87,19 @@ fn check_files<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> Resul
     for (name, text) in files {
         let loaded = match name {
             "bot_patterns.txt" | "link_scanners.txt" => {
-                PatternList::compile([(format!("bundle {name}").as_str(), text)]).map(|_| ())
+                PatternList::compile([(format!("bundle {name}").as_str(), text)])
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
             }
-            "internal_ips.txt" | "datacenter_ips.txt" => {
-                crate::ivt::IpSet::default().extend_from_text(text)
-            }
-            "datacenter_asns.txt" => crate::ivt::DatacenterAsns::parse_numbers(text).map(|_| ()),
-            "publishers.tsv" => crate::ivt::PublisherStatuses::parse(text).map(|_| ()),
+            "internal_ips.txt" | "datacenter_ips.txt" => crate::ivt::IpSet::default()
+                .extend_from_text(text)
+                .map_err(|e| e.to_string()),
+            "datacenter_asns.txt" => crate::ivt::DatacenterAsns::parse_numbers(text)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            "publishers.tsv" => crate::ivt::PublisherStatuses::parse(text)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
             _ => Err(format!("a bundle carries only {}", known_files())),
         };
         if let Err(problem) = loaded {

@@ -21,7 +21,9 @@
 //!
 //! Costs a click pays here: an `ArcSwap` load of the policy, the HMAC of its
 //! query, the lists' automata over the user agent, one shard lock of the
-//! duplicate window, and two allocations (the `Location`, the event line).
+//! duplicate window, and its allocations: the `Location`, the event line,
+//! and, when there is one, the lowercased referrer host and a flagged
+//! click's rule text.
 //!
 //! Does not: read a body, write an answer, count metrics or queue the event:
 //! that is the caller's glue, in the order the [`Answer`] says.
@@ -29,16 +31,17 @@
 use crate::click::{self, ClickError};
 use crate::device::Device;
 use crate::event::{self, Event};
-use crate::ivt::duplicate::DupKind;
+use crate::ivt::duplicate::{DupKind, KeyedOn};
 use crate::ivt::{Action, DuplicateWindow, Reason, Rule, Signals, Verdict};
 use crate::policy::Policy;
 use crate::privacy::Privacy;
-pub mod request;
-pub use request::{Headers, Request};
 use arc_swap::ArcSwap;
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
+
+pub mod request;
+pub use request::{Headers, Request};
 
 /// `Cache-Control` of a redirect (docs/contract.md §4): no cache anywhere
 /// may keep it, or the next user's click would never reach the edge.
@@ -218,58 +221,25 @@ impl Decider {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let ua = self.user_agent_facts(&policy, &user_agent);
-        let mut finding = policy.ivt.classify_with(
-            &Signals {
-                method: req.method,
-                headers: req.headers,
-                user_agent: &user_agent,
-                ip: req.client_ip,
-                test: click.test,
-                expired: click.expires.is_some_and(|exp| now_secs >= exp),
-                publisher: &click.publisher,
-                secure: req.secure,
-            },
-            ua.bot,
-        );
-        // Last in the contract's order, and only for a click that would
-        // count. The key: the impression; for a template click, the
-        // platform's click id; without either, the address and agent.
-        if finding.is_none() {
-            let (key, kind) = if !click.impression.is_empty() {
-                (
-                    self.duplicates.key(&click.campaign, &click.impression),
-                    "impression",
-                )
-            } else if let Some((_, id)) = &click.platform {
-                (
-                    self.duplicates
-                        .key_of(&click.campaign, DupKind::PlatformId, &[id.as_bytes()]),
-                    "platform-click-id",
-                )
-            } else {
-                let ip = match req.client_ip {
-                    Some(std::net::IpAddr::V4(a)) => a.to_ipv6_mapped().octets(),
-                    Some(std::net::IpAddr::V6(a)) => a.octets(),
-                    None => [0; 16],
-                };
-                (
-                    self.duplicates.key_of(
-                        &click.campaign,
-                        DupKind::AddressAndAgent,
-                        &[&ip, user_agent.as_bytes()],
-                    ),
-                    "address-agent",
-                )
-            };
-            if self
-                .duplicates
-                .check_and_record(key, self.duplicates.ms_at(now.mono))
-            {
-                finding = Some((Reason::Duplicate, Rule::Duplicate(kind)));
-            }
-        }
+        let finding = policy
+            .ivt
+            .classify_with(
+                &Signals {
+                    method: req.method,
+                    headers: req.headers,
+                    user_agent: &user_agent,
+                    ip: req.client_ip,
+                    test: click.test,
+                    expired: click.expires.is_some_and(|exp| now_secs >= exp),
+                    publisher: &click.publisher,
+                    secure: req.secure,
+                },
+                ua.bot,
+            )
+            // Last in the contract's order, and only for a click that
+            // would count.
+            .or_else(|| self.duplicate(&click, req, &user_agent, now));
         let reason = finding.map(|(r, _)| r);
-        let rule = finding.map(|(_, rule)| policy.ivt.rule_text(rule));
         // The header-consistency signal only ever flags (docs/accuracy.md).
         let blocked =
             finding.is_some_and(|(r, rule)| policy.ivt.blocks(r) && rule != Rule::BrowserHeaders);
@@ -281,27 +251,96 @@ impl Decider {
 
         let mut id_buf = uuid::Uuid::encode_buffer();
         let click_id: &str = click_id(now).hyphenated().encode_lower(&mut id_buf);
-
         let (status, location) = match action {
-            Action::Redirected => {
-                let location = click::location(&click.landing, &self.clickid_param, click_id);
-                // The URL parser never writes a control character; a
-                // Location that still could not be a header value is refused.
-                if !location.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-                    return Err(ClickError::BadLanding);
-                }
-                (302, Some(location))
-            }
+            Action::Redirected => (302, Some(self.location(&click, click_id)?)),
             Action::Beacon => (204, None),
             Action::Blocked if reason == Some(Reason::Prefetch) => (503, None),
             Action::Blocked => (403, None),
         };
+        let judged = Judged {
+            reason,
+            rule: finding.map(|(_, rule)| policy.ivt.rule_text(rule)),
+            action,
+            ua,
+            user_agent: &user_agent,
+            click_id,
+        };
+        let event = self.event(req, now, &policy, &click, &judged);
+        Ok(Answer {
+            status,
+            location,
+            event: Some(event),
+            ..Answer::empty(Outcome::Click { reason, action })
+        })
+    }
 
-        let device = if reason == Some(Reason::KnownBot) {
+    /// A duplicate of a counted click within the window. The key: the
+    /// impression; for a template click, the platform's click id; without
+    /// either, the address and agent. Records the click when it is not.
+    fn duplicate(
+        &self,
+        click: &click::Click<'_>,
+        req: &Request<'_>,
+        user_agent: &str,
+        now: Now,
+    ) -> Option<(Reason, Rule)> {
+        let (key, kind) = if !click.impression.is_empty() {
+            (
+                self.duplicates.key(&click.campaign, &click.impression),
+                KeyedOn::Impression,
+            )
+        } else if let Some((_, id)) = &click.platform {
+            (
+                self.duplicates
+                    .key_of(&click.campaign, DupKind::PlatformId, &[id.as_bytes()]),
+                KeyedOn::PlatformClickId,
+            )
+        } else {
+            let ip = match req.client_ip {
+                Some(std::net::IpAddr::V4(a)) => a.to_ipv6_mapped().octets(),
+                Some(std::net::IpAddr::V6(a)) => a.octets(),
+                None => [0; 16],
+            };
+            (
+                self.duplicates.key_of(
+                    &click.campaign,
+                    DupKind::AddressAndAgent,
+                    &[&ip, user_agent.as_bytes()],
+                ),
+                KeyedOn::AddressAndAgent,
+            )
+        };
+        self.duplicates
+            .check_and_record(key, self.duplicates.ms_at(now.mono))
+            .then_some((Reason::Duplicate, Rule::Duplicate(kind)))
+    }
+
+    /// The `Location` of a redirect: the landing URL with the click id.
+    /// The URL parser never writes a control character; a Location that
+    /// still could not be a header value is refused.
+    fn location(&self, click: &click::Click<'_>, click_id: &str) -> Result<String, ClickError> {
+        let location = click::location(&click.landing, &self.clickid_param, click_id);
+        if !location.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return Err(ClickError::BadLanding);
+        }
+        Ok(location)
+    }
+
+    /// The click's event line (docs/contract.md §5), with no more about
+    /// the person than the privacy mode and their opt-out allow.
+    fn event(
+        &self,
+        req: &Request<'_>,
+        now: Now,
+        policy: &Policy,
+        click: &click::Click<'_>,
+        judged: &Judged<'_>,
+    ) -> Vec<u8> {
+        let device = if judged.reason == Some(Reason::KnownBot) {
             Device::Bot
         } else {
             crate::device::from_tokens(
-                ua.device_tokens,
+                judged.ua.device_tokens,
                 req.header(&crate::decide::request::names::SEC_CH_UA_MOBILE),
             )
         };
@@ -321,10 +360,10 @@ impl Decider {
         };
         let logged_ua = if opted_out {
             Cow::Borrowed(device.as_str())
-        } else if ua.clean {
-            Cow::Borrowed(user_agent.as_ref())
+        } else if judged.ua.clean {
+            Cow::Borrowed(judged.user_agent)
         } else {
-            self.privacy.user_agent(&user_agent)
+            self.privacy.user_agent(judged.user_agent)
         };
         let referrer_host = if opted_out {
             String::new()
@@ -333,16 +372,16 @@ impl Decider {
                 event::referrer_host(&req.header_str(&http::header::REFERER)).to_ascii_lowercase(),
             )
         };
-        let event = Event {
+        Event {
             ts: now.wall,
-            click_id,
+            click_id: judged.click_id,
             campaign: &click.campaign,
             impression: &click.impression,
             publisher: &click.publisher,
             landing_host: click.landing_host(),
-            verdict: Verdict::of(reason),
-            reason,
-            action,
+            verdict: Verdict::of(judged.reason),
+            reason: judged.reason,
+            action: judged.action,
             method: req.method,
             ip,
             user_agent: &logged_ua,
@@ -352,16 +391,20 @@ impl Decider {
             edge: &self.edge_id,
             ip_full,
             platform: click.platform.as_ref().map(|(p, id)| (*p, id.as_ref())),
-            rule: rule.as_deref(),
+            rule: judged.rule.as_deref(),
         }
-        .to_line();
-        Ok(Answer {
-            status,
-            location,
-            event: Some(event),
-            ..Answer::empty(Outcome::Click { reason, action })
-        })
+        .to_line()
     }
+}
+
+/// What the decision found about a click, for its event.
+struct Judged<'a> {
+    reason: Option<Reason>,
+    rule: Option<String>,
+    action: Action,
+    ua: UaFacts,
+    user_agent: &'a str,
+    click_id: &'a str,
 }
 
 /// What a user agent alone decides, whatever else the request says: its
@@ -399,7 +442,7 @@ impl Decider {
     /// The facts of a user agent, from this thread's cache or computed.
     /// Costs a hit one hash of the user agent and one comparison.
     pub fn user_agent_facts(&self, policy: &Policy, ua: &str) -> UaFacts {
-        let owner = (self as *const Decider as usize, policy.generation);
+        let owner = (self as *const Decider as usize, policy.generation());
         UA_CACHE.with(|cell| {
             let Ok(mut cache) = cell.try_borrow_mut() else {
                 return self.compute_facts(policy, ua);

@@ -5,16 +5,16 @@
 
 use crate::config::{Config, Problems};
 use crate::edge::forwarded::TrustedProxies;
-use crate::ivt::IpSet;
 use crate::edge::tls::CertKey;
+use crate::ivt::IpSet;
 use pingora::server::configuration::ServerConf;
 use std::net::{SocketAddr, ToSocketAddrs};
 
 /// The listeners and the process settings, checked.
 pub struct ServerSettings {
-    pub listen: Vec<String>,
-    pub tls_listen: Vec<String>,
-    pub metrics_listen: Option<String>,
+    pub listen: Vec<SocketAddr>,
+    pub tls_listen: Vec<SocketAddr>,
+    pub metrics_listen: Option<SocketAddr>,
     pub origin: Option<SocketAddr>,
     /// The TLS pair, when `tls.listen` is set.
     pub tls: Option<CertKey>,
@@ -85,43 +85,24 @@ impl ServerSettings {
         if cfg.listen.is_empty() {
             p.push("listen", "give at least one address, like 127.0.0.1:8080");
         }
-        for l in &cfg.listen {
-            if l.parse::<SocketAddr>().is_err() {
-                p.push(
-                    "listen",
-                    format!("{l:?} is not an IP:PORT address (like 0.0.0.0:8080 or [::]:8080)"),
-                );
-            }
-        }
-        if let Some(m) = &cfg.metrics.listen {
-            if m.parse::<SocketAddr>().is_err() {
-                p.push("metrics.listen", format!("{m:?} is not an IP:PORT address"));
-            }
-        }
-        for l in &cfg.tls.listen {
-            if l.parse::<SocketAddr>().is_err() {
-                p.push("tls.listen", format!("{l:?} is not an IP:PORT address"));
-            }
-        }
+        let listen = addresses(&cfg.listen, "listen", &mut p);
+        let tls_listen = addresses(&cfg.tls.listen, "tls.listen", &mut p);
+        let metrics_listen = addresses(cfg.metrics.listen.as_slice(), "metrics.listen", &mut p);
         // One address, one listener: a second bind of it fails at start.
         let mut seen: Vec<(SocketAddr, &str)> = Vec::new();
-        let named = cfg
-            .listen
+        let named = listen
             .iter()
             .map(|a| (a, "listen"))
-            .chain(cfg.tls.listen.iter().map(|a| (a, "tls.listen")))
-            .chain(cfg.metrics.listen.iter().map(|a| (a, "metrics.listen")));
-        for (addr, key) in named {
-            let Ok(sa) = addr.parse::<SocketAddr>() else {
-                continue;
-            };
+            .chain(tls_listen.iter().map(|a| (a, "tls.listen")))
+            .chain(metrics_listen.iter().map(|a| (a, "metrics.listen")));
+        for (&sa, key) in named {
             match seen.iter().find(|(other, _)| {
                 other.port() == sa.port()
                     && (*other == sa || other.ip().is_unspecified() || sa.ip().is_unspecified())
             }) {
                 Some((_, first)) => p.push(
                     key,
-                    format!("{addr} is already taken by {first}; give each listener its own port"),
+                    format!("{sa} is already taken by {first}; give each listener its own port"),
                 ),
                 None => seen.push((sa, key)),
             }
@@ -129,7 +110,7 @@ impl ServerSettings {
         let origin = match origin_addr(cfg.origin.as_deref()) {
             Ok(o) => o,
             Err(e) => {
-                p.push("", e);
+                p.push("", e.to_string());
                 None
             }
         };
@@ -138,7 +119,7 @@ impl ServerSettings {
             (Some(c), Some(k)) => match CertKey::load(c, k) {
                 Ok(pair) => Some(pair),
                 Err(e) => {
-                    p.push("", e);
+                    p.push("", e.to_string());
                     None
                 }
             },
@@ -190,17 +171,27 @@ impl ServerSettings {
         let mut trusted = IpSet::default();
         for entry in &sv.trusted_proxies {
             if let Err(e) = trusted.add_entry(entry) {
-                p.push("server.trusted_proxies", e);
+                p.push("server.trusted_proxies", e.to_string());
             }
         }
+        let defaults = Config::default();
         if sv.max_connections == 0 {
             p.push(
                 "server.max_connections",
-                "must be at least 1 (default 16384)",
+                format!(
+                    "must be at least 1 (default {})",
+                    defaults.server.max_connections
+                ),
             );
         }
         if cfg.metrics.max_connections == 0 {
-            p.push("metrics.max_connections", "must be at least 1 (default 16)");
+            p.push(
+                "metrics.max_connections",
+                format!(
+                    "must be at least 1 (default {})",
+                    defaults.metrics.max_connections
+                ),
+            );
         }
         let need = descriptors_needed(cfg);
         let descriptor_warning = open_file_limit().filter(|&have| have < need).map(|have| {
@@ -217,9 +208,9 @@ impl ServerSettings {
             n => n,
         };
         p.or(ServerSettings {
-            listen: cfg.listen.clone(),
-            tls_listen: cfg.tls.listen.clone(),
-            metrics_listen: cfg.metrics.listen.clone(),
+            listen,
+            tls_listen,
+            metrics_listen: metrics_listen.into_iter().next(),
             origin,
             tls: if t.listen.is_empty() { None } else { tls },
             trusted_proxies: TrustedProxies::new(trusted),
@@ -240,7 +231,7 @@ impl ServerSettings {
     /// leaves the process running with nothing to serve, so a port already
     /// taken is found here and ends the start instead. Not on an upgrade,
     /// whose sockets come from the old process.
-    pub fn probe_listen(&self) -> Result<(), (String, std::io::Error)> {
+    pub fn probe_listen(&self) -> Result<(), (SocketAddr, std::io::Error)> {
         let addrs = self
             .listen
             .iter()
@@ -248,25 +239,60 @@ impl ServerSettings {
             .chain(self.metrics_listen.as_ref());
         let mut held = Vec::new();
         for addr in addrs {
-            let l = std::net::TcpListener::bind(addr.as_str()).map_err(|e| (addr.clone(), e))?;
+            let l = std::net::TcpListener::bind(addr).map_err(|e| (*addr, e))?;
             held.push(l);
         }
         Ok(())
     }
 }
 
+/// The addresses of one listen key, each parsed once; a bad one is a
+/// problem of that key.
+fn addresses(given: &[String], key: &str, p: &mut Problems) -> Vec<SocketAddr> {
+    given
+        .iter()
+        .filter_map(|a| match a.parse::<SocketAddr>() {
+            Ok(sa) => Some(sa),
+            Err(_) => {
+                p.push(
+                    key,
+                    format!("{a:?} is not an IP:PORT address (like 0.0.0.0:8080 or [::]:8080)"),
+                );
+                None
+            }
+        })
+        .collect()
+}
+
+/// Why `origin` is not one socket address.
+#[derive(Debug, thiserror::Error)]
+pub enum OriginError {
+    #[error("origin {origin:?} resolves to no address")]
+    NoAddress { origin: String },
+    #[error(
+        "origin {origin:?} is not a reachable HOST:PORT ({source}); write it like 127.0.0.1:8000"
+    )]
+    Unresolvable {
+        origin: String,
+        source: std::io::Error,
+    },
+}
+
 /// Resolves `origin` to one socket address.
-fn origin_addr(origin: Option<&str>) -> Result<Option<SocketAddr>, String> {
+fn origin_addr(origin: Option<&str>) -> Result<Option<SocketAddr>, OriginError> {
     let Some(origin) = origin else {
         return Ok(None);
     };
     match origin.to_socket_addrs() {
         Ok(mut addrs) => match addrs.next() {
             Some(a) => Ok(Some(a)),
-            None => Err(format!("origin {origin:?} resolves to no address")),
+            None => Err(OriginError::NoAddress {
+                origin: origin.to_string(),
+            }),
         },
-        Err(e) => Err(format!(
-            "origin {origin:?} is not a reachable HOST:PORT ({e}); write it like 127.0.0.1:8000"
-        )),
+        Err(source) => Err(OriginError::Unresolvable {
+            origin: origin.to_string(),
+            source,
+        }),
     }
 }

@@ -6,11 +6,12 @@
 //! ([`Runtime::run`]).
 
 use crate::config::Problems;
-use crate::edge::limits::{Capped, ConnectionCap, Guarded, Limits};
+use crate::edge::connections::{Capped, ConnectionCap};
+use crate::edge::limits::{Guarded, Limits};
 use crate::edge::proxy::{EdgeProxy, MetricsApp};
+use crate::edge::tls::CertStore;
 use crate::runtime::{Runtime, StartError};
 use crate::settings::Settings;
-use crate::edge::tls::CertStore;
 use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::configuration::Opt;
 use pingora::server::Server;
@@ -82,8 +83,9 @@ pub fn serve(mut settings: Settings, opts: &ServeOptions) -> Result<(), StartErr
     // bounds plain and TLS connections together, handshakes included.
     let app = std::sync::Arc::new(Guarded::new(app, limits.clone(), drain));
     let cap = ConnectionCap::new(max_connections, limits.hits().clone());
-    let listener = |addr: &str| {
-        ListenerConfig::tcp(addr).l4_buffer(L4BufferSettings::new(L4_READ_BUFFER, 1460))
+    let listener = |addr: &std::net::SocketAddr| {
+        ListenerConfig::tcp(&addr.to_string())
+            .l4_buffer(L4BufferSettings::new(L4_READ_BUFFER, 1460))
     };
     let mut plain = pingora::services::listening::Service::new(
         "clickedge".to_string(),
@@ -130,7 +132,7 @@ pub fn serve(mut settings: Settings, opts: &ServeOptions) -> Result<(), StartErr
             )
             .with_header_budget(max_header_bytes),
         );
-        svc.add_tcp(addr);
+        svc.add_tcp(&addr.to_string());
         svc.threads = Some(1);
         server.add_service(svc);
     }

@@ -24,7 +24,7 @@ use pingora::tls::error::ErrorStack;
 use pingora::tls::pkey::{PKey, Private};
 use pingora::tls::ssl::{select_next_proto, AlpnError, SslAcceptor, SslMethod};
 use pingora::tls::x509::X509;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// A certificate chain (leaf first) and its private key.
@@ -33,40 +33,69 @@ pub struct CertKey {
     key: PKey<Private>,
 }
 
+/// Why a certificate and key pair cannot be used; each names the file and
+/// what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum CertKeyError {
+    #[error("tls: cannot read {}: {error}", path.display())]
+    Unreadable {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("tls.cert_file {}: not a PEM certificate chain ({error})", path.display())]
+    NotAChain { path: PathBuf, error: ErrorStack },
+    #[error(
+        "tls.cert_file {}: holds no certificate; put the PEM chain there, leaf first",
+        path.display()
+    )]
+    NoCertificate { path: PathBuf },
+    #[error("tls.key_file {}: not a PEM private key ({error})", path.display())]
+    NotAKey { path: PathBuf, error: ErrorStack },
+    #[error(
+        "tls.key_file {} is not the key of the first certificate in {}",
+        key_file.display(),
+        cert_file.display()
+    )]
+    NotTheLeafsKey {
+        key_file: PathBuf,
+        cert_file: PathBuf,
+    },
+}
+
 impl CertKey {
     /// Reads and checks both files; the error says which file and what to fix.
-    pub fn load(cert_file: &Path, key_file: &Path) -> Result<CertKey, String> {
+    pub fn load(cert_file: &Path, key_file: &Path) -> Result<CertKey, CertKeyError> {
         let read = |p: &Path| {
-            std::fs::read(p).map_err(|e| format!("tls: cannot read {}: {e}", p.display()))
+            std::fs::read(p).map_err(|error| CertKeyError::Unreadable {
+                path: p.to_path_buf(),
+                error,
+            })
         };
-        let chain = X509::stack_from_pem(&read(cert_file)?).map_err(|e| {
-            format!(
-                "tls.cert_file {}: not a PEM certificate chain ({e})",
-                cert_file.display()
-            )
-        })?;
+        let chain =
+            X509::stack_from_pem(&read(cert_file)?).map_err(|error| CertKeyError::NotAChain {
+                path: cert_file.to_path_buf(),
+                error,
+            })?;
         let Some(leaf) = chain.first() else {
-            return Err(format!(
-                "tls.cert_file {}: holds no certificate; put the PEM chain there, leaf first",
-                cert_file.display()
-            ));
+            return Err(CertKeyError::NoCertificate {
+                path: cert_file.to_path_buf(),
+            });
         };
-        let key = PKey::private_key_from_pem(&read(key_file)?).map_err(|e| {
-            format!(
-                "tls.key_file {}: not a PEM private key ({e})",
-                key_file.display()
-            )
+        let key = PKey::private_key_from_pem(&read(key_file)?).map_err(|error| {
+            CertKeyError::NotAKey {
+                path: key_file.to_path_buf(),
+                error,
+            }
         })?;
         let matches = leaf
             .public_key()
             .map(|public| public.public_eq(&key))
             .unwrap_or(false);
         if !matches {
-            return Err(format!(
-                "tls.key_file {} is not the key of the first certificate in {}",
-                key_file.display(),
-                cert_file.display()
-            ));
+            return Err(CertKeyError::NotTheLeafsKey {
+                key_file: key_file.to_path_buf(),
+                cert_file: cert_file.to_path_buf(),
+            });
         }
         Ok(CertKey { chain, key })
     }

@@ -14,12 +14,16 @@
 //! rarely meet. The state survives policy reloads: it belongs to the edge,
 //! not to the lists.
 
+use crate::config::{IvtConfig, Problems};
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const SHARDS: usize = 16;
+
+/// The longest window `ivt.duplicate_window_seconds` takes: 30 days.
+pub const MAX_WINDOW_SECONDS: u64 = 30 * 86_400;
 
 /// The keys are already hashes: use them as they are.
 #[derive(Default)]
@@ -45,6 +49,29 @@ struct Shard {
     order: VecDeque<(u64, u64)>,
 }
 
+/// What a duplicate click was keyed on, named in its event's `rule`
+/// (`duplicate:impression`...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyedOn {
+    /// The signed impression id.
+    Impression,
+    /// A template click's platform click id.
+    PlatformClickId,
+    /// Neither: the client address and the user agent.
+    AddressAndAgent,
+}
+
+impl KeyedOn {
+    /// The name in the event's `rule`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyedOn::Impression => "impression",
+            KeyedOn::PlatformClickId => "platform-click-id",
+            KeyedOn::AddressAndAgent => "address-agent",
+        }
+    }
+}
+
 /// What stands in for the impression in a duplicate key (never equal to
 /// an impression's key: those hash no kind byte).
 #[derive(Debug, Clone, Copy)]
@@ -64,6 +91,31 @@ pub struct DuplicateWindow {
 }
 
 impl DuplicateWindow {
+    /// Checks `ivt.duplicate_window_seconds` and
+    /// `ivt.duplicate_max_entries`; the window itself is built once per
+    /// process (its state survives reloads).
+    pub fn check_config(cfg: &IvtConfig) -> Result<(), Problems> {
+        let mut p = Problems::default();
+        if cfg.duplicate_window_seconds > MAX_WINDOW_SECONDS {
+            p.push(
+                "ivt.duplicate_window_seconds",
+                format!(
+                    "{} is more than 30 days ({MAX_WINDOW_SECONDS}); a double click comes \
+                     within seconds (default {})",
+                    cfg.duplicate_window_seconds,
+                    IvtConfig::default().duplicate_window_seconds
+                ),
+            );
+        }
+        if cfg.duplicate_window_seconds > 0 && cfg.duplicate_max_entries == 0 {
+            p.push(
+                "ivt.duplicate_max_entries",
+                "must be greater than 0 while the window is on",
+            );
+        }
+        p.or(())
+    }
+
     /// `max_entries` 0 or a zero window turns duplicate detection off.
     pub fn new(window: Duration, max_entries: usize) -> DuplicateWindow {
         DuplicateWindow {
@@ -206,7 +258,7 @@ mod tests {
     }
 
     #[test]
-    fn off_when_zero() {
+    fn a_zero_window_turns_it_off() {
         let w = DuplicateWindow::new(Duration::ZERO, 1000);
         let k = w.key("c", "i");
         assert!(!w.check_and_record(k, 1));

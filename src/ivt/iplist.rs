@@ -12,11 +12,92 @@
 //! and anything after the first space or comma on a line is ignored (so
 //! CSV-style exports with a network in the first column load as they are).
 
+use super::list_file::{self, ListFileError};
+use super::BundleLists;
+use crate::config::{IvtConfig, Problems};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use prefix_trie::PrefixSet;
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+/// An entry that is neither a network nor an address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{entry:?} is not a network (like 10.0.0.0/8 or 2001:db8::/32) or an address")]
+pub struct NotANetwork {
+    pub entry: String,
+}
+
+/// Why a list of networks does not load: the line, and what is on it.
+#[derive(Debug, thiserror::Error)]
+pub enum IpListError {
+    #[error("line {line}: {entry}")]
+    Line { line: usize, entry: NotANetwork },
+}
+
+/// The networks `ivt` lists, each set from the config's entries and
+/// files and the rules bundle's list of the same kind.
+#[derive(Debug, Clone, Default)]
+pub struct IpLists {
+    /// The IAB IP exclusion list (`ivt.bots.iab_ip_file`): robots by address.
+    pub robots: IpSet,
+    /// `ivt.internal_ips`, `ivt.internal_ip_files`, the bundle's `internal_ips.txt`.
+    pub internal: IpSet,
+    /// `ivt.datacenter_ips`, `ivt.datacenter_ip_files`, the bundle's
+    /// `datacenter_ips.txt`.
+    pub datacenter: IpSet,
+}
+
+impl IpLists {
+    /// Reads every set; `Err` lists each entry and file that does not load,
+    /// by key, file and line.
+    pub fn from_config(cfg: &IvtConfig, bundle: &BundleLists<'_>) -> Result<IpLists, Problems> {
+        let mut p = Problems::default();
+        let mut robots = IpSet::default();
+        if let Some(path) = &cfg.bots.iab_ip_file {
+            if let Err(e) = robots.extend_from_file(path) {
+                p.push("ivt.bots.iab_ip_file", e.to_string());
+            }
+        }
+        let mut set = |kind: &str, inline: &[String], files: &[PathBuf], shared: Option<&str>| {
+            let mut set = IpSet::default();
+            for entry in inline {
+                if let Err(e) = set.add_entry(entry) {
+                    p.push(format!("ivt.{kind}_ips"), e.to_string());
+                }
+            }
+            for f in files {
+                if let Err(e) = set.extend_from_file(f) {
+                    p.push(format!("ivt.{kind}_ip_files"), e.to_string());
+                }
+            }
+            if let Some(text) = shared {
+                if let Err(e) = set.extend_from_text(text) {
+                    p.push("", format!("rules bundle {kind}_ips.txt: {e}"));
+                }
+            }
+            set
+        };
+        let internal = set(
+            "internal",
+            &cfg.internal_ips,
+            &cfg.internal_ip_files,
+            bundle.internal_ips,
+        );
+        let datacenter = set(
+            "datacenter",
+            &cfg.datacenter_ips,
+            &cfg.datacenter_ip_files,
+            bundle.datacenter_ips,
+        );
+        p.or(IpLists {
+            robots,
+            internal,
+            datacenter,
+        })
+    }
+}
+
+/// A set of networks, looked up by address.
 #[derive(Default, Clone)]
 pub struct IpSet {
     v4: PrefixSet<Ipv4Net>,
@@ -69,16 +150,16 @@ impl IpSet {
     }
 
     /// Adds the networks of one entry: CIDR or bare address.
-    pub fn add_entry(&mut self, entry: &str) -> Result<(), String> {
+    pub fn add_entry(&mut self, entry: &str) -> Result<(), NotANetwork> {
         let entry = entry.trim();
         let net = match entry.parse::<IpNet>() {
             Ok(n) => n,
             Err(_) => match entry.parse::<IpAddr>() {
                 Ok(ip) => IpNet::from(ip),
                 Err(_) => {
-                    return Err(format!(
-                    "{entry:?} is not a network (like 10.0.0.0/8 or 2001:db8::/32) or an address"
-                ))
+                    return Err(NotANetwork {
+                        entry: entry.to_string(),
+                    })
                 }
             },
         };
@@ -87,13 +168,13 @@ impl IpSet {
     }
 
     /// Parses a list; an error names the line.
-    pub fn parse(text: &str) -> Result<IpSet, String> {
+    pub fn parse(text: &str) -> Result<IpSet, IpListError> {
         let mut set = IpSet::default();
         set.extend_from_text(text)?;
         Ok(set)
     }
 
-    pub fn extend_from_text(&mut self, text: &str) -> Result<(), String> {
+    pub fn extend_from_text(&mut self, text: &str) -> Result<(), IpListError> {
         for (i, line) in text.lines().enumerate() {
             let line = line.split('#').next().unwrap_or("").trim();
             let first = line.split([' ', ',', '\t', ';']).next().unwrap_or("");
@@ -101,16 +182,13 @@ impl IpSet {
                 continue;
             }
             self.add_entry(first)
-                .map_err(|e| format!("line {}: {e}", i + 1))?;
+                .map_err(|entry| IpListError::Line { line: i + 1, entry })?;
         }
         Ok(())
     }
 
-    pub fn extend_from_file(&mut self, path: &Path) -> Result<(), String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        self.extend_from_text(&text)
-            .map_err(|e| format!("{}: {e}", path.display()))
+    pub fn extend_from_file(&mut self, path: &Path) -> Result<(), ListFileError<IpListError>> {
+        list_file::load(path, |text| self.extend_from_text(text))
     }
 }
 
@@ -123,7 +201,7 @@ mod tests {
     }
 
     #[test]
-    fn v4_v6_and_mapped() {
+    fn v4_v6_and_mapped_addresses_are_found() {
         let set = IpSet::parse(
             "# data centers\n10.0.0.0/8\n192.0.2.7\n\n2001:db8::/32  # docs\n203.0.113.0/24,AS64500,Example\n",
         )
@@ -149,7 +227,8 @@ mod tests {
     #[test]
     fn errors_name_the_line() {
         let e = IpSet::parse("10.0.0.0/8\nnot-an-ip\n").unwrap_err();
-        assert!(e.starts_with("line 2:"), "{e}");
+        assert!(matches!(e, IpListError::Line { line: 2, .. }), "{e}");
+        assert!(e.to_string().starts_with("line 2:"), "{e}");
         assert!(IpSet::parse("10.0.0.0/33").is_err());
     }
 

@@ -4,11 +4,14 @@
 //! gives, and what the edge does about it ([`Action`]).
 //!
 //! Invariants: classification reads only the request (headers, method,
-//! address) and shared read-only state; it does no I/O, takes no lock and
-//! allocates nothing. When several reasons apply, the first in docs/contract.md §5's
-//! order wins; [`Reason`]'s declaration order *is* that order.
+//! address) and shared read-only state; it does no I/O and takes no lock,
+//! and it allocates only to name the pattern a bot's user agent matched
+//! (the decider caches that per user agent). When several reasons apply,
+//! the first in docs/contract.md §5's order wins; [`Reason`]'s declaration
+//! order *is* that order. The lists are built whole by
+//! [`Classifier::from_config`], each owner from its part of `ivt`.
 //!
-//! Does not: decide the HTTP answer (that is `core`), or log.
+//! Does not: decide the HTTP answer (that is [`crate::decide`]), or log.
 //!
 //! The signals, cheapest and most decisive first within docs/contract.md §5's order:
 //! prefetch headers; the user agent against the bot lists and the client
@@ -19,23 +22,23 @@
 //! window, which is the only stateful check and so lives with the edge
 //! ([`DuplicateWindow`]) rather than in the reloadable [`Classifier`].
 
+mod asns;
 pub mod bots;
 pub mod duplicate;
 pub mod iplist;
+pub mod list_file;
 mod prefetch;
 pub mod publishers;
 
-pub use bots::BotLists;
+pub use asns::{AsnListError, DatacenterAsns, BUILTIN_DATACENTER_ASNS};
+pub use bots::{BotListError, BotLists};
 pub use duplicate::DuplicateWindow;
-pub use iplist::IpSet;
+pub use iplist::{IpListError, IpLists, IpSet};
 pub use prefetch::{is_prefetch, prefetch_header};
-pub use publishers::{PublisherStatus, PublisherStatuses};
-
-/// The shipped data-center AS numbers (`conf/asn/datacenter-asns.txt`).
-pub const BUILTIN_DATACENTER_ASNS: &str = include_str!("../../conf/asn/datacenter-asns.txt");
+pub use publishers::{PublisherListError, PublisherStatus, PublisherStatuses};
 
 use crate::closed_set::closed_set;
-use crate::config::{ActionKind, Problems};
+use crate::config::{ActionKind, GeoConfig, IvtConfig, Problems};
 use crate::decide::request::Headers;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -49,7 +52,7 @@ closed_set! {
     /// event's `reason`, the metrics' labels, the report's columns and the
     /// config's `ivt.actions` keys. A new reason is one variant here, its
     /// default action in [`Reason::blocks_by_default`] if it blocks, and
-    /// its rule in [`Classifier::classify`] (or in the click core, for
+    /// its rule in [`Classifier::classify`] (or in the decider, for
     /// stateful ones).
     pub enum Reason {
         Prefetch,
@@ -209,7 +212,7 @@ pub enum Rule {
     Expired,
     Test,
     /// The duplicate key's kind.
-    Duplicate(&'static str),
+    Duplicate(duplicate::KeyedOn),
     /// A current Chromium's user agent over TLS without any of the headers
     /// every Chromium sends there (`ivt.header_consistency`). Only flags.
     BrowserHeaders,
@@ -278,39 +281,23 @@ pub struct Signals<'a> {
     pub secure: bool,
 }
 
-/// Data-center networks by autonomous system: an ASN database and the AS
-/// numbers that count as data centers.
-#[derive(Debug)]
-pub struct DatacenterAsns {
-    pub db: crate::geo::AsnDb,
-    pub numbers: std::collections::HashSet<u32>,
-}
-
-impl DatacenterAsns {
-    /// The address's AS number, when it is a listed data center.
-    pub fn lookup(&self, ip: IpAddr) -> Option<u32> {
-        self.db.lookup(ip).filter(|n| self.numbers.contains(n))
-    }
-
-    /// AS numbers from a list's text, one a line, `#` comments; the error
-    /// names the line.
-    pub fn parse_numbers(text: &str) -> Result<Vec<u32>, String> {
-        let mut out = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            let line = line.split('#').next().unwrap_or("").trim();
-            if line.is_empty() {
-                continue;
-            }
-            let n = line.strip_prefix("AS").unwrap_or(line);
-            out.push(n.parse().map_err(|_| {
-                format!(
-                    "line {}: {line:?} is not an AS number (16509 or AS16509)",
-                    i + 1
-                )
-            })?);
-        }
-        Ok(out)
-    }
+/// The lists a rules bundle adds to the operator's own (docs/contract.md
+/// §8), by the bundle's file; each is loaded beside the list of the same
+/// kind that `ivt` names.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BundleLists<'a> {
+    /// `bot_patterns.txt`: blocks like `ivt.bots.pattern_files`.
+    pub bot_patterns: Option<&'a str>,
+    /// `link_scanners.txt`.
+    pub link_scanners: Option<&'a str>,
+    /// `internal_ips.txt`.
+    pub internal_ips: Option<&'a str>,
+    /// `datacenter_ips.txt`.
+    pub datacenter_ips: Option<&'a str>,
+    /// `datacenter_asns.txt`.
+    pub datacenter_asns: Option<&'a str>,
+    /// `publishers.tsv`, merged with `ivt.publisher_status_file`.
+    pub publishers: Option<&'a str>,
 }
 
 /// The lists and actions in force; built whole from the config and its
@@ -333,6 +320,41 @@ pub struct Classifier {
 }
 
 impl Classifier {
+    /// Builds everything `ivt` names (and `geo.asn_db`, which the
+    /// data-center AS numbers need), with the rules bundle's lists beside
+    /// the operator's. `Err` lists every problem, each naming its key, and
+    /// the file and line of a list.
+    pub fn from_config(
+        cfg: &IvtConfig,
+        geo: &GeoConfig,
+        bundle: &BundleLists<'_>,
+    ) -> Result<Classifier, Problems> {
+        let mut p = Problems::default();
+        let actions = p.take(Actions::from_config(&cfg.actions));
+        let bots = p.take(BotLists::from_config(&cfg.bots, bundle));
+        let ips = p.take(IpLists::from_config(cfg, bundle));
+        let publishers = p.take(PublisherStatuses::from_config(
+            cfg.publisher_status_file.as_deref(),
+            bundle.publishers,
+        ));
+        let asns = p.take(DatacenterAsns::from_config(cfg, geo, bundle));
+        let (Some(actions), Some(bots), Some(ips), Some(publishers), Some(asns)) =
+            (actions, bots, ips, publishers, asns)
+        else {
+            return Err(p);
+        };
+        p.or(Classifier {
+            bots,
+            bot_ips: ips.robots,
+            internal: ips.internal,
+            datacenter: ips.datacenter,
+            asns,
+            publishers,
+            header_consistency: cfg.header_consistency,
+            actions,
+        })
+    }
+
     /// The first reason that applies, in the contract's order, except
     /// `duplicate` (see [`DuplicateWindow`]); `None` is a valid click so far.
     pub fn classify(&self, s: &Signals<'_>) -> Option<Reason> {
@@ -400,12 +422,7 @@ impl Classifier {
     pub fn rule_text(&self, rule: Rule) -> String {
         match rule {
             Rule::Pattern { list, source, line } => {
-                let list = match list {
-                    PatternTier::Known => &self.bots.patterns,
-                    PatternTier::Heuristic => &self.bots.heuristics,
-                    PatternTier::Scanner => &self.bots.scanners,
-                };
-                format!("{}:{line}", list.source_name(source))
+                format!("{}:{line}", self.bots.source_name(list, source))
             }
             Rule::IabExclude { line } => format!("iab-exclude:{line}"),
             Rule::IabInclude => "iab-include:none".into(),
@@ -419,7 +436,7 @@ impl Classifier {
             Rule::PublisherStatus => "strikes:publisher-status".into(),
             Rule::Expired => "url:exp".into(),
             Rule::Test => "url:test".into(),
-            Rule::Duplicate(kind) => format!("duplicate:{kind}"),
+            Rule::Duplicate(on) => format!("duplicate:{}", on.as_str()),
             Rule::BrowserHeaders => "headers:chromium-without-sec-fetch-or-client-hints".into(),
         }
     }
@@ -431,281 +448,4 @@ impl Classifier {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn precedence_is_declaration_order() {
-        let mut sorted = Reason::ALL.to_vec();
-        sorted.sort();
-        assert_eq!(sorted, Reason::ALL);
-        let names: Vec<_> = Reason::ALL.iter().map(|r| r.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "prefetch",
-                "known_bot",
-                "link_scanner",
-                "non_browser",
-                "head_request",
-                "internal_ip",
-                "datacenter_ip",
-                "publisher_suspended",
-                "publisher_hold",
-                "expired",
-                "test_click",
-                "duplicate"
-            ]
-        );
-    }
-
-    #[test]
-    fn the_shipped_asn_list_parses_and_bad_lines_are_named() {
-        let n = DatacenterAsns::parse_numbers(BUILTIN_DATACENTER_ASNS).unwrap();
-        assert!(n.contains(&16509) && n.contains(&14061), "{n:?}");
-        assert!(!n.contains(&13335), "Cloudflare carries people (WARP)");
-        assert_eq!(
-            DatacenterAsns::parse_numbers("AS64500 # x\n\n1").unwrap(),
-            [64500, 1]
-        );
-        assert!(DatacenterAsns::parse_numbers("1\nx\n")
-            .unwrap_err()
-            .contains("line 2"));
-    }
-
-    #[test]
-    fn verdicts() {
-        assert_eq!(Verdict::of(None), Verdict::Valid);
-        assert_eq!(Verdict::of(Some(Reason::TestClick)), Verdict::Test);
-        assert_eq!(Verdict::of(Some(Reason::HeadRequest)), Verdict::Invalid);
-    }
-
-    fn classifier() -> Classifier {
-        Classifier {
-            bots: BotLists {
-                patterns: bots::PatternList::compile([("t", "bot\ncurl/")]).unwrap(),
-                ..BotLists::default()
-            },
-            bot_ips: IpSet::parse("198.51.100.0/24").unwrap(),
-            internal: IpSet::parse("10.0.0.0/8").unwrap(),
-            datacenter: IpSet::parse("10.1.0.0/16\n203.0.113.0/24").unwrap(),
-            ..Classifier::default()
-        }
-    }
-
-    const UA: &str = "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0";
-
-    fn run(
-        c: &Classifier,
-        method: &str,
-        headers: &[(&str, &str)],
-        ua: &str,
-        ip: &str,
-        test: bool,
-    ) -> Option<Reason> {
-        c.classify(&Signals {
-            method,
-            headers: &headers.to_vec(),
-            user_agent: ua,
-            ip: Some(ip.parse().unwrap()),
-            test,
-            expired: false,
-            publisher: "",
-            secure: false,
-        })
-    }
-
-    #[test]
-    fn each_reason() {
-        let c = classifier();
-        assert_eq!(run(&c, "GET", &[], UA, "192.0.2.1", false), None);
-        assert_eq!(
-            run(
-                &c,
-                "GET",
-                &[("Purpose", "prefetch")],
-                UA,
-                "192.0.2.1",
-                false
-            ),
-            Some(Reason::Prefetch)
-        );
-        assert_eq!(
-            run(&c, "GET", &[], "Googlebot/2.1", "192.0.2.1", false),
-            Some(Reason::KnownBot)
-        );
-        assert_eq!(
-            run(&c, "GET", &[], UA, "198.51.100.7", false),
-            Some(Reason::KnownBot)
-        );
-        assert_eq!(
-            run(&c, "GET", &[], "", "192.0.2.1", false),
-            Some(Reason::NonBrowser)
-        );
-        assert_eq!(
-            run(&c, "HEAD", &[], UA, "192.0.2.1", false),
-            Some(Reason::HeadRequest)
-        );
-        assert_eq!(
-            run(&c, "GET", &[], UA, "10.9.9.9", false),
-            Some(Reason::InternalIp)
-        );
-        assert_eq!(
-            run(&c, "GET", &[], UA, "203.0.113.5", false),
-            Some(Reason::DatacenterIp)
-        );
-        assert_eq!(
-            run(&c, "GET", &[], UA, "192.0.2.1", true),
-            Some(Reason::TestClick)
-        );
-    }
-
-    #[test]
-    fn a_chromium_over_tls_without_its_headers_is_a_non_browser() {
-        let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
-        let old = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/75.0.3770.100 Safari/537.36";
-        let firefox =
-            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0";
-        let check = |on: bool, secure: bool, headers: &[(&str, &str)], ua: &str| {
-            let c = Classifier {
-                header_consistency: on,
-                ..classifier()
-            };
-            c.classify_with(
-                &Signals {
-                    method: "GET",
-                    headers: &headers.to_vec(),
-                    user_agent: ua,
-                    ip: Some("192.0.2.1".parse().unwrap()),
-                    test: false,
-                    expired: false,
-                    publisher: "",
-                    secure,
-                },
-                c.bots.classify_with_rule(ua),
-            )
-        };
-        let found = Some((Reason::NonBrowser, Rule::BrowserHeaders));
-        assert_eq!(check(true, true, &[], chrome), found);
-        // Any one of the headers is enough.
-        for h in [
-            "sec-fetch-site",
-            "Sec-Fetch-Mode",
-            "sec-fetch-dest",
-            "sec-ch-ua",
-            "sec-ch-ua-mobile",
-            "sec-ch-ua-platform",
-        ] {
-            assert_eq!(check(true, true, &[(h, "?0")], chrome), None, "{h}");
-        }
-        // Off, plain HTTP, an old Chromium, or not a Chromium: nothing.
-        assert_eq!(check(false, true, &[], chrome), None);
-        assert_eq!(check(true, false, &[], chrome), None);
-        assert_eq!(check(true, true, &[], old), None);
-        assert_eq!(check(true, true, &[], firefox), None);
-        assert_eq!(check(true, true, &[], "Chrome/"), None);
-        assert_eq!(chromium_major(chrome), Some(131));
-        assert_eq!(chromium_major("x Chrome/"), None);
-        assert_eq!(
-            classifier().rule_text(Rule::BrowserHeaders),
-            "headers:chromium-without-sec-fetch-or-client-hints"
-        );
-    }
-
-    #[test]
-    fn precedence_when_several_apply() {
-        let c = classifier();
-        let pre = [("Sec-Purpose", "prefetch")];
-        // Everything at once: prefetch wins.
-        assert_eq!(
-            run(&c, "HEAD", &pre, "curl/8", "10.1.2.3", true),
-            Some(Reason::Prefetch)
-        );
-        assert_eq!(
-            run(&c, "HEAD", &[], "curl/8", "10.1.2.3", true),
-            Some(Reason::KnownBot)
-        );
-        assert_eq!(
-            run(&c, "HEAD", &[], "", "10.1.2.3", true),
-            Some(Reason::NonBrowser)
-        );
-        assert_eq!(
-            run(&c, "HEAD", &[], UA, "10.1.2.3", true),
-            Some(Reason::HeadRequest)
-        );
-        // 10.1.2.3 is in both internal and data-center ranges: internal first.
-        assert_eq!(
-            run(&c, "GET", &[], UA, "10.1.2.3", true),
-            Some(Reason::InternalIp)
-        );
-        assert_eq!(
-            run(&c, "GET", &[], UA, "203.0.113.5", true),
-            Some(Reason::DatacenterIp)
-        );
-        // A robot IP with an empty agent is a known bot, not a non-browser.
-        assert_eq!(
-            run(&c, "GET", &[], "", "198.51.100.1", false),
-            Some(Reason::KnownBot)
-        );
-    }
-
-    #[test]
-    fn default_actions() {
-        let c = Classifier::default();
-        assert!(c.blocks(Reason::Prefetch));
-        assert!(c.blocks(Reason::KnownBot));
-        for r in &Reason::ALL[2..] {
-            assert!(!c.blocks(*r), "{r:?}");
-        }
-        assert_eq!(Actions::from_config(&BTreeMap::new()), Ok(c.actions));
-    }
-
-    #[test]
-    fn actions_by_reason_name() {
-        let named = |pairs: &[(&str, ActionKind)]| {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), *v))
-                .collect::<BTreeMap<_, _>>()
-        };
-        let a = Actions::from_config(&named(&[
-            ("known_bot", ActionKind::Flag),
-            ("duplicate", ActionKind::Block),
-        ]))
-        .unwrap();
-        assert!(!a.blocks(Reason::KnownBot) && a.blocks(Reason::Duplicate));
-        assert!(
-            a.blocks(Reason::Prefetch),
-            "unnamed reasons keep their default"
-        );
-        let p = Actions::from_config(&named(&[
-            ("known_bots", ActionKind::Flag),
-            ("prefetch", ActionKind::Flag),
-        ]))
-        .unwrap_err()
-        .lines();
-        assert!(
-            p[0].starts_with(
-                "ivt.actions.known_bots: no such reason; use one of prefetch, known_bot"
-            ),
-            "{p:?}"
-        );
-        assert!(
-            p[1].starts_with("ivt.actions.prefetch: must be block"),
-            "{p:?}"
-        );
-    }
-
-    #[test]
-    fn names_come_from_the_declaration() {
-        for r in Reason::ALL {
-            assert_eq!(r.as_str().parse::<Reason>(), Ok(*r));
-            assert_eq!(Reason::ALL[r.index()], *r);
-        }
-        assert_eq!(Reason::COUNT, Reason::ALL.len());
-        let actions: Vec<_> = Action::ALL.iter().map(|a| a.as_str()).collect();
-        assert_eq!(actions, ["redirected", "beacon", "blocked"]);
-        let verdicts: Vec<_> = Verdict::ALL.iter().map(|v| v.as_str()).collect();
-        assert_eq!(verdicts, ["valid", "invalid", "test"]);
-    }
-}
+mod tests;

@@ -61,7 +61,7 @@ mod tests {
     }
 
     #[test]
-    fn every_header_form() {
+    fn every_header_form_marks_a_prefetch() {
         for (n, v) in [
             ("Sec-Purpose", "prefetch"),
             ("Sec-Purpose", "prefetch;prerender"),

@@ -6,7 +6,24 @@
 //! lines and lines starting with `#` are skipped. A publisher not listed is
 //! in good standing.
 
+use super::list_file::{self, ListFileError};
+use crate::config::Problems;
 use std::collections::HashMap;
+use std::path::Path;
+
+/// Why a publisher status list does not load: the line, and what is wrong
+/// with it.
+#[derive(Debug, thiserror::Error)]
+pub enum PublisherListError {
+    #[error("line {line}: write PUBLISHER, a tab, then hold or suspended")]
+    NoTab { line: usize },
+    #[error("line {line}: status {status:?}: use hold or suspended")]
+    Status { line: usize, status: String },
+    #[error("line {line}: no publisher before the tab")]
+    NoPublisher { line: usize },
+    #[error("line {line}: {publisher:?} is not a publisher id (1 to 128 of A-Z a-z 0-9 . _ ~ -)")]
+    NotAnId { line: usize, publisher: String },
+}
 
 /// A publisher's standing, as far as the edge cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,43 +45,65 @@ impl PublisherStatus {
 pub struct PublisherStatuses(HashMap<String, PublisherStatus>);
 
 impl PublisherStatuses {
+    /// `ivt.publisher_status_file`, when configured, merged with the rules
+    /// bundle's `publishers.tsv`.
+    pub fn from_config(
+        file: Option<&Path>,
+        bundle: Option<&str>,
+    ) -> Result<PublisherStatuses, Problems> {
+        let mut p = Problems::default();
+        let mut statuses = match file.map(PublisherStatuses::read) {
+            Some(Err(e)) => {
+                p.push("ivt.publisher_status_file", e.to_string());
+                PublisherStatuses::default()
+            }
+            Some(Ok(s)) => s,
+            None => PublisherStatuses::default(),
+        };
+        if let Some(text) = bundle {
+            match PublisherStatuses::parse(text) {
+                Ok(s) => statuses.merge(s),
+                Err(e) => p.push("", format!("rules bundle publishers.tsv: {e}")),
+            }
+        }
+        p.or(statuses)
+    }
+
     /// Parses the file's text; `Err` names the first bad line.
-    pub fn parse(text: &str) -> Result<PublisherStatuses, String> {
+    pub fn parse(text: &str) -> Result<PublisherStatuses, PublisherListError> {
         let mut map = HashMap::new();
         // A byte-order mark an editor put first is not part of a name.
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        for (n, line) in text.lines().enumerate() {
+        for (i, line) in text.lines().enumerate() {
+            let n = i + 1;
             let line = line.trim_end_matches('\r');
             if line.trim().is_empty() || line.starts_with('#') {
                 continue;
             }
-            let (publisher, status) = line.split_once('\t').ok_or_else(|| {
-                format!(
-                    "line {}: write PUBLISHER, a tab, then hold or suspended",
-                    n + 1
-                )
-            })?;
+            let (publisher, status) = line
+                .split_once('\t')
+                .ok_or(PublisherListError::NoTab { line: n })?;
             let status = match status.trim() {
                 "hold" => PublisherStatus::Hold,
                 "suspended" => PublisherStatus::Suspended,
                 other => {
-                    return Err(format!(
-                        "line {}: status {other:?}: use hold or suspended",
-                        n + 1
-                    ))
+                    return Err(PublisherListError::Status {
+                        line: n,
+                        status: other.to_string(),
+                    })
                 }
             };
             // Spaces around a name are not part of it; a name the click URL
             // could never carry would never match, so it is refused.
             let publisher = publisher.trim();
             if publisher.is_empty() {
-                return Err(format!("line {}: no publisher before the tab", n + 1));
+                return Err(PublisherListError::NoPublisher { line: n });
             }
             if !crate::click::is_id(publisher, 128) {
-                return Err(format!(
-                    "line {}: {publisher:?} is not a publisher id (1 to 128 of A-Z a-z 0-9 . _ ~ -)",
-                    n + 1
-                ));
+                return Err(PublisherListError::NotAnId {
+                    line: n,
+                    publisher: publisher.to_string(),
+                });
             }
             map.insert(publisher.to_string(), status);
         }
@@ -72,9 +111,8 @@ impl PublisherStatuses {
     }
 
     /// Reads and parses a file; the error names the file.
-    pub fn read(path: &std::path::Path) -> Result<PublisherStatuses, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        PublisherStatuses::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn read(path: &Path) -> Result<PublisherStatuses, ListFileError<PublisherListError>> {
+        list_file::load(path, PublisherStatuses::parse)
     }
 
     /// Adds another list's entries (the rules bundle's, beside the local
@@ -139,7 +177,10 @@ mod tests {
         assert_eq!(p.get("pub-a"), Some(PublisherStatus::Suspended));
         assert_eq!(p.get("pub-b"), Some(PublisherStatus::Hold));
         let e = PublisherStatuses::parse("pub a\thold\n").unwrap_err();
-        assert!(e.contains("line 1"), "{e}");
+        assert!(
+            matches!(&e, PublisherListError::NotAnId { line: 1, publisher } if publisher == "pub a"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -154,8 +195,11 @@ mod tests {
         assert_eq!(s.get("pub-c"), None);
         assert_eq!(s.len(), 2);
         let e = PublisherStatuses::parse("# x\npub-a hold\n").unwrap_err();
-        assert!(e.contains("line 2"), "{e}");
+        assert!(matches!(e, PublisherListError::NoTab { line: 2 }), "{e}");
         let e = PublisherStatuses::parse("pub-a\tbanned\n").unwrap_err();
-        assert!(e.contains("banned"), "{e}");
+        assert!(
+            matches!(&e, PublisherListError::Status { line: 1, status } if status == "banned"),
+            "{e}"
+        );
     }
 }

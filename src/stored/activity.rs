@@ -97,7 +97,11 @@ impl Rules {
         if s.enabled && !(s.factor >= 1.0 && s.factor.is_finite()) {
             p.push(
                 "backend.publisher_spike.factor",
-                format!("{}: give a number of at least 1 (default 10)", s.factor),
+                format!(
+                    "{}: give a number of at least 1 (default {})",
+                    s.factor,
+                    crate::config::PublisherSpikeRule::default().factor
+                ),
             );
         }
         if s.enabled && !(1..=24 * 28).contains(&s.baseline_hours) {

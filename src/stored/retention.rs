@@ -33,15 +33,16 @@
 
 use crate::config::RetentionConfig;
 use crate::event::{Field, Record};
+use crate::files::FileError;
 use crate::ship::sinks::ClickHouse;
 use crate::spool::reader::{self, read_line, Line};
 use crate::spool::record;
+use crate::stored::clickhouse::{self as ch, ClickHouseError};
+use crate::time::{self, DAY};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
-
-const DAY: Duration = Duration::from_secs(86_400);
 
 /// What `ip` holds once its address is removed. Not empty: an empty `ip`
 /// is a click stored without an address (opted out, privacy mode `none`),
@@ -64,7 +65,7 @@ impl Cutoffs {
             let t = now
                 .checked_sub(DAY * days)
                 .unwrap_or(SystemTime::UNIX_EPOCH);
-            humantime::format_rfc3339_millis(t).to_string()
+            time::rfc3339_millis(t).to_string()
         };
         Cutoffs {
             ip: before(cfg.ip_days),
@@ -77,15 +78,48 @@ impl Cutoffs {
 #[derive(Debug, thiserror::Error)]
 pub enum RetentionError {
     #[error(
-        "a shipper is running on {0} (it holds ship.lock); the events it ships are \
+        "a shipper is running on {} (it holds ship.lock); the events it ships are \
          handled by `clickedge retention --sink`, and the local spool only keeps \
-         what is not shipped yet"
+         what is not shipped yet",
+        data_dir.display()
     )]
-    ShipperRunning(String),
-    #[error("{0}: {1}")]
-    Io(String, io::Error),
+    ShipperRunning { data_dir: PathBuf },
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: io::Error },
+    /// A segment's rewrite could not be started or put in place.
+    #[error("{0}")]
+    Replace(FileError),
     #[error("ClickHouse: {0}")]
-    ClickHouse(String),
+    ClickHouse(ClickHouseError),
+    #[error(
+        "ClickHouse: {pending} mutations still running after {}s; they go on in the \
+         background (see system.mutations)",
+        waited.as_secs()
+    )]
+    StillRunning { pending: String, waited: Duration },
+}
+
+// By hand rather than `#[from]`, which would make the inner error a
+// `source` as well: the message already holds it, and `{:#}` would print
+// it twice.
+impl From<FileError> for RetentionError {
+    fn from(e: FileError) -> Self {
+        RetentionError::Replace(e)
+    }
+}
+
+impl From<ClickHouseError> for RetentionError {
+    fn from(e: ClickHouseError) -> Self {
+        RetentionError::ClickHouse(e)
+    }
+}
+
+/// An I/O error on `path`.
+fn io_at(path: &Path) -> impl FnOnce(io::Error) -> RetentionError + '_ {
+    move |error| RetentionError::Io {
+        path: path.to_path_buf(),
+        error,
+    }
 }
 
 /// What a local pass changed.
@@ -103,25 +137,21 @@ pub struct LocalOutcome {
 
 /// Applies the cut-offs to the sealed segments under `<data_dir>/clicks/`.
 pub fn local(data_dir: &Path, cut: &Cutoffs) -> Result<LocalOutcome, RetentionError> {
-    let io_err = |what: &Path| {
-        let what = what.display().to_string();
-        move |e| RetentionError::Io(what, e)
-    };
     let mut out = LocalOutcome::default();
     let dir = data_dir.join("clicks");
     if !dir.exists() {
         return Ok(out);
     }
     let lock_path = data_dir.join("ship.lock");
-    let lock = crate::files::open_append(&lock_path).map_err(io_err(&lock_path))?;
+    let lock = crate::files::open_append(&lock_path).map_err(io_at(&lock_path))?;
     if lock.try_lock().is_err() {
-        return Err(RetentionError::ShipperRunning(
-            data_dir.display().to_string(),
-        ));
+        return Err(RetentionError::ShipperRunning {
+            data_dir: data_dir.to_path_buf(),
+        });
     }
     let pos = reader::Position::load(&data_dir.join("ship.pos"));
     let nobody: reader::ActiveSegment = Default::default();
-    for name in reader::segments(&dir).map_err(io_err(&dir))? {
+    for name in reader::segments(&dir).map_err(io_at(&dir))? {
         if !reader::is_sealed(&dir, &name, &nobody) || name == pos.segment {
             out.skipped_segments += 1;
             continue;
@@ -139,15 +169,10 @@ fn rewrite_segment(
     out: &mut LocalOutcome,
 ) -> Result<(), RetentionError> {
     let path = dir.join(name);
-    let err = |p: &Path| {
-        let p = p.display().to_string();
-        move |e| RetentionError::Io(p, e)
-    };
-    let mut r = BufReader::new(File::open(&path).map_err(err(&path))?);
+    let mut r = BufReader::new(File::open(&path).map_err(io_at(&path))?);
     // The rewrite goes to a fresh hidden file beside the segment, never
     // through a link planted there, and replaces it only when committed.
-    let mut replacement = crate::files::Replacement::new(&path)
-        .map_err(|e| RetentionError::Io(e.path.display().to_string(), e.source))?;
+    let mut replacement = crate::files::Replacement::new(&path)?;
     let tmp = path.clone();
     let mut w = BufWriter::new(replacement.file());
     let mut line = Vec::with_capacity(1024);
@@ -164,8 +189,8 @@ fn rewrite_segment(
         };
         let found = read_line(&mut r, &mut line, record::MAX_LINE, &mut copy);
         let found = match (found, write_failed) {
-            (_, Some(e)) => return Err(err(&tmp)(e)),
-            (found, None) => found.map_err(err(&path))?,
+            (_, Some(e)) => return Err(io_at(&tmp)(e)),
+            (found, None) => found.map_err(io_at(&path))?,
         };
         let whole = match found {
             Line::Eof => break,
@@ -189,13 +214,13 @@ fn rewrite_segment(
         match new {
             Some(mut json) => {
                 record::seal(&mut json);
-                w.write_all(&json).map_err(err(&tmp))?;
+                w.write_all(&json).map_err(io_at(&tmp))?;
                 changed += 1;
             }
             None => {
-                w.write_all(&line).map_err(err(&tmp))?;
+                w.write_all(&line).map_err(io_at(&tmp))?;
                 if whole {
-                    w.write_all(b"\n").map_err(err(&tmp))?;
+                    w.write_all(b"\n").map_err(io_at(&tmp))?;
                 }
             }
         }
@@ -203,11 +228,9 @@ fn rewrite_segment(
     if changed == 0 {
         return Ok(()); // dropped uncommitted: the hidden file goes
     }
-    w.flush().map_err(err(&tmp))?;
+    w.flush().map_err(io_at(&tmp))?;
     drop(w);
-    replacement
-        .commit()
-        .map_err(|e| RetentionError::Io(e.path.display().to_string(), e.source))?;
+    replacement.commit()?;
     out.records_changed += changed;
     out.segments_rewritten += 1;
     Ok(())
@@ -277,15 +300,14 @@ pub fn clickhouse_statements(table: &str, cfg: &RetentionConfig) -> Vec<String> 
 /// Runs the mutations and waits (up to `wait`) until ClickHouse has applied
 /// them to every part.
 pub fn clickhouse(
-    ch: &ClickHouse,
+    sink: &ClickHouse,
     cfg: &RetentionConfig,
     wait: Duration,
 ) -> Result<Vec<String>, RetentionError> {
-    let table = ch.table_name();
+    let table = sink.table_name();
     let statements = clickhouse_statements(&table, cfg);
     for s in &statements {
-        ch.query(s)
-            .map_err(|e| RetentionError::ClickHouse(e.to_string()))?;
+        ch::query(sink, s)?;
     }
     let (db, name) = table.split_once('.').unwrap_or(("default", &table));
     let pending = format!(
@@ -294,19 +316,15 @@ pub fn clickhouse(
     );
     let deadline = std::time::Instant::now() + wait;
     loop {
-        let n = ch
-            .query(&pending)
-            .map_err(|e| RetentionError::ClickHouse(e.to_string()))?;
+        let n = ch::query(sink, &pending)?;
         if n.trim() == "0" {
             return Ok(statements);
         }
         if std::time::Instant::now() >= deadline {
-            return Err(RetentionError::ClickHouse(format!(
-                "{} mutations still running after {}s; they go on in the background \
-                 (see system.mutations)",
-                n.trim(),
-                wait.as_secs()
-            )));
+            return Err(RetentionError::StillRunning {
+                pending: n.trim().to_string(),
+                waited: wait,
+            });
         }
         std::thread::sleep(Duration::from_millis(200));
     }

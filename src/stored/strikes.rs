@@ -17,9 +17,27 @@
 
 use crate::config::StrikesConfig;
 use crate::ivt::{PublisherStatus, PublisherStatuses, Reason};
-use crate::stored::report::Counts;
+use crate::stored::report::{Counts, GroupKey, Query};
+use crate::stored::{StateKind, Store, StoreError};
+use crate::time::{self, show_day, Day};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+
+/// The key of the state document the ladder is kept in.
+const KEY: &str = "ladder";
+
+/// What the ladder refused, or could not read or write.
+#[derive(Debug, thiserror::Error)]
+pub enum StrikesError {
+    #[error("strike ladder: {0}")]
+    Unreadable(serde_json::Error),
+    #[error("{publisher:?} has no active strike to acknowledge")]
+    NothingToAcknowledge { publisher: String },
+    #[error("{publisher:?} has no active strike to appeal")]
+    NothingToAppeal { publisher: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// The ladder's thresholds, each problem named by its key.
 pub fn check_config(c: &StrikesConfig) -> Result<(), crate::config::Problems> {
@@ -28,8 +46,9 @@ pub fn check_config(c: &StrikesConfig) -> Result<(), crate::config::Problems> {
         p.push(
             "backend.strikes.max_invalid_share",
             format!(
-                "{}: give a share from 0 to below 1 (default 0.5)",
-                c.max_invalid_share
+                "{}: give a share from 0 to below 1 (default {})",
+                c.max_invalid_share,
+                StrikesConfig::default().max_invalid_share
             ),
         );
     }
@@ -42,32 +61,13 @@ pub fn check_config(c: &StrikesConfig) -> Result<(), crate::config::Problems> {
     if c.expiry_days == 0 {
         p.push(
             "backend.strikes.expiry_days",
-            "must be at least 1 (default 90)",
+            format!(
+                "must be at least 1 (default {})",
+                StrikesConfig::default().expiry_days
+            ),
         );
     }
     p.or(())
-}
-
-/// A UTC date as days since 1970-01-01.
-pub type Day = i64;
-
-/// `YYYY-MM-DD` to a day number.
-pub fn parse_day(s: &str) -> Result<Day, String> {
-    if s.len() != 10 {
-        return Err(format!("{s:?}: write a day as YYYY-MM-DD"));
-    }
-    let t =
-        crate::stored::report::parse_time(s).map_err(|_| format!("{s:?}: write a day as YYYY-MM-DD"))?;
-    Ok(t.duration_since(std::time::UNIX_EPOCH)
-        .map_err(|_| format!("{s:?}: before 1970"))?
-        .as_secs() as i64
-        / 86_400)
-}
-
-/// A day number to `YYYY-MM-DD`.
-pub fn show_day(d: Day) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs((d.max(0) * 86_400) as u64);
-    humantime::format_rfc3339(t).to_string()[..10].to_string()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,16 +181,64 @@ pub struct Outcome {
     pub publisher: String,
     pub gross: u64,
     pub invalid: u64,
-    pub what: &'static str,
+    pub what: Step,
+}
+
+/// What a violation did to a publisher's standing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The first violation: a warning, nothing held.
+    Warning,
+    /// A strike with the first hold.
+    FirstHold,
+    /// A later strike with a longer hold.
+    Hold,
+    /// The strike after the last hold.
+    Suspended,
+    /// A violation while held or suspended: not judged again until back.
+    WhileHeld,
+}
+
+impl Step {
+    /// What `strikes evaluate` prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Warning => "warning",
+            Step::FirstHold => "strike: first hold",
+            Step::Hold => "strike: hold",
+            Step::Suspended => "strike: suspended",
+            Step::WhileHeld => "violation while held: no new strike",
+        }
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Ladder {
-    pub fn from_json(text: &str) -> Result<Ladder, String> {
-        serde_json::from_str(text).map_err(|e| format!("strike ladder: {e}"))
+    pub fn from_json(text: &str) -> Result<Ladder, StrikesError> {
+        serde_json::from_str(text).map_err(StrikesError::Unreadable)
     }
 
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The ladder as the store keeps it; a new one when there is none.
+    pub fn load(store: &Store) -> Result<Ladder, StrikesError> {
+        store.prepare()?;
+        match store.states(StateKind::Strikes)?.get(KEY) {
+            Some(body) => Ladder::from_json(body),
+            None => Ok(Ladder::default()),
+        }
+    }
+
+    /// Keeps the ladder in the store (a new version of its document).
+    pub fn save(&self, store: &Store) -> Result<(), StrikesError> {
+        Ok(store.put_state(StateKind::Strikes, KEY, &self.to_json())?)
     }
 
     /// Applies a day's clicks per publisher. `None` when the day was
@@ -224,10 +272,10 @@ impl Ladder {
             let what = match standing.status(day, cfg) {
                 // A publisher already held or suspended is not judged again
                 // until it is back.
-                Status::Hold { .. } | Status::Suspended => "violation while held: no new strike",
+                Status::Hold { .. } | Status::Suspended => Step::WhileHeld,
                 Status::Good if standing.warned_on.is_none() => {
                     standing.warned_on = Some(day);
-                    "warning"
+                    Step::Warning
                 }
                 Status::Good | Status::Warned => {
                     let n = standing.active(day, cfg.expiry_days).count();
@@ -239,9 +287,9 @@ impl Ladder {
                         appealed: false,
                     });
                     match hold_days {
-                        0 => "strike: suspended",
-                        _ if n == 0 => "strike: first hold",
-                        _ => "strike: hold",
+                        0 => Step::Suspended,
+                        _ if n == 0 => Step::FirstHold,
+                        _ => Step::Hold,
                     }
                 }
             };
@@ -262,24 +310,33 @@ impl Ladder {
         publisher: &str,
         on: Day,
         cfg: &StrikesConfig,
-    ) -> Result<(), String> {
+    ) -> Result<(), StrikesError> {
         let s = self
             .publishers
             .get_mut(publisher)
             .and_then(|s| s.latest_active_mut(on, cfg.expiry_days))
-            .ok_or_else(|| format!("{publisher:?} has no active strike to acknowledge"))?;
+            .ok_or_else(|| StrikesError::NothingToAcknowledge {
+                publisher: publisher.to_string(),
+            })?;
         s.acknowledged = true;
         Ok(())
     }
 
     /// A successful appeal: the latest active strike is removed, and its
     /// hold or suspension with it.
-    pub fn appeal(&mut self, publisher: &str, on: Day, cfg: &StrikesConfig) -> Result<(), String> {
+    pub fn appeal(
+        &mut self,
+        publisher: &str,
+        on: Day,
+        cfg: &StrikesConfig,
+    ) -> Result<(), StrikesError> {
         let s = self
             .publishers
             .get_mut(publisher)
             .and_then(|s| s.latest_active_mut(on, cfg.expiry_days))
-            .ok_or_else(|| format!("{publisher:?} has no active strike to appeal"))?;
+            .ok_or_else(|| StrikesError::NothingToAppeal {
+                publisher: publisher.to_string(),
+            })?;
         s.appealed = true;
         Ok(())
     }
@@ -310,12 +367,39 @@ impl Ladder {
     }
 }
 
+/// Counts each publisher's clicks on `day` (UTC) and applies the ladder,
+/// which is kept when it changed. `None` when the day was evaluated before
+/// (nothing changes).
+pub fn evaluate_day(
+    store: &Store,
+    day: Day,
+    cfg: &StrikesConfig,
+) -> Result<Option<Vec<Outcome>>, StrikesError> {
+    let mut ladder = Ladder::load(store)?;
+    let from = time::day_start(day);
+    let q = Query {
+        from: Some(from),
+        to: Some(from + time::DAY),
+        by: vec![GroupKey::Publisher],
+    };
+    let rows = store.report(&q, &store.amendments()?)?;
+    let by_publisher = rows
+        .into_iter()
+        .map(|(k, c)| (k.into_iter().next().unwrap_or_default(), c))
+        .collect();
+    let outcomes = ladder.evaluate(day, &by_publisher, cfg);
+    if outcomes.is_some() {
+        ladder.save(store)?;
+    }
+    Ok(outcomes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn day(s: &str) -> Day {
-        parse_day(s).unwrap()
+        time::parse_day(s).unwrap()
     }
 
     fn counts(gross: u64, invalid: u64) -> BTreeMap<String, Counts> {
@@ -346,7 +430,7 @@ mod tests {
         let o = l
             .evaluate(day("2026-01-03"), &counts(200, 150), &cfg)
             .unwrap();
-        assert_eq!(o[0].what, "warning");
+        assert_eq!(o[0].what, Step::Warning);
         assert_eq!(st(&l, "2026-01-03"), Status::Warned);
         // The same day again changes nothing.
         assert_eq!(l.evaluate(day("2026-01-03"), &counts(200, 150), &cfg), None);
@@ -355,7 +439,7 @@ mod tests {
         let o = l
             .evaluate(day("2026-01-10"), &counts(200, 150), &cfg)
             .unwrap();
-        assert_eq!(o[0].what, "strike: first hold");
+        assert_eq!(o[0].what, Step::FirstHold);
         assert!(matches!(st(&l, "2026-01-10"), Status::Hold { .. }));
         assert!(matches!(
             st(&l, "2026-01-20"),
@@ -382,7 +466,7 @@ mod tests {
         let o = l
             .evaluate(day("2026-01-12"), &counts(200, 150), &cfg)
             .unwrap();
-        assert_eq!(o[0].what, "violation while held: no new strike");
+        assert_eq!(o[0].what, Step::WhileHeld);
         // Second strike: 7 days.
         l.evaluate(day("2026-02-01"), &counts(200, 150), &cfg)
             .unwrap();
@@ -393,7 +477,7 @@ mod tests {
         let o = l
             .evaluate(day("2026-02-15"), &counts(200, 150), &cfg)
             .unwrap();
-        assert_eq!(o[0].what, "strike: suspended");
+        assert_eq!(o[0].what, Step::Suspended);
         assert_eq!(st(&l, "2026-02-15"), Status::Suspended);
         assert!(l
             .export(day("2026-02-15"), &cfg)
@@ -407,10 +491,13 @@ mod tests {
         let o = l
             .evaluate(day("2026-05-02"), &counts(200, 150), &cfg)
             .unwrap();
-        assert_eq!(o[0].what, "strike: first hold");
+        assert_eq!(o[0].what, Step::FirstHold);
         // Round trip through the stored form.
         assert_eq!(Ladder::from_json(&l.to_json()).unwrap(), l);
-        assert!(l.appeal("nobody", day("2026-05-02"), &cfg).is_err());
+        assert!(matches!(
+            l.appeal("nobody", day("2026-05-02"), &cfg),
+            Err(StrikesError::NothingToAppeal { publisher }) if publisher == "nobody"
+        ));
     }
 
     #[test]
@@ -429,9 +516,60 @@ mod tests {
     }
 
     #[test]
-    fn days() {
-        assert_eq!(show_day(day("2026-11-30")), "2026-11-30");
-        assert!(parse_day("2026-11").is_err());
-        assert!(parse_day("yesterday").is_err());
+    fn a_day_is_evaluated_from_the_store_once_and_the_ladder_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("clicks")).unwrap();
+        // 200 clicks from one publisher on one day, 150 of them invalid.
+        let mut data = Vec::new();
+        for i in 0..200 {
+            let verdict = if i < 150 { "invalid" } else { "valid" };
+            let mut r = format!(
+                r#"{{"ts":"2026-01-03T10:{:02}:{:02}.000Z","click_id":"c{i}","campaign":"c","impression":"i{i}","publisher":"pub-x","verdict":"{verdict}","reason":"non_browser","ip":"203.0.113.0","user_agent":"ua","device":"desktop"}}"#,
+                i / 60,
+                i % 60
+            )
+            .into_bytes();
+            crate::spool::record::seal(&mut r);
+            data.extend(r);
+        }
+        std::fs::write(dir.path().join("clicks/1-1-0001.ndjson"), data).unwrap();
+        let store = Store::Local(dir.path().to_path_buf());
+        let cfg = StrikesConfig::default();
+        let o = evaluate_day(&store, day("2026-01-03"), &cfg)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (o[0].gross, o[0].invalid, o[0].what),
+            (200, 150, Step::Warning)
+        );
+        assert_eq!(evaluate_day(&store, day("2026-01-03"), &cfg).unwrap(), None);
+        assert_eq!(
+            evaluate_day(&store, day("2026-01-04"), &cfg).unwrap(),
+            Some(vec![])
+        );
+        let kept = Ladder::load(&store).unwrap();
+        assert_eq!(kept.evaluated.len(), 2);
+        assert_eq!(kept.publishers["pub-x"].warned_on, Some(day("2026-01-03")));
+    }
+
+    #[test]
+    fn each_step_prints_as_strikes_evaluate_says_it() {
+        let all = [
+            (Step::Warning, "warning"),
+            (Step::FirstHold, "strike: first hold"),
+            (Step::Hold, "strike: hold"),
+            (Step::Suspended, "strike: suspended"),
+            (Step::WhileHeld, "violation while held: no new strike"),
+        ];
+        for (step, text) in all {
+            assert_eq!(step.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn an_unreadable_ladder_is_refused_by_name() {
+        let e = Ladder::from_json("{").unwrap_err();
+        assert!(matches!(e, StrikesError::Unreadable(_)));
+        assert!(e.to_string().starts_with("strike ladder: "), "{e}");
     }
 }

@@ -1,0 +1,132 @@
+//! `clickedge report` (docs/contract.md §7): gross, valid, invalid (per reason) and test
+//! clicks, grouped, over a time range, from the local spool or from
+//! ClickHouse.
+//!
+//! How the numbers are computed, the same way from both sources:
+//! - `valid_clicks`: verdict `valid` (the billable ones);
+//! - `invalid_clicks`: verdict `invalid`, and per reason in
+//!   `invalid_by_reason`;
+//! - `gross_clicks` = valid + invalid; `test_clicks` (verdict `test`) are
+//!   counted apart and are in neither;
+//! - every click once: ClickHouse is read `FINAL` (replayed batches
+//!   collapse on `click_id`); the local spool holds each click once;
+//! - the range is half-open, `from <= ts < to`, in UTC; `day` is the UTC date.
+//!
+//! The local source reads the spool as a stream, a line at a time, and keeps
+//! one row of counters per group: memory grows with the number of groups,
+//! never with the number of events or the length of a line. Damaged
+//! records are skipped and counted, lines longer than any record
+//! ([`crate::spool::record::MAX_LINE`]) among them.
+//!
+//! One file a seam: [`counts`](Counts) and frozen months, the
+//! [`amendments`](Amendments) the after-the-fact work makes to the clicks,
+//! the [`local`] source, the [`clickhouse`] SQL, and the rendering
+//! ([`write`]).
+
+mod amendments;
+mod counts;
+mod local;
+mod render;
+mod sql;
+
+pub use amendments::{Adjusted, Amendments};
+pub use counts::{Counts, FrozenError, FrozenMonth};
+pub use local::{each_local_click, local, Local};
+pub use render::{write, Format};
+pub use sql::{clickhouse, ADJUSTMENTS_TABLE};
+
+use crate::closed_set::closed_set;
+use crate::event::Field;
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+closed_set! {
+    /// What a report can group by (`--by`).
+    #[derive(clap::ValueEnum)]
+    pub enum GroupKey {
+        Campaign,
+        Publisher,
+        Day,
+        Device,
+        Country,
+        /// The ad platform of a template click (`google`, `microsoft`, the
+        /// click-id parameter for another), empty for a classic click.
+        Platform,
+    }
+}
+
+/// A `--by` or `--format` value that is none of the names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("--by {given:?}: group by {}", GroupKey::names())]
+    GroupKey { given: String },
+    #[error("--format {given:?}: use table, json or csv")]
+    Format { given: String },
+}
+
+impl GroupKey {
+    pub fn parse(s: &str) -> Result<GroupKey, ParseError> {
+        s.trim().parse().map_err(|_| ParseError::GroupKey {
+            given: s.trim().to_string(),
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        self.as_str()
+    }
+
+    /// Every name, comma-separated.
+    fn names() -> String {
+        let all: Vec<&str> = GroupKey::ALL.iter().map(|k| k.as_str()).collect();
+        all.join(", ")
+    }
+
+    /// The event field it reads (`day`: the date of `ts`).
+    fn field(self) -> Field {
+        match self {
+            GroupKey::Campaign => Field::Campaign,
+            GroupKey::Publisher => Field::Publisher,
+            GroupKey::Day => Field::Ts,
+            GroupKey::Device => Field::Device,
+            GroupKey::Country => Field::Country,
+            GroupKey::Platform => Field::PlatformClickParam,
+        }
+    }
+}
+
+/// What to report.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pub from: Option<SystemTime>,
+    pub to: Option<SystemTime>,
+    pub by: Vec<GroupKey>,
+}
+
+/// Group values (in `by` order) to counts, sorted by group.
+pub type Rows = BTreeMap<Vec<String>, Counts>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_keys_are_read_by_name_and_others_refused_with_the_list() {
+        assert_eq!(GroupKey::parse("day"), Ok(GroupKey::Day));
+        assert_eq!(GroupKey::parse(" day "), Ok(GroupKey::Day));
+        let e = GroupKey::parse("ip").unwrap_err();
+        assert_eq!(e, ParseError::GroupKey { given: "ip".into() });
+        assert_eq!(
+            e.to_string(),
+            "--by \"ip\": group by campaign, publisher, day, device, country, platform"
+        );
+    }
+
+    #[test]
+    fn group_keys_take_the_same_names_on_the_command_line() {
+        use clap::ValueEnum;
+        for k in GroupKey::ALL {
+            let v = k.to_possible_value().unwrap();
+            assert_eq!(v.get_name(), k.as_str());
+        }
+    }
+}
