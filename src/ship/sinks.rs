@@ -85,13 +85,6 @@ pub enum QueryError {
     Status { status: u16, body: String },
 }
 
-/// For the callers whose own errors are still text (the stored clicks'
-/// commands): `?` turns a query's error into its message.
-impl From<QueryError> for String {
-    fn from(e: QueryError) -> String {
-        e.to_string()
-    }
-}
 
 /// The sink's settings from the config.
 #[derive(Debug, Clone, Default)]
