@@ -96,11 +96,13 @@ impl RulesAction {
                 let key = bundle::parse_public_key(&pk)?;
                 let bytes = std::fs::read(&bundle)
                     .with_context(|| format!("reading {}", bundle.display()))?;
-                match bundle::open(&bytes, &key).map_err(|e| e.to_string()).and_then(|b| {
-                    b.check()
-                        .map(|()| b)
-                        .map_err(|p| format!("a list would not load: {p}"))
-                }) {
+                match bundle::open(&bytes, &key)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| {
+                        b.check()
+                            .map(|()| b)
+                            .map_err(|p| format!("a list would not load: {p}"))
+                    }) {
                     Ok(b) => {
                         println!(
                             "{}: ok, version {}, built {}",

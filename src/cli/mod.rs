@@ -3,11 +3,11 @@
 //! No behaviour lives here; `anyhow` does, as the binary's edge (every
 //! library error is a typed one, turned into a message here).
 //!
-//! - [`serve`]: `serve`, `check`
-//! - [`stored`]: the commands over stored clicks: `report`, `retention`,
-//!   `rescore`, `freeze`, `strikes`
-//! - [`bundle`]: `rules keygen|build|verify`
-//! - [`sign`]: `sign` (click URLs and tracking templates)
+//! - `serve` and `check` in `cli/serve.rs`;
+//! - the commands over stored clicks (`report`, `retention`, `rescore`,
+//!   `freeze`, `strikes`) in `cli/stored.rs`;
+//! - `rules keygen|build|verify` in `cli/bundle.rs`;
+//! - `sign` (click URLs and tracking templates) in `cli/sign.rs`.
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

@@ -45,7 +45,7 @@ pub fn serve(mut settings: Settings, opts: &ServeOptions) -> Result<(), StartErr
     let origin = settings.server.origin;
     let listen = settings.server.listen.clone();
     let tls_listen = settings.server.tls_listen.clone();
-    let metrics_listen = settings.server.metrics_listen.clone();
+    let metrics_listen = settings.server.metrics_listen;
     let (drain, http2) = (
         std::time::Duration::from_secs(settings.config.server.keepalive_drain_seconds),
         settings.config.tls.http2,
@@ -84,7 +84,7 @@ pub fn serve(mut settings: Settings, opts: &ServeOptions) -> Result<(), StartErr
     let app = std::sync::Arc::new(Guarded::new(app, limits.clone(), drain));
     let cap = ConnectionCap::new(max_connections, limits.hits().clone());
     let listener = |addr: &std::net::SocketAddr| {
-        ListenerConfig::tcp(&addr.to_string())
+        ListenerConfig::tcp(addr.to_string())
             .l4_buffer(L4BufferSettings::new(L4_READ_BUFFER, 1460))
     };
     let mut plain = pingora::services::listening::Service::new(

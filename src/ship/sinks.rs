@@ -85,7 +85,6 @@ pub enum QueryError {
     Status { status: u16, body: String },
 }
 
-
 /// The sink's settings from the config.
 #[derive(Debug, Clone, Default)]
 pub struct SinkOptions {
