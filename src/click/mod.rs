@@ -205,8 +205,9 @@ impl ClickPolicy {
             p.push(
                 "click.max_query_bytes",
                 format!(
-                    "{} is out of range; use 256 to 65536 (default 4096)",
-                    click.max_query_bytes
+                    "{} is out of range; use 256 to 65536 (default {})",
+                    click.max_query_bytes,
+                    crate::config::ClickConfig::default().max_query_bytes
                 ),
             );
         }

@@ -84,8 +84,7 @@ pub fn serve(mut settings: Settings, opts: &ServeOptions) -> Result<(), StartErr
     let app = std::sync::Arc::new(Guarded::new(app, limits.clone(), drain));
     let cap = ConnectionCap::new(max_connections, limits.hits().clone());
     let listener = |addr: &std::net::SocketAddr| {
-        ListenerConfig::tcp(addr.to_string())
-            .l4_buffer(L4BufferSettings::new(L4_READ_BUFFER, 1460))
+        ListenerConfig::tcp(addr.to_string()).l4_buffer(L4BufferSettings::new(L4_READ_BUFFER, 1460))
     };
     let mut plain = pingora::services::listening::Service::new(
         "clickedge".to_string(),

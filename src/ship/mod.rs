@@ -60,15 +60,19 @@ impl ShipConfig {
     /// URL may come from `--sink`, so the timings are checked without one).
     pub fn from_config(s: &SinkConfig, data_dir: &Path) -> Result<ShipConfig, Problems> {
         let mut p = Problems::default();
+        let default = SinkConfig::default();
         if s.timeout_seconds == 0 {
-            p.push("sink.timeout_seconds", "must be at least 1 (default 30)");
+            p.push(
+                "sink.timeout_seconds",
+                format!("must be at least 1 (default {})", default.timeout_seconds),
+            );
         }
         if s.retry_initial_ms < 10 {
             p.push(
                 "sink.retry_initial_ms",
                 format!(
-                    "{} is too short; use at least 10 (default 250)",
-                    s.retry_initial_ms
+                    "{} is too short; use at least 10 (default {})",
+                    s.retry_initial_ms, default.retry_initial_ms
                 ),
             );
         }
@@ -82,7 +86,10 @@ impl ShipConfig {
             );
         }
         if s.poll_interval_ms == 0 {
-            p.push("sink.poll_interval_ms", "must be at least 1 (default 200)");
+            p.push(
+                "sink.poll_interval_ms",
+                format!("must be at least 1 (default {})", default.poll_interval_ms),
+            );
         }
         for (name, value) in &s.headers {
             if http::HeaderName::from_bytes(name.as_bytes()).is_err() {

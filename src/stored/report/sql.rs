@@ -18,17 +18,14 @@ pub const ADJUSTMENTS_TABLE: &str = "clickedge_adjustments";
 const COUNT_COLUMNS: usize = 5 + Reason::COUNT + BackendReason::COUNT;
 
 impl GroupKey {
-    fn sql(self) -> &'static str {
+    fn sql(self) -> std::borrow::Cow<'static, str> {
         match self {
             // The UTC date as `ts` spells it. (ClickHouse 18.16 fails on
             // toDate(time) here together with FINAL: the sorting key has it.)
-            GroupKey::Day => "substring(ts, 1, 10)",
-            // The same mapping as `platform_of`.
-            GroupKey::Platform => {
-                "multiIf(platform_click_param IN ('gclid', 'gbraid', 'wbraid'), 'google', \
-                 platform_click_param = 'msclkid', 'microsoft', platform_click_param)"
-            }
-            other => other.name(),
+            GroupKey::Day => "substring(ts, 1, 10)".into(),
+            // From the platforms' table, as `platform_of` reads it.
+            GroupKey::Platform => crate::click::platform_sql("platform_click_param").into(),
+            other => other.name().into(),
         }
     }
 }
@@ -95,9 +92,9 @@ fn count_columns() -> Vec<String> {
 
 /// The report's query.
 fn select(sink: &ClickHouse, q: &Query, amendments: &Amendments) -> String {
-    let keys: Vec<&str> = q.by.iter().map(|k| k.sql()).collect();
+    let keys: Vec<String> = q.by.iter().map(|k| k.sql().into_owned()).collect();
     let (frozen, frozen_at) = frozen_columns(amendments);
-    let mut cols: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    let mut cols: Vec<String> = keys.clone();
     cols.extend(count_columns());
     let mut wher = Vec::new();
     // `time` has whole seconds; `ts` keeps the milliseconds for exact bounds.
