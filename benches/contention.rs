@@ -7,9 +7,9 @@
 //! Run: `cargo bench --bench contention`. On a 2-core machine 4 threads
 //! also share cores: compare 1 and 2.
 
-use clickedge::ivt::DuplicateWindow;
-use clickedge::metrics::Metrics;
-use clickedge::spool::{Spool, SpoolConfig};
+use clickedge::internals::ivt::DuplicateWindow;
+use clickedge::internals::metrics::Metrics;
+use clickedge::internals::spool::{Spool, SpoolConfig};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use std::hint::black_box;
 use std::sync::{Arc, Barrier};
@@ -57,7 +57,7 @@ fn contention(c: &mut Criterion) {
                 b.iter_custom(move |iters| {
                     let m = m.clone();
                     on_threads(n, iters, move |_, _| {
-                        m.click(None, clickedge::ivt::Action::Redirected)
+                        m.click(None, clickedge::internals::ivt::Action::Redirected)
                     })
                 })
             },

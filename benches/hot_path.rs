@@ -5,13 +5,13 @@
 //!
 //! Run: `cargo bench --bench hot_path` (add `-- classify` for one group).
 
-use clickedge::click::{self, Keys, SignRequest};
-use clickedge::config::Config;
-use clickedge::device::Device;
-use clickedge::event::Event;
-use clickedge::ivt::{Action, DuplicateWindow, Reason, Signals, Verdict};
-use clickedge::policy::Policy;
-use clickedge::privacy::truncate_ip;
+use clickedge::internals::click::{self, Keys, SignRequest};
+use clickedge::internals::config::Config;
+use clickedge::internals::device::Device;
+use clickedge::internals::event::Event;
+use clickedge::internals::ivt::{Action, DuplicateWindow, Reason, Signals, Verdict};
+use clickedge::internals::policy::Policy;
+use clickedge::internals::privacy::truncate_ip;
 use criterion::{criterion_group, criterion_main, Criterion};
 use pingora::http::RequestHeader;
 use std::hint::black_box;
@@ -51,7 +51,7 @@ fn policy() -> Policy {
         .collect();
     cfg.ivt.internal_ips = vec!["10.0.0.0/8".into(), "fd00::/8".into()];
     // The key the benches sign with.
-    cfg.signing.keys.push(clickedge::config::KeyConfig {
+    cfg.signing.keys.push(clickedge::internals::config::KeyConfig {
         id: "k1".into(),
         secret: "bench-secret-0123456789abcdef".into(),
     });
@@ -137,7 +137,7 @@ fn bench(c: &mut Criterion) {
     )
     .unwrap();
     let query = url[3..].to_string();
-    let click_policy = clickedge::click::ClickPolicy::new(keys, true, Vec::new(), 4096);
+    let click_policy = clickedge::internals::click::ClickPolicy::new(keys, true, Vec::new(), 4096);
     c.bench_function("click/parse_and_verify", |b| {
         b.iter(|| black_box(click::parse(black_box(&query), &click_policy).is_ok()))
     });
@@ -155,7 +155,7 @@ fn bench(c: &mut Criterion) {
         let mut i = 0usize;
         b.iter(|| {
             i = i.wrapping_add(1);
-            black_box(clickedge::device::classify(
+            black_box(clickedge::internals::device::classify(
                 black_box(UAS[i % UAS.len()]),
                 None,
             ))
@@ -165,7 +165,7 @@ fn bench(c: &mut Criterion) {
         let mut i = 0usize;
         b.iter(|| {
             i = i.wrapping_add(1);
-            black_box(clickedge::privacy::scrub(black_box(UAS[i % UAS.len()])).len())
+            black_box(clickedge::internals::privacy::scrub(black_box(UAS[i % UAS.len()])).len())
         })
     });
     c.bench_function("event/encode", |b| {
@@ -182,7 +182,7 @@ fn bench(c: &mut Criterion) {
                     reason: None,
                     action: Action::Redirected,
                     method: "GET",
-                    ip: clickedge::event::IpField::Addr(truncate_ip(ips[3])),
+                    ip: clickedge::internals::event::IpField::Addr(truncate_ip(ips[3])),
                     user_agent: UAS[0],
                     device: Device::Desktop,
                     country: "",
@@ -201,7 +201,7 @@ fn bench(c: &mut Criterion) {
     // the duplicate window, device, privacy, Location and event.
     let core = core();
     // The bench measures clicks, not refusals.
-    let probe = clickedge::decide::request::Request {
+    let probe = clickedge::internals::decide::Request {
         method: "GET",
         path: "/c",
         query: &query,
@@ -209,20 +209,20 @@ fn bench(c: &mut Criterion) {
         client_ip: Some(ips[0]),
         secure: false,
     };
-    match core.decide(&probe, clickedge::decide::Now::current()) {
-        clickedge::decide::Decision::Answer(a) => assert!(
-            matches!(a.outcome, clickedge::decide::Outcome::Click { .. }),
+    match core.decide(&probe, clickedge::internals::decide::Now::current()) {
+        clickedge::internals::decide::Decision::Answer(a) => assert!(
+            matches!(a.outcome, clickedge::internals::decide::Outcome::Click { .. }),
             "{:?}",
             a.outcome
         ),
-        clickedge::decide::Decision::Pass => panic!("passed"),
+        clickedge::internals::decide::Decision::Pass => panic!("passed"),
     }
     c.bench_function("core/decide", |b| {
         let mut i = 0usize;
         b.iter(|| {
             i = i.wrapping_add(1);
             let req = &reqs[i % reqs.len()];
-            let view = clickedge::decide::request::Request {
+            let view = clickedge::internals::decide::Request {
                 method: "GET",
                 path: "/c",
                 query: &query,
@@ -230,17 +230,17 @@ fn bench(c: &mut Criterion) {
                 client_ip: Some(ips[i % ips.len()]),
                 secure: false,
             };
-            black_box(core.decide(&view, clickedge::decide::Now::current()))
+            black_box(core.decide(&view, clickedge::internals::decide::Now::current()))
         })
     });
 }
 
 /// A click core over the bench policy, truncating addresses.
-fn core() -> clickedge::decide::Decider {
-    clickedge::decide::Decider::new(
+fn core() -> clickedge::internals::decide::Decider {
+    clickedge::internals::decide::Decider::new(
         policy(),
-        clickedge::privacy::Privacy::new(clickedge::config::IpMode::Truncate, "", 24, &[]),
-        &clickedge::decide::DeciderSettings {
+        clickedge::internals::privacy::Privacy::new(clickedge::internals::config::IpMode::Truncate, "", 24, &[]),
+        &clickedge::internals::decide::DeciderSettings {
             clickid_param: "clickid".into(),
             robots_txt: true,
             edge_id: "edge-1".into(),

@@ -9,7 +9,7 @@
 //! player are `mobile` (intoli's `mobile` too); console is `tv` (it sits under one); car browser,
 //! camera, peripheral, smart speaker and smart display are `other`.
 
-use clickedge::device::{classify, Device};
+use clickedge::internals::device::{classify, Device};
 use std::collections::BTreeMap;
 
 fn expected(label: &str) -> Option<Device> {

@@ -3,7 +3,7 @@
 //!
 //!     cargo run --release --example dup_memory [ENTRIES]
 
-use clickedge::ivt::DuplicateWindow;
+use clickedge::internals::ivt::DuplicateWindow;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;

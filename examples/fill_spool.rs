@@ -15,7 +15,7 @@ fn main() {
     let bytes = support::fill_spool(
         &dir.join("clicks"),
         n,
-        Arc::new(clickedge::metrics::Metrics::new()),
+        Arc::new(clickedge::internals::metrics::Metrics::new()),
     );
     println!(
         "{n} events, {:.0} MB in {}",

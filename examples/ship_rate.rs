@@ -9,8 +9,8 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use clickedge::metrics::Metrics;
-use clickedge::ship::{sinks, ShipConfig, Shipper};
+use clickedge::internals::metrics::Metrics;
+use clickedge::internals::ship::{sinks, ShipConfig, Shipper};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -14,7 +14,7 @@
 #[allow(dead_code)]
 mod support;
 
-use clickedge::spool::{Spool, SpoolConfig};
+use clickedge::internals::spool::{Spool, SpoolConfig};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,11 +38,11 @@ fn main() {
         .nth(1)
         .map_or(1_000_000, |s| s.parse().expect("N: a number of events"));
     let dir = tempfile::tempdir().unwrap();
-    let cfg = clickedge::Config::default();
+    let cfg = clickedge::internals::config::Config::default();
     let spool_cfg = SpoolConfig::from_config(&cfg.events, dir.path()).unwrap();
     let lines: Vec<Vec<u8>> = (0..n).map(support::event_line).collect();
     let bytes: usize = lines.iter().map(Vec::len).sum();
-    let metrics = Arc::new(clickedge::metrics::Metrics::new());
+    let metrics = Arc::new(clickedge::internals::metrics::Metrics::new());
     let spool = Spool::start(spool_cfg, metrics.clone()).unwrap();
     let q = spool.queue();
     let t0 = thread_ticks("clickedge-spool").unwrap_or(0);

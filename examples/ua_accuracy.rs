@@ -9,8 +9,8 @@
 //! with the shipped actions (`known_bot`: a person turned away). `benches/corpus/evaluate.sh` fetches the
 //! corpora and runs this.
 
-use clickedge::config::Config;
-use clickedge::policy::Policy;
+use clickedge::internals::config::Config;
+use clickedge::internals::policy::Policy;
 use std::collections::BTreeSet;
 
 fn read(files: &[String]) -> BTreeSet<String> {

@@ -52,49 +52,123 @@
 //! runtime.run(server); // serves; then writes every queued event and stops
 //! ```
 //!
-//! Module map, in the order a click goes through them: [`proxy`] (Pingora
-//! glue) hands a [`request::Request`] to [`core`] (the decision), which
-//! uses [`click`] (URL, signature, Location), [`ivt`] (is it a person's
-//! click?), [`device`], [`geo`], [`privacy`] and [`event`] (what is
-//! logged); the event goes to [`spool`] (the queue and the files) and
-//! [`ship`] (to the central store). Around them: [`config`] (the file's
-//! types, a leaf), [`settings`] (the file checked and built into every
-//! part), [`policy`] (what reloads), [`runtime`] (the background work),
-//! [`serve`] and [`server`] (the binary's process and its sections),
-//! [`limits`], [`tls`], [`reload`] and [`metrics`]; and the
-//! commands over stored clicks, [`report`] and [`retention`].
+//! A Rust ad server can mint the click URLs the edge accepts with
+//! [`mint`]; the shipped binary's command line is [`cli::main`].
+//!
+//! Everything else is the crate's own: `docs/architecture.md` in the
+//! repository maps the modules, the layers and the path of a click.
 
-pub mod bundle;
+#![warn(missing_docs, unreachable_pub)]
+
+mod bundle;
 pub mod cli;
-pub mod click;
+mod click;
 mod closed_set;
-pub mod config;
-pub mod decide;
-pub mod device;
-pub mod edge;
-pub mod event;
-pub mod files;
-pub mod geo;
-pub mod ivt;
-pub mod metrics;
-pub mod policy;
-pub mod privacy;
-pub mod reload;
-pub mod runtime;
-pub mod settings;
-pub mod ship;
-pub mod spool;
-pub mod stored;
-pub mod time;
+mod config;
+mod decide;
+mod device;
+mod edge;
+mod event;
+mod files;
+mod geo;
+mod ivt;
+mod metrics;
+mod policy;
+mod privacy;
+mod reload;
+mod runtime;
+mod settings;
+mod ship;
+mod spool;
+mod stored;
+mod time;
 
-pub use config::{Config, Overrides};
-pub use edge::proxy::{ClickEdge, EdgeProxy};
+pub use config::Overrides;
+pub use edge::proxy::ClickEdge;
 pub use runtime::{Runtime, StartError};
 pub use settings::{Settings, SettingsError};
 
 /// What an embedder imports: `use clickedge::prelude::*;`.
 pub mod prelude {
-    pub use crate::{
-        ClickEdge, EdgeProxy, Overrides, Runtime, Settings, SettingsError, StartError,
-    };
+    pub use crate::{ClickEdge, Overrides, Runtime, Settings, SettingsError, StartError};
+}
+
+/// Minting click URLs the edge accepts, for an ad server written in Rust
+/// (docs/contract.md §3; `clickedge sign` does the same from the shell).
+///
+/// ```
+/// use clickedge::mint::{sign, Keys, SignRequest};
+///
+/// let keys = Keys::new([("k1", b"a-secret-of-at-least-32-bytes-here!".as_slice())]);
+/// let url = sign(
+///     &keys,
+///     "k1",
+///     &SignRequest {
+///         landing: "https://shop.example/spring?sku=42",
+///         campaign: "spring",
+///         impression: "imp-1",
+///         publisher: None,
+///         test: false,
+///         child_directed: false,
+///         expires: None,
+///     },
+///     4096, // the edge's click.max_query_bytes
+/// )
+/// .unwrap();
+/// assert!(url.starts_with("/c?u=https%3A%2F%2Fshop.example"));
+/// ```
+pub mod mint {
+    pub use crate::click::{sign, sign_template, ClickError, Keys, Platform, SignRequest, TemplateRequest};
+}
+
+/// Not an API: the parts the project's own benches, measurement programs,
+/// fuzz targets and black-box tests reach into. It changes without notice.
+#[doc(hidden)]
+#[allow(missing_docs)]
+pub mod internals {
+    pub mod bundle {
+        pub use crate::bundle::{read_key_file, sign};
+    }
+    pub mod click {
+        pub use crate::click::{location, parse, sign, Click, ClickPolicy, HostPattern, Keys, SignRequest};
+    }
+    pub mod config {
+        pub use crate::config::{Config, IpMode, KeyConfig, DEV_SECRET};
+    }
+    pub mod decide {
+        pub use crate::decide::{Decider, DeciderSettings, Decision, Now, Outcome, Request};
+    }
+    pub mod device {
+        pub use crate::device::{classify, Device};
+    }
+    pub mod event {
+        pub use crate::event::{Event, IpField};
+    }
+    pub mod ivt {
+        pub use crate::ivt::{Action, DuplicateWindow, Reason, Signals, Verdict};
+    }
+    pub mod metrics {
+        pub use crate::metrics::Metrics;
+    }
+    pub mod policy {
+        pub use crate::policy::Policy;
+    }
+    pub mod privacy {
+        pub use crate::privacy::{scrub, truncate_ip, Privacy};
+    }
+    pub mod ship {
+        pub use crate::ship::{ShipConfig, Shipper};
+        pub mod sinks {
+            pub use crate::ship::sinks::{from_url, SinkOptions};
+        }
+    }
+    pub mod spool {
+        pub use crate::spool::{Spool, SpoolConfig};
+        pub mod record {
+            pub use crate::spool::record::{seal, SUFFIX_LEN};
+        }
+        pub mod reader {
+            pub use crate::spool::reader::scan;
+        }
+    }
 }

@@ -56,7 +56,7 @@ fn write_spool(dir: &Path, name: &str, records: &[String]) {
     let mut data = Vec::new();
     for r in records {
         let mut line = r.clone().into_bytes();
-        clickedge::spool::record::seal(&mut line);
+        clickedge::internals::spool::record::seal(&mut line);
         data.extend(line);
     }
     std::fs::write(dir.join("clicks").join(name), data).unwrap();

@@ -73,7 +73,7 @@ fn serve_warns_about_the_dev_key() {
     let port = free_port();
     let metrics_port = free_port();
     let text = config_text(port, metrics_port, &dir.path().join("data"), "")
-        .replace(SECRET, clickedge::config::DEV_SECRET);
+        .replace(SECRET, clickedge::internals::config::DEV_SECRET);
     let f = dir.path().join("dev.yaml");
     std::fs::write(&f, text).unwrap();
     let mut child = Command::new(BIN)

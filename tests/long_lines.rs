@@ -26,7 +26,7 @@ fn record(i: usize, ip: &str) -> Vec<u8> {
         s = i % 60
     )
     .into_bytes();
-    clickedge::spool::record::seal(&mut r);
+    clickedge::internals::spool::record::seal(&mut r);
     r
 }
 

@@ -81,8 +81,8 @@ fn plugin_answers_clicks_inside_another_proxy_and_its_runtime_ships_them() {
     }
 
     // A URL minted the way an ad server would, with the same key.
-    let keys = clickedge::click::Keys::new([("k1", SECRET.as_bytes())]);
-    let req = clickedge::click::SignRequest {
+    let keys = clickedge::mint::Keys::new([("k1", SECRET.as_bytes())]);
+    let req = clickedge::mint::SignRequest {
         landing: "https://shop.example/",
         campaign: "c",
         impression: "i",
@@ -91,7 +91,7 @@ fn plugin_answers_clicks_inside_another_proxy_and_its_runtime_ships_them() {
         child_directed: false,
         expires: None,
     };
-    let url = clickedge::click::sign(&keys, "k1", &req, 4096).unwrap();
+    let url = clickedge::mint::sign(&keys, "k1", &req, 4096).unwrap();
 
     let mut conn = Conn::open(port).unwrap();
     let r = conn

@@ -438,8 +438,8 @@ fn every_serve_flag_holds_across_sighup_a_changed_list_a_changed_config_and_a_ne
 /// A bundle signed with `key` whose bot list does not compile: what an
 /// older `rules build`, which did not check, could sign.
 fn broken_bundle(key: &Path, version: u64) -> Vec<u8> {
-    let key = clickedge::bundle::read_key_file(key).unwrap();
-    clickedge::bundle::sign(
+    let key = clickedge::internals::bundle::read_key_file(key).unwrap();
+    clickedge::internals::bundle::sign(
         &key,
         &[(
             "bot_patterns.txt".to_string(),

@@ -181,7 +181,7 @@ fn damaged_records_are_skipped_counted_and_the_rest_shipped() {
             "{{\"ts\":\"2026-11-01T00:00:00.{i:03}Z\",\"click_id\":\"dead-{i}\",\"campaign\":\"c\",\"impression\":\"i{i}\",\"publisher\":\"\",\"landing_host\":\"a.example\",\"verdict\":\"valid\",\"reason\":\"\",\"action\":\"redirected\",\"method\":\"GET\",\"ip\":\"192.0.2.0\",\"user_agent\":\"UA\",\"device\":\"desktop\",\"country\":\"\",\"referrer_host\":\"\",\"edge\":\"old\"}}"
         )
         .into_bytes();
-        clickedge::spool::record::seal(&mut r);
+        clickedge::internals::spool::record::seal(&mut r);
         r
     };
     let mut a = Vec::new();
@@ -209,7 +209,7 @@ fn damaged_records_are_skipped_counted_and_the_rest_shipped() {
             let text = String::from_utf8(r).unwrap();
             let cut = text.find(",\"edge\"").unwrap();
             let mut r = format!("{}}}", &text[..cut]).into_bytes();
-            clickedge::spool::record::seal(&mut r);
+            clickedge::internals::spool::record::seal(&mut r);
             c.extend(r);
         } else {
             c.extend(r);

@@ -1,10 +1,10 @@
 //! Shared by the examples: fills a spool with realistic click events.
 
-use clickedge::device::Device;
-use clickedge::event::Event;
-use clickedge::ivt::{Action, Reason, Verdict};
-use clickedge::metrics::Metrics;
-use clickedge::spool::{Spool, SpoolConfig};
+use clickedge::internals::device::Device;
+use clickedge::internals::event::Event;
+use clickedge::internals::ivt::{Action, Reason, Verdict};
+use clickedge::internals::metrics::Metrics;
+use clickedge::internals::spool::{Spool, SpoolConfig};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -36,7 +36,7 @@ pub fn event_line(i: usize) -> Vec<u8> {
         reason,
         action: Action::Redirected,
         method: "GET",
-        ip: clickedge::event::IpField::Addr([203, 0, 113, 0].into()),
+        ip: clickedge::internals::event::IpField::Addr([203, 0, 113, 0].into()),
         user_agent: uas[i % 2],
         device: [Device::Desktop, Device::Mobile][i % 2],
         country: "",

@@ -7,7 +7,7 @@
 //!   character changed is refused.
 #![no_main]
 
-use clickedge::click::{self, ClickPolicy, Keys, SignRequest};
+use clickedge::internals::click::{self, ClickPolicy, Keys, SignRequest};
 use libfuzzer_sys::fuzz_target;
 
 /// Keys k1 and k2; with `hosts`, only `*.example` landings are allowed.

@@ -6,7 +6,7 @@
 //!   lines between them, all come back, in order.
 #![no_main]
 
-use clickedge::spool::{reader, record};
+use clickedge::internals::spool::{reader, record};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
