@@ -173,7 +173,7 @@ pub fn classify(ua: &str, ch_mobile: Option<&[u8]>) -> Device {
 
 /// What of the user agent decides its class: the token lists it has a
 /// token of, its shape, and whether it is empty. The part worth caching.
-pub fn tokens(ua: &str) -> u16 {
+pub(crate) fn tokens(ua: &str) -> u16 {
     if ua.is_empty() {
         return EMPTY;
     }
@@ -186,7 +186,7 @@ pub fn tokens(ua: &str) -> u16 {
 }
 
 /// The class from [`tokens`] and the `Sec-CH-UA-Mobile` header.
-pub fn from_tokens(has: u16, ch_mobile: Option<&[u8]>) -> Device {
+pub(crate) fn from_tokens(has: u16, ch_mobile: Option<&[u8]>) -> Device {
     if has & EMPTY != 0 {
         return Device::Other;
     }

@@ -186,33 +186,33 @@ impl Event<'_> {
 /// where it needed no unescaping. Fields the schema does not know are
 /// skipped; a value that is not a string makes the line unreadable.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Record<'a> {
+pub(crate) struct Record<'a> {
     values: [Option<Cow<'a, str>>; Field::COUNT],
 }
 
 impl<'a> Record<'a> {
     /// Reads one JSON object (a spool record's body with its brace closed,
     /// or a line as shipped).
-    pub fn parse(json: &'a [u8]) -> Result<Record<'a>, serde_json::Error> {
+    pub(crate) fn parse(json: &'a [u8]) -> Result<Record<'a>, serde_json::Error> {
         serde_json::from_slice(json)
     }
 
     /// The field's text; `None` when the event lacks it.
-    pub fn get(&self, f: Field) -> Option<&str> {
+    pub(crate) fn get(&self, f: Field) -> Option<&str> {
         self.values[f as usize].as_deref()
     }
 
     /// The field's text, empty when the event lacks it.
-    pub fn text(&self, f: Field) -> &str {
+    pub(crate) fn text(&self, f: Field) -> &str {
         self.get(f).unwrap_or("")
     }
 
-    pub fn set(&mut self, f: Field, value: Option<Cow<'a, str>>) {
+    pub(crate) fn set(&mut self, f: Field, value: Option<Cow<'a, str>>) {
         self.values[f as usize] = value;
     }
 
     /// The first field the schema requires and the event lacks.
-    pub fn missing(&self) -> Option<Field> {
+    pub(crate) fn missing(&self) -> Option<Field> {
         Field::ALL
             .iter()
             .copied()
@@ -222,7 +222,7 @@ impl<'a> Record<'a> {
     /// The JSON object, fields in schema order, without the closing brace
     /// (for [`crate::spool::record::seal`]): the same bytes
     /// [`Event::to_line`] writes for the same values.
-    pub fn to_body(&self) -> Vec<u8> {
+    pub(crate) fn to_body(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(512);
         out.push(b'{');
         for &f in Field::ALL {
@@ -329,7 +329,7 @@ fn push_escaped(out: &mut Vec<u8>, s: &str) {
 /// personal data and are not needed to measure clicks. What may be written
 /// of it is [`crate::privacy::Privacy::referrer_host`]'s to say (it reads
 /// the host as a URL's host is read).
-pub fn referrer_host(referer: &str) -> &str {
+pub(crate) fn referrer_host(referer: &str) -> &str {
     let Some((_, rest)) = referer.split_once("://") else {
         return "";
     };

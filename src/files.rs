@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 /// A write that failed, with the file it concerns.
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {source}", path.display())]
-pub struct FileError {
+pub(crate) struct FileError {
     pub path: PathBuf,
     #[source]
     pub source: io::Error,
@@ -44,12 +44,12 @@ fn at(path: &Path) -> impl FnOnce(io::Error) -> FileError + '_ {
 
 /// Creates `path`, which must not exist (not even as a dangling link),
 /// for writing, with `mode` (less the umask).
-pub fn create_new(path: &Path, mode: u32) -> io::Result<File> {
+pub(crate) fn create_new(path: &Path, mode: u32) -> io::Result<File> {
     new_file(path, mode, false)
 }
 
 /// [`create_new`], for appending (a spool segment in the making).
-pub fn create_new_append(path: &Path, mode: u32) -> io::Result<File> {
+pub(crate) fn create_new_append(path: &Path, mode: u32) -> io::Result<File> {
     new_file(path, mode, true)
 }
 
@@ -68,7 +68,7 @@ fn new_file(path: &Path, mode: u32, append: bool) -> io::Result<File> {
 /// link, then the hidden name removed; on a file system without hard links
 /// (vfat, some FUSE), a rename, so the caller's names must be unique. The
 /// directory is synced either way, so the name is on disk.
-pub fn publish_new(hidden: &Path, path: &Path) -> io::Result<()> {
+pub(crate) fn publish_new(hidden: &Path, path: &Path) -> io::Result<()> {
     match std::fs::hard_link(hidden, path) {
         Ok(()) => std::fs::remove_file(hidden)?,
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
@@ -82,7 +82,7 @@ pub fn publish_new(hidden: &Path, path: &Path) -> io::Result<()> {
 
 /// Opens `path` for appending (and locking), creating it if missing; a
 /// link or anything but a regular file there is refused.
-pub fn open_append(path: &Path) -> io::Result<File> {
+pub(crate) fn open_append(path: &Path) -> io::Result<File> {
     let f = OpenOptions::new()
         .append(true)
         .create(true)
@@ -100,7 +100,7 @@ pub fn open_append(path: &Path) -> io::Result<File> {
 
 /// Syncs a directory, so the names created, renamed or removed in it are
 /// on disk.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     let dir = if dir.as_os_str().is_empty() {
         Path::new(".")
     } else {
@@ -111,7 +111,7 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// Writes `bytes` to `path` and replaces whatever was there (creating the
 /// directory), as the module doc says.
-pub fn replace_whole(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
+pub(crate) fn replace_whole(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(at(dir))?;
     }
@@ -122,7 +122,7 @@ pub fn replace_whole(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
 
 /// A file being written to replace `path` when committed; dropped
 /// uncommitted, it is removed and `path` is left as it was.
-pub struct Replacement {
+pub(crate) struct Replacement {
     path: PathBuf,
     tmp: PathBuf,
     file: File,
@@ -131,7 +131,7 @@ pub struct Replacement {
 
 impl Replacement {
     /// Creates the hidden file beside `path` (its directory must exist).
-    pub fn new(path: &Path) -> Result<Replacement, FileError> {
+    pub(crate) fn new(path: &Path) -> Result<Replacement, FileError> {
         let dir = path.parent().unwrap_or(Path::new(""));
         let name = path
             .file_name()
@@ -158,12 +158,12 @@ impl Replacement {
     }
 
     /// The file to write the new contents to.
-    pub fn file(&mut self) -> &mut File {
+    pub(crate) fn file(&mut self) -> &mut File {
         &mut self.file
     }
 
     /// Syncs the new file, renames it over `path` and syncs the directory.
-    pub fn commit(mut self) -> Result<(), FileError> {
+    pub(crate) fn commit(mut self) -> Result<(), FileError> {
         self.file.sync_all().map_err(at(&self.tmp))?;
         std::fs::rename(&self.tmp, &self.path).map_err(at(&self.path))?;
         self.committed = true;

@@ -145,7 +145,7 @@ fn rules_bundle(
 }
 
 /// A number no other policy of this process has had.
-pub fn next_generation() -> u64 {
+pub(crate) fn next_generation() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }

@@ -19,7 +19,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use crate::config::IpMode;
+pub(crate) use crate::config::IpMode;
 
 /// The `ip` field of an event, and `ip_full` in `full` mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -33,7 +33,7 @@ type Stamp = Vec<(PathBuf, Option<SystemTime>, u64)>;
 
 /// The settings of `new` that differ from `old` and take effect only at a
 /// restart, by their config keys.
-pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
+pub(crate) fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     fn differs<T: PartialEq>(a: &T, b: &T) -> bool {
         a != b
     }
@@ -97,7 +97,7 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     checks.iter().filter(|(_, d)| *d).map(|(k, _)| *k).collect()
 }
 
-pub struct Reloader {
+pub(crate) struct Reloader {
     config_path: PathBuf,
     /// The flags `serve` was given, applied to every read of the file.
     overrides: Overrides,
@@ -133,7 +133,7 @@ fn stamp_config(config_path: &Path, cfg: &Config) -> Stamp {
 }
 
 impl Reloader {
-    pub fn new(
+    pub(crate) fn new(
         config_path: PathBuf,
         overrides: Overrides,
         cfg: &Config,
@@ -158,13 +158,13 @@ impl Reloader {
     }
 
     /// Also reload the TLS certificate and key into this store.
-    pub fn with_certs(mut self, certs: Option<Arc<CertStore>>) -> Reloader {
+    pub(crate) fn with_certs(mut self, certs: Option<Arc<CertStore>>) -> Reloader {
         self.certs = certs;
         self
     }
 
     /// Whether the config or a list changed since the last load.
-    pub fn changed(&self) -> bool {
+    pub(crate) fn changed(&self) -> bool {
         let Ok(seen) = self.seen.lock() else {
             return false;
         };
@@ -175,7 +175,7 @@ impl Reloader {
 
     /// Loads the config and its lists and swaps the policy in, or keeps the
     /// old one and says why.
-    pub fn reload(&self, why: &str) -> Result<(), Vec<String>> {
+    pub(crate) fn reload(&self, why: &str) -> Result<(), Vec<String>> {
         // The files as they are before reading them: one replaced while
         // they are read (a rules bundle the poller writes, say) then differs
         // from this at the next check and is loaded again.

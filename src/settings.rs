@@ -147,7 +147,7 @@ impl Settings {
 /// What `check` adds to building: the data dir can be written, and the
 /// sink answers (the second value says what it found). Runs whether or not
 /// the rest of the config built, so `check` names every problem at once.
-pub fn probe(config: &Config) -> (Vec<Problem>, Option<String>) {
+pub(crate) fn probe(config: &Config) -> (Vec<Problem>, Option<String>) {
     let mut problems = Vec::new();
     let clicks = config.data_dir.join("clicks");
     let writable = std::fs::create_dir_all(&clicks).and_then(|()| {

@@ -14,14 +14,14 @@ use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A UTC date as days since 1970-01-01.
-pub type Day = i64;
+pub(crate) type Day = i64;
 
 /// One day.
-pub const DAY: Duration = Duration::from_secs(86_400);
+pub(crate) const DAY: Duration = Duration::from_secs(86_400);
 
 /// Input that is not the time, day or month it should be.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum TimeError {
+pub(crate) enum TimeError {
     #[error("{given:?} is not a time like 2026-11-23 or 2026-11-23T08:00:00Z: {why}")]
     NotATime {
         given: String,
@@ -36,7 +36,7 @@ pub enum TimeError {
 }
 
 /// Accepts RFC 3339 (`2026-11-23T08:00:00Z`) or a date (`2026-11-23`, midnight UTC).
-pub fn parse_time(s: &str) -> Result<SystemTime, TimeError> {
+pub(crate) fn parse_time(s: &str) -> Result<SystemTime, TimeError> {
     let full = if s.len() == 10 {
         format!("{s}T00:00:00Z")
     } else {
@@ -49,52 +49,52 @@ pub fn parse_time(s: &str) -> Result<SystemTime, TimeError> {
 }
 
 /// [`parse_time`] of the time given, else `default`.
-pub fn time_or(given: Option<&str>, default: SystemTime) -> Result<SystemTime, TimeError> {
+pub(crate) fn time_or(given: Option<&str>, default: SystemTime) -> Result<SystemTime, TimeError> {
     given.map_or(Ok(default), parse_time)
 }
 
 /// A stored event's `ts` (strict RFC 3339); `None` when it is not one.
-pub fn parse_rfc3339(ts: &str) -> Option<SystemTime> {
+pub(crate) fn parse_rfc3339(ts: &str) -> Option<SystemTime> {
     humantime::parse_rfc3339(ts).ok()
 }
 
 /// A stored event's `ts` as Unix milliseconds; `None` when it is not a
 /// time or is before 1970.
-pub fn rfc3339_ms(ts: &str) -> Option<i64> {
+pub(crate) fn rfc3339_ms(ts: &str) -> Option<i64> {
     let t = parse_rfc3339(ts)?;
     Some(t.duration_since(UNIX_EPOCH).ok()?.as_millis() as i64)
 }
 
 /// `2026-11-23T08:00:00Z`: whole seconds, UTC.
-pub fn rfc3339(t: SystemTime) -> impl fmt::Display {
+pub(crate) fn rfc3339(t: SystemTime) -> impl fmt::Display {
     humantime::format_rfc3339(t)
 }
 
 /// `2026-11-23T08:00:00.123Z`: milliseconds, UTC, as events hold `ts`
 /// (so such times sort as text).
-pub fn rfc3339_millis(t: SystemTime) -> impl fmt::Display {
+pub(crate) fn rfc3339_millis(t: SystemTime) -> impl fmt::Display {
     humantime::format_rfc3339_millis(t)
 }
 
 /// Unix seconds; 0 before 1970.
-pub fn unix_secs(t: SystemTime) -> u64 {
+pub(crate) fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// Unix milliseconds; 0 before 1970.
-pub fn unix_millis(t: SystemTime) -> i64 {
+pub(crate) fn unix_millis(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Unix nanoseconds; 0 before 1970.
-pub fn unix_nanos(t: SystemTime) -> u64 {
+pub(crate) fn unix_nanos(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// `YYYY-MM-DD` to a day number.
-pub fn parse_day(s: &str) -> Result<Day, TimeError> {
+pub(crate) fn parse_day(s: &str) -> Result<Day, TimeError> {
     let not_a_day = || TimeError::NotADay {
         given: s.to_string(),
     };
@@ -111,28 +111,28 @@ pub fn parse_day(s: &str) -> Result<Day, TimeError> {
 }
 
 /// The day given (`YYYY-MM-DD`), else the day of `now`.
-pub fn day_or(given: Option<&str>, now: SystemTime) -> Result<Day, TimeError> {
+pub(crate) fn day_or(given: Option<&str>, now: SystemTime) -> Result<Day, TimeError> {
     given.map_or(Ok(day_of(now)), parse_day)
 }
 
 /// The UTC day a time falls on (1970-01-01 for any time before it).
-pub fn day_of(t: SystemTime) -> Day {
+pub(crate) fn day_of(t: SystemTime) -> Day {
     (unix_secs(t) / 86_400) as Day
 }
 
 /// A day's first instant, midnight UTC.
-pub fn day_start(d: Day) -> SystemTime {
+pub(crate) fn day_start(d: Day) -> SystemTime {
     UNIX_EPOCH + DAY * u32::try_from(d.max(0)).unwrap_or(u32::MAX)
 }
 
 /// A day number to `YYYY-MM-DD` (1970-01-01 for any day before it).
-pub fn show_day(d: Day) -> String {
+pub(crate) fn show_day(d: Day) -> String {
     let (y, m, d) = civil_from_days(d.max(0) as u64);
     format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// `YYYY-MM` to the month's first instant and the next month's.
-pub fn month_range(month: &str) -> Result<(SystemTime, SystemTime), TimeError> {
+pub(crate) fn month_range(month: &str) -> Result<(SystemTime, SystemTime), TimeError> {
     let bad = || TimeError::NotAMonth {
         given: month.to_string(),
     };
@@ -154,7 +154,7 @@ pub fn month_range(month: &str) -> Result<(SystemTime, SystemTime), TimeError> {
 /// Written by hand for the event encoder, which calls it once a click:
 /// no allocation, no formatting machinery.
 #[inline]
-pub fn push_rfc3339_millis(out: &mut Vec<u8>, t: SystemTime) {
+pub(crate) fn push_rfc3339_millis(out: &mut Vec<u8>, t: SystemTime) {
     let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);

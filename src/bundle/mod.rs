@@ -31,14 +31,14 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 mod poller;
-pub use poller::Poller;
+pub(crate) use poller::Poller;
 
 /// The largest bundle an edge reads: a larger one is refused as
 /// `too_large` without being buffered (the lists of a fleet are a few MiB).
-pub const MAX_BUNDLE_BYTES: u64 = 64 << 20;
+pub(crate) const MAX_BUNDLE_BYTES: u64 = 64 << 20;
 
 /// The files a bundle may carry, and what the edge does with each.
-pub const FILES: &[(&str, &str)] = &[
+pub(crate) const FILES: &[(&str, &str)] = &[
     ("bot_patterns.txt", "bot patterns, one regular expression a line (the format of ivt.bots.pattern_files): known_bot, blocked like the operator's own files"),
     ("link_scanners.txt", "link and mail scanner patterns, the same format: link_scanner, flagged"),
     ("internal_ips.txt", "internal networks, one CIDR a line: internal_ip"),
@@ -49,7 +49,7 @@ pub const FILES: &[(&str, &str)] = &[
 
 /// A verified bundle: its version and its files' text.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Bundle {
+pub(crate) struct Bundle {
     pub version: u64,
     /// RFC 3339.
     pub created: String,
@@ -60,7 +60,7 @@ impl Bundle {
     /// Loads each list as the edge will (patterns compiled, networks, AS
     /// numbers and publisher statuses parsed), so a bundle that verifies
     /// also loads. `Err` names every file that would not, with its line.
-    pub fn check(&self) -> Result<(), Unloadable> {
+    pub(crate) fn check(&self) -> Result<(), Unloadable> {
         check_files(self.files.iter().map(|(n, t)| (n.as_str(), t.as_str())))
     }
 }
@@ -160,7 +160,7 @@ pub enum KeyError {
 
 /// Why `rules build` made no bundle.
 #[derive(Debug, thiserror::Error)]
-pub enum BuildError {
+pub(crate) enum BuildError {
     #[error("{}: {source}", .path.display())]
     Read {
         path: PathBuf,
@@ -181,7 +181,7 @@ pub enum BuildError {
 
 /// Why a bundle was refused: what is wrong with it, by kind.
 #[derive(Debug, thiserror::Error)]
-pub enum OpenError {
+pub(crate) enum OpenError {
     #[error("not a rules bundle: {0}")]
     NotABundle(serde_json::Error),
     #[error("unsigned: no Ed25519 signature")]
@@ -206,7 +206,7 @@ pub enum OpenError {
 
 /// Why the kept bundle could not be used: its file, and why.
 #[derive(Debug, thiserror::Error)]
-pub enum KeptError {
+pub(crate) enum KeptError {
     #[error("{}: {source}", .path.display())]
     Read {
         path: PathBuf,
@@ -222,7 +222,7 @@ fn known_files() -> String {
 }
 
 /// A new secret key, and its public key in base64.
-pub fn keygen() -> Result<(SigningKey, String), KeyError> {
+pub(crate) fn keygen() -> Result<(SigningKey, String), KeyError> {
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).map_err(KeyError::NoRandomness)?;
     let key = SigningKey::from_bytes(&secret);
@@ -231,7 +231,7 @@ pub fn keygen() -> Result<(SigningKey, String), KeyError> {
 }
 
 /// The key file's text: the secret key in base64, one line.
-pub fn key_file_text(key: &SigningKey) -> String {
+pub(crate) fn key_file_text(key: &SigningKey) -> String {
     format!("{}\n", B64.encode(key.to_bytes()))
 }
 
@@ -251,7 +251,7 @@ pub fn read_key_file(path: &Path) -> Result<SigningKey, KeyError> {
 }
 
 /// A public key as `rules keygen` prints it.
-pub fn parse_public_key(text: &str) -> Result<VerifyingKey, KeyError> {
+pub(crate) fn parse_public_key(text: &str) -> Result<VerifyingKey, KeyError> {
     let bytes: [u8; 32] = B64
         .decode(text.trim())
         .ok()
@@ -262,7 +262,7 @@ pub fn parse_public_key(text: &str) -> Result<VerifyingKey, KeyError> {
 
 /// Packs the known files of `dir` into a signed bundle. Any other file in
 /// `dir` is an error: a misnamed list must not be left out silently.
-pub fn build(
+pub(crate) fn build(
     key: &SigningKey,
     dir: &Path,
     version: u64,
@@ -337,7 +337,7 @@ pub fn sign(
 
 /// Checks a bundle's signature, files and names; `Err` says what is wrong
 /// (unsigned, tampered, unknown file).
-pub fn open(bytes: &[u8], key: &VerifyingKey) -> Result<Bundle, OpenError> {
+pub(crate) fn open(bytes: &[u8], key: &VerifyingKey) -> Result<Bundle, OpenError> {
     let wire: Wire = serde_json::from_slice(bytes).map_err(OpenError::NotABundle)?;
     let sig: [u8; 64] = B64
         .decode(wire.signature.trim())
@@ -376,7 +376,7 @@ pub fn open(bytes: &[u8], key: &VerifyingKey) -> Result<Bundle, OpenError> {
 
 /// The bundle an edge keeps, read and verified; `Ok(None)` when there is
 /// none yet.
-pub fn load_kept(path: &Path, key: &VerifyingKey) -> Result<Option<Bundle>, KeptError> {
+pub(crate) fn load_kept(path: &Path, key: &VerifyingKey) -> Result<Option<Bundle>, KeptError> {
     match std::fs::read(path) {
         Ok(bytes) => open(&bytes, key)
             .map(Some)

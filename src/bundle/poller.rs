@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// Polls the bundle URL on its own thread.
-pub struct Poller {
+pub(crate) struct Poller {
     stop: Sender<()>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -28,7 +28,7 @@ struct PollState {
 
 impl Poller {
     /// Starts polling `url` every `poll` (plus or minus 10%).
-    pub fn start(
+    pub(crate) fn start(
         url: String,
         key: VerifyingKey,
         poll: Duration,
@@ -61,7 +61,7 @@ impl Poller {
         })
     }
 
-    pub fn shutdown(mut self) {
+    pub(crate) fn shutdown(mut self) {
         let _ = self.stop.send(());
         if let Some(t) = self.thread.take() {
             let _ = t.join();

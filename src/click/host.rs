@@ -48,7 +48,7 @@ impl HostPattern {
 
 /// Why a landing host pattern is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum PatternError {
+pub(crate) enum PatternError {
     #[error("not a host name")]
     NotAHost,
     #[error("every host under a top-level domain")]
@@ -63,7 +63,7 @@ pub enum PatternError {
 /// registers a domain there, so a wildcard's domain must not be a public
 /// suffix: one of the Public Suffix List, its private entries (hosting
 /// platforms) included, or any top-level domain.
-pub fn landing_host_pattern(s: &str) -> Result<HostPattern, PatternError> {
+pub(crate) fn landing_host_pattern(s: &str) -> Result<HostPattern, PatternError> {
     let p = HostPattern::parse(s).ok_or(PatternError::NotAHost)?;
     if let HostPattern::Subdomains(suffix) = &p {
         let domain = &suffix[1..];

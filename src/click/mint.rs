@@ -43,7 +43,7 @@ pub fn sign(
 
 /// [`sign`], refusing a landing host the edge would refuse: when
 /// `allowed_hosts` is not empty, the landing URL's host must match one.
-pub fn sign_for(
+pub(crate) fn sign_for(
     keys: &Keys,
     kid: &str,
     req: &SignRequest<'_>,

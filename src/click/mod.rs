@@ -26,12 +26,16 @@ mod parse;
 mod platform;
 mod sign;
 
-pub use host::{landing_host_pattern, HostPattern, PatternError};
+pub use host::HostPattern;
+pub(crate) use host::{landing_host_pattern, PatternError};
 pub use location::location;
-pub use mint::{sign, sign_for, sign_template, SignRequest, TemplateRequest};
+pub use mint::{sign, sign_template, SignRequest, TemplateRequest};
+pub(crate) use mint::sign_for;
 pub use parse::parse;
-pub use platform::{platform_sql, Platform, CLICK_ID_PARAMS, PLATFORM_PARAMS};
-pub use sign::{Keys, SigError};
+pub use platform::Platform;
+pub(crate) use platform::{platform_sql, CLICK_ID_PARAMS, PLATFORM_PARAMS};
+pub use sign::Keys;
+pub(crate) use sign::SigError;
 
 use crate::config::{ClickConfig, Problems, SigningConfig};
 use parse::RESERVED;
@@ -39,7 +43,7 @@ use std::borrow::Cow;
 use url::Url;
 
 /// Longest campaign, impression and publisher id (docs/contract.md §3).
-pub const MAX_ID: usize = 128;
+pub(crate) const MAX_ID: usize = 128;
 
 /// What the click path needs to know to accept a click. Built once from the
 /// config ([`ClickPolicy::from_config`], which checks that its parts agree)
@@ -342,7 +346,7 @@ impl ClickError {
 
 /// The id alphabet of click URLs and of the config's ids: 1 to `max` bytes
 /// of `[A-Za-z0-9._~-]`.
-pub fn is_id(s: &str, max: usize) -> bool {
+pub(crate) fn is_id(s: &str, max: usize) -> bool {
     !s.is_empty()
         && s.len() <= max
         && s.bytes()

@@ -19,7 +19,7 @@ closed_set! {
 
 /// Every click-id parameter an ad platform fills in, with its platform;
 /// the first row of a platform is the one its tracking template carries.
-pub const CLICK_ID_PARAMS: [(&str, Platform); 4] = [
+pub(crate) const CLICK_ID_PARAMS: [(&str, Platform); 4] = [
     ("gclid", Platform::Google),
     ("gbraid", Platform::Google),
     ("wbraid", Platform::Google),
@@ -28,7 +28,7 @@ pub const CLICK_ID_PARAMS: [(&str, Platform); 4] = [
 
 /// `click.platform_click_params` by default: every parameter of
 /// [`CLICK_ID_PARAMS`], in its order.
-pub const PLATFORM_PARAMS: [&str; CLICK_ID_PARAMS.len()] = {
+pub(crate) const PLATFORM_PARAMS: [&str; CLICK_ID_PARAMS.len()] = {
     let mut out = [""; CLICK_ID_PARAMS.len()];
     let mut i = 0;
     while i < out.len() {
@@ -60,7 +60,7 @@ impl Platform {
 /// A ClickHouse expression naming the platform of the click-id parameter
 /// in `column` (`google`, `microsoft`), or the parameter itself when no
 /// platform has it: [`Platform::of_param`] in SQL, from the same table.
-pub fn platform_sql(column: &str) -> String {
+pub(crate) fn platform_sql(column: &str) -> String {
     let mut sql = String::from("multiIf(");
     for platform in Platform::ALL {
         let params: Vec<String> = CLICK_ID_PARAMS

@@ -26,17 +26,19 @@ mod lists;
 mod privacy;
 mod problems;
 
-pub use backend::{
+pub(crate) use backend::{
     AddressSpreadRule, BackendConfig, ClickFloodRule, ImpressionCyclingRule, PublisherSpikeRule,
     StrikesConfig,
 };
-pub use click::{ClickConfig, KeyConfig, SigningConfig};
-pub use edge::{LimitsConfig, MetricsConfig, ReloadConfig, ServerConfig, TlsConfig};
-pub use events::{EventsConfig, SinkConfig};
-pub use ivt::{ActionKind, BotsConfig, IvtConfig};
-pub use lists::{GeoConfig, RulesConfig};
-pub use privacy::{IpMode, PrivacyConfig, RetentionConfig};
-pub use problems::{Problem, Problems};
+pub use click::KeyConfig;
+pub(crate) use click::{ClickConfig, SigningConfig};
+pub(crate) use edge::{LimitsConfig, MetricsConfig, ReloadConfig, ServerConfig, TlsConfig};
+pub(crate) use events::{EventsConfig, SinkConfig};
+pub(crate) use ivt::{ActionKind, BotsConfig, IvtConfig};
+pub(crate) use lists::{GeoConfig, RulesConfig};
+pub use privacy::IpMode;
+pub(crate) use privacy::{PrivacyConfig, RetentionConfig};
+pub(crate) use problems::{Problem, Problems};
 
 use serde::Deserialize;
 use smart_default::SmartDefault;

@@ -40,18 +40,19 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-pub mod request;
-pub use request::{Headers, Request};
+pub(crate) mod request;
+pub use request::Request;
+pub(crate) use request::Headers;
 
 /// `Cache-Control` of a redirect (docs/contract.md §4): no cache anywhere
 /// may keep it, or the next user's click would never reach the edge.
-pub const REDIRECT_CACHE_CONTROL: &str = "no-store, no-cache, must-revalidate, private, max-age=0";
+pub(crate) const REDIRECT_CACHE_CONTROL: &str = "no-store, no-cache, must-revalidate, private, max-age=0";
 
 /// Disallows the click paths, and nothing else of the origin's site.
 /// `Disallow` is a prefix match, so `/c?` rather than `/c` (which would
 /// also hide `/cars`); `$` anchors the bare paths for crawlers that
 /// support it.
-pub const ROBOTS_TXT: &str =
+pub(crate) const ROBOTS_TXT: &str =
     "User-agent: *\nDisallow: /c?\nDisallow: /c$\nDisallow: /b?\nDisallow: /b$\n";
 
 /// The time of a request: the wall clock for the event, the monotonic one
@@ -429,7 +430,7 @@ struct UaCache {
 
 /// Entries a thread's user-agent cache holds before it starts over
 /// (about 300 bytes each for a typical user agent).
-pub const UA_CACHE_ENTRIES: usize = 4096;
+pub(crate) const UA_CACHE_ENTRIES: usize = 4096;
 
 thread_local! {
     static UA_CACHE: std::cell::RefCell<UaCache> = std::cell::RefCell::new(UaCache {

@@ -34,18 +34,18 @@ impl Headers for http::HeaderMap {
 }
 
 /// The request headers the click core reads that `http` does not name.
-pub mod names {
+pub(crate) mod names {
     use http::HeaderName;
-    pub const SEC_PURPOSE: HeaderName = HeaderName::from_static("sec-purpose");
-    pub const PURPOSE: HeaderName = HeaderName::from_static("purpose");
-    pub const X_PURPOSE: HeaderName = HeaderName::from_static("x-purpose");
-    pub const X_MOZ: HeaderName = HeaderName::from_static("x-moz");
-    pub const SEC_CH_UA_MOBILE: HeaderName = HeaderName::from_static("sec-ch-ua-mobile");
-    pub const SEC_CH_UA: HeaderName = HeaderName::from_static("sec-ch-ua");
-    pub const SEC_CH_UA_PLATFORM: HeaderName = HeaderName::from_static("sec-ch-ua-platform");
-    pub const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
-    pub const SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");
-    pub const SEC_FETCH_DEST: HeaderName = HeaderName::from_static("sec-fetch-dest");
+    pub(crate) const SEC_PURPOSE: HeaderName = HeaderName::from_static("sec-purpose");
+    pub(crate) const PURPOSE: HeaderName = HeaderName::from_static("purpose");
+    pub(crate) const X_PURPOSE: HeaderName = HeaderName::from_static("x-purpose");
+    pub(crate) const X_MOZ: HeaderName = HeaderName::from_static("x-moz");
+    pub(crate) const SEC_CH_UA_MOBILE: HeaderName = HeaderName::from_static("sec-ch-ua-mobile");
+    pub(crate) const SEC_CH_UA: HeaderName = HeaderName::from_static("sec-ch-ua");
+    pub(crate) const SEC_CH_UA_PLATFORM: HeaderName = HeaderName::from_static("sec-ch-ua-platform");
+    pub(crate) const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
+    pub(crate) const SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");
+    pub(crate) const SEC_FETCH_DEST: HeaderName = HeaderName::from_static("sec-fetch-dest");
 }
 
 /// Headers as a list of pairs, for tests and for embedders whose server

@@ -15,14 +15,14 @@ use std::time::Duration;
 /// given to: one past it is closed as soon as it is accepted, before
 /// anything is read or allocated for it, and counted (`Limit::Connections`).
 #[derive(Clone)]
-pub struct ConnectionCap {
+pub(crate) struct ConnectionCap {
     live: Arc<std::sync::atomic::AtomicUsize>,
     max: usize,
     hits: LimitHits,
 }
 
 impl ConnectionCap {
-    pub fn new(max: usize, hits: LimitHits) -> ConnectionCap {
+    pub(crate) fn new(max: usize, hits: LimitHits) -> ConnectionCap {
         ConnectionCap {
             live: Arc::default(),
             max,
@@ -47,7 +47,7 @@ impl ConnectionCap {
 /// close, keep-alive included, and on a TLS door its handshake too, which
 /// [`Capped::with_tls`] runs here under a deadline (Pingora's own runs
 /// before any app sees the connection, uncounted, for up to 60 s).
-pub struct Capped<A> {
+pub(crate) struct Capped<A> {
     app: Arc<A>,
     cap: ConnectionCap,
     header_budget: Option<usize>,
@@ -63,7 +63,7 @@ struct TlsDoor {
 
 impl<A> Capped<A> {
     /// `app` behind `cap`; clones of one `Arc` may sit behind several doors.
-    pub fn new(app: Arc<A>, cap: ConnectionCap) -> Capped<A> {
+    pub(crate) fn new(app: Arc<A>, cap: ConnectionCap) -> Capped<A> {
         Capped {
             app,
             cap,
@@ -74,7 +74,7 @@ impl<A> Capped<A> {
 
     /// Also stop reading a request header past `max_header_bytes` (see
     /// [`HeaderBudget`]).
-    pub fn with_header_budget(mut self, max_header_bytes: usize) -> Capped<A> {
+    pub(crate) fn with_header_budget(mut self, max_header_bytes: usize) -> Capped<A> {
         self.header_budget = Some(max_header_bytes);
         self
     }
@@ -82,7 +82,7 @@ impl<A> Capped<A> {
     /// Run each connection's TLS handshake (with `callbacks` choosing the
     /// certificate) within `deadline` of its accept; a slower one is closed
     /// and counted (`Limit::HandshakeTimeout`).
-    pub fn with_tls(
+    pub(crate) fn with_tls(
         mut self,
         acceptor: pingora::tls::ssl::SslAcceptor,
         callbacks: Box<dyn pingora::listeners::TlsAccept + Send + Sync>,

@@ -15,7 +15,7 @@ use std::time::Duration;
 /// connection closes, and `header_bytes` is counted. Bodies are not
 /// counted, and an interim `100 Continue` does not start a new header.
 /// Costs a request one scan of its header bytes.
-pub struct HeaderBudget {
+pub(crate) struct HeaderBudget {
     inner: pingora::protocols::Stream,
     budget: usize,
     in_header: bool,
@@ -26,7 +26,7 @@ pub struct HeaderBudget {
 }
 
 impl HeaderBudget {
-    pub fn new(inner: pingora::protocols::Stream, budget: usize, hits: LimitHits) -> HeaderBudget {
+    pub(crate) fn new(inner: pingora::protocols::Stream, budget: usize, hits: LimitHits) -> HeaderBudget {
         HeaderBudget {
             inner,
             budget,

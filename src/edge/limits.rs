@@ -30,7 +30,7 @@ use strum::EnumCount;
 
 /// The limits, with their counters.
 #[derive(Clone)]
-pub struct Limits {
+pub(crate) struct Limits {
     max_header_bytes: usize,
     max_headers: usize,
     idle_timeout: Duration,
@@ -43,11 +43,11 @@ pub struct Limits {
 
 /// The connection user context the wrapper hands to the proxy: set once the
 /// request header has been read.
-pub struct HeaderRead(Arc<AtomicBool>);
+pub(crate) struct HeaderRead(Arc<AtomicBool>);
 
 impl HeaderRead {
     /// Called by the proxy's `on_connection_reuse` with the context it got.
-    pub fn mark(ctx: Box<dyn std::any::Any + Send + Sync>) {
+    pub(crate) fn mark(ctx: Box<dyn std::any::Any + Send + Sync>) {
         if let Ok(h) = ctx.downcast::<HeaderRead>() {
             h.0.store(true, Ordering::Release);
         }
@@ -56,7 +56,7 @@ impl HeaderRead {
 
 impl Limits {
     /// Checks the `limits` section; every problem named by its key.
-    pub fn check_config(cfg: &LimitsConfig) -> Result<(), Problems> {
+    pub(crate) fn check_config(cfg: &LimitsConfig) -> Result<(), Problems> {
         let mut p = Problems::default();
         if !(1024..=1024 * 1024).contains(&cfg.max_header_bytes) {
             p.push(
@@ -92,7 +92,7 @@ impl Limits {
 
     /// From a section [`Limits::check_config`] accepted; the counters come from
     /// the edge's metrics ([`crate::metrics::Metrics::limits`]).
-    pub fn new(cfg: &LimitsConfig, hits: LimitHits) -> Limits {
+    pub(crate) fn new(cfg: &LimitsConfig, hits: LimitHits) -> Limits {
         Limits {
             max_header_bytes: cfg.max_header_bytes,
             max_headers: cfg.max_headers,
@@ -108,23 +108,23 @@ impl Limits {
     }
 
     /// `limits.header_timeout_seconds`: also the TLS handshake's deadline.
-    pub fn header_timeout(&self) -> Duration {
+    pub(crate) fn header_timeout(&self) -> Duration {
         self.header_timeout
     }
 
     /// `limits.body_timeout_seconds`.
-    pub fn body_timeout(&self) -> Duration {
+    pub(crate) fn body_timeout(&self) -> Duration {
         self.body_timeout
     }
 
     /// The counters, to count a limit met elsewhere.
-    pub fn hits(&self) -> &LimitHits {
+    pub(crate) fn hits(&self) -> &LimitHits {
         &self.hits
     }
 
     /// Pingora's options for the proxy service: the request limit per
     /// connection and the HTTP/2 idle timeout.
-    pub fn server_options(&self) -> HttpServerOptions {
+    pub(crate) fn server_options(&self) -> HttpServerOptions {
         let mut o = HttpServerOptions::default();
         o.keepalive_request_limit = Some(self.reuse_limit);
         o.h2_idle_timeout = Some(self.idle_timeout);
@@ -134,7 +134,7 @@ impl Limits {
     /// Runs first on every request. Sets the idle timeout for the wait for
     /// the next request, counts the last request of a connection, and says
     /// why the request must be refused (431), if it must.
-    pub fn check(&self, session: &mut Session) -> Option<&'static str> {
+    pub(crate) fn check(&self, session: &mut Session) -> Option<&'static str> {
         // HTTP/1.1 keep-alive would otherwise wait for the next request for
         // ever; only a connection that is kept alive gets the timeout.
         if session.get_keepalive().is_some() {
@@ -201,14 +201,14 @@ impl LimitHits {
 /// races a client that is sending one (a failed request for it). The wrapper
 /// holds that back for `drain`; meanwhile each connection's next request is
 /// answered with `Connection: close`, and the client reconnects.
-pub struct Guarded<A> {
+pub(crate) struct Guarded<A> {
     app: Arc<A>,
     limits: Limits,
     drain: Duration,
 }
 
 impl<A> Guarded<A> {
-    pub fn new(app: A, limits: Limits, drain: Duration) -> Guarded<A> {
+    pub(crate) fn new(app: A, limits: Limits, drain: Duration) -> Guarded<A> {
         Guarded {
             app: Arc::new(app),
             limits,

@@ -1,11 +1,11 @@
 //! The serving process: the Pingora doors a click comes through, the
 //! limits and TLS around them, the client's address, and `clickedge serve`.
 
-pub mod connections;
-pub mod forwarded;
-pub mod header_budget;
-pub mod limits;
-pub mod process;
-pub mod proxy;
-pub mod serve;
-pub mod tls;
+pub(crate) mod connections;
+pub(crate) mod forwarded;
+pub(crate) mod header_budget;
+pub(crate) mod limits;
+pub(crate) mod process;
+pub(crate) mod proxy;
+pub(crate) mod serve;
+pub(crate) mod tls;

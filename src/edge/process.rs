@@ -30,7 +30,7 @@ pub struct ServerSettings {
 /// connection on the click listeners (two with an origin: the upstream
 /// one), one a metrics connection, and a margin for the listeners, the
 /// spool, the shipper and the lists.
-pub fn descriptors_needed(cfg: &Config) -> u64 {
+pub(crate) fn descriptors_needed(cfg: &Config) -> u64 {
     let per_click = if cfg.origin.is_some() { 2 } else { 1 };
     let metrics = if cfg.metrics.listen.is_some() {
         cfg.metrics.max_connections as u64
@@ -56,7 +56,7 @@ fn nofile() -> Option<libc::rlimit> {
 /// How many files `serve` may open: the hard limit on open files, which
 /// [`raise_open_file_limit`] lifts the soft one (`ulimit -n`) to; `None`:
 /// unlimited.
-pub fn open_file_limit() -> Option<u64> {
+pub(crate) fn open_file_limit() -> Option<u64> {
     nofile()
         .map(|r| r.rlim_max)
         .filter(|&max| max != libc::RLIM_INFINITY)
@@ -66,7 +66,7 @@ pub fn open_file_limit() -> Option<u64> {
 /// nginx's `worker_rlimit_nofile` and Go's runtime do: the soft limit
 /// (often 1,024) is there for programs that do not expect many files, and
 /// the edge counts its connections itself.
-pub fn raise_open_file_limit() {
+pub(crate) fn raise_open_file_limit() {
     if let Some(mut r) = nofile() {
         if r.rlim_cur < r.rlim_max {
             r.rlim_cur = r.rlim_max;
@@ -266,7 +266,7 @@ fn addresses(given: &[String], key: &str, p: &mut Problems) -> Vec<SocketAddr> {
 
 /// Why `origin` is not one socket address.
 #[derive(Debug, thiserror::Error)]
-pub enum OriginError {
+pub(crate) enum OriginError {
     #[error("origin {origin:?} resolves to no address")]
     NoAddress { origin: String },
     #[error(

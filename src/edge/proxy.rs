@@ -31,7 +31,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use crate::decide::ROBOTS_TXT;
+pub(crate) use crate::decide::ROBOTS_TXT;
 
 /// The click plugin. Call [`ClickEdge::handle`] first thing in your
 /// `request_filter`; when it returns `Ok(true)` the request was answered.
@@ -283,13 +283,13 @@ async fn write_text(session: &mut Session, header: Box<ResponseHeader>, body: &s
 }
 
 /// A short plain-text answer that keeps the connection alive.
-pub async fn respond_text(session: &mut Session, status: u16, body: &str) -> Result<()> {
+pub(crate) async fn respond_text(session: &mut Session, status: u16, body: &str) -> Result<()> {
     write_text(session, text_header(status, body)?, body).await
 }
 
 /// The standalone proxy of `clickedge serve`: the click plugin, then the
 /// operator's origin for everything else (404 when none is configured).
-pub struct EdgeProxy {
+pub(crate) struct EdgeProxy {
     pub edge: ClickEdge,
     pub origin: Option<SocketAddr>,
     pub limits: crate::edge::limits::Limits,
@@ -339,7 +339,7 @@ const UNVOUCHED: [&str; 16] = [
 ];
 
 /// What the standalone proxy keeps per request.
-pub struct RequestCtx {
+pub(crate) struct RequestCtx {
     /// When the request's header was read: its body's deadline runs from here.
     started: Instant,
 }
@@ -492,7 +492,7 @@ impl ProxyHttp for EdgeProxy {
 const ORIGIN_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// `GET /metrics` (any path, in fact) on the metrics listener.
-pub struct MetricsApp {
+pub(crate) struct MetricsApp {
     pub metrics: Arc<Metrics>,
 }
 

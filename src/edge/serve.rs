@@ -23,13 +23,13 @@ const L4_READ_BUFFER: usize = 16 * 1024;
 
 /// Options of `clickedge serve` that are not in the config file.
 #[derive(Debug, Default, Clone)]
-pub struct ServeOptions {
+pub(crate) struct ServeOptions {
     /// Take the listening sockets over from a running old process.
     pub upgrade: bool,
 }
 
 /// Runs until SIGTERM, SIGINT or SIGQUIT, then drains and returns.
-pub fn serve(mut settings: Settings, opts: &ServeOptions) -> Result<(), StartError> {
+pub(crate) fn serve(mut settings: Settings, opts: &ServeOptions) -> Result<(), StartError> {
     if !opts.upgrade {
         settings
             .server

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// The shipped data-center AS numbers (`conf/asn/datacenter-asns.txt`).
-pub const BUILTIN_DATACENTER_ASNS: &str = include_str!("../../conf/asn/datacenter-asns.txt");
+pub(crate) const BUILTIN_DATACENTER_ASNS: &str = include_str!("../../conf/asn/datacenter-asns.txt");
 
 /// Why a list of AS numbers does not load: the line, and what is on it.
 #[derive(Debug, thiserror::Error)]

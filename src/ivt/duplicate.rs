@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 const SHARDS: usize = 16;
 
 /// The longest window `ivt.duplicate_window_seconds` takes: 30 days.
-pub const MAX_WINDOW_SECONDS: u64 = 30 * 86_400;
+pub(crate) const MAX_WINDOW_SECONDS: u64 = 30 * 86_400;
 
 /// The keys are already hashes: use them as they are.
 #[derive(Default)]

@@ -37,7 +37,7 @@ pub enum IpListError {
 /// The networks `ivt` lists, each set from the config's entries and
 /// files and the rules bundle's list of the same kind.
 #[derive(Debug, Clone, Default)]
-pub struct IpLists {
+pub(crate) struct IpLists {
     /// The IAB IP exclusion list (`ivt.bots.iab_ip_file`): robots by address.
     pub robots: IpSet,
     /// `ivt.internal_ips`, `ivt.internal_ip_files`, the bundle's `internal_ips.txt`.
@@ -50,7 +50,7 @@ pub struct IpLists {
 impl IpLists {
     /// Reads every set; `Err` lists each entry and file that does not load,
     /// by key, file and line.
-    pub fn from_config(cfg: &IvtConfig, bundle: &BundleLists<'_>) -> Result<IpLists, Problems> {
+    pub(crate) fn from_config(cfg: &IvtConfig, bundle: &BundleLists<'_>) -> Result<IpLists, Problems> {
         let mut p = Problems::default();
         let mut robots = IpSet::default();
         if let Some(path) = &cfg.bots.iab_ip_file {

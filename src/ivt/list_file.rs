@@ -18,7 +18,7 @@ pub enum ListFileError<E> {
 }
 
 /// The file's text.
-pub fn read<E>(path: &Path) -> Result<String, ListFileError<E>> {
+pub(crate) fn read<E>(path: &Path) -> Result<String, ListFileError<E>> {
     std::fs::read_to_string(path).map_err(|error| ListFileError::Unreadable {
         path: path.to_path_buf(),
         error,
@@ -26,7 +26,7 @@ pub fn read<E>(path: &Path) -> Result<String, ListFileError<E>> {
 }
 
 /// The file read and parsed by `parse`; either error names the file.
-pub fn load<T, E>(
+pub(crate) fn load<T, E>(
     path: &Path,
     parse: impl FnOnce(&str) -> Result<T, E>,
 ) -> Result<T, ListFileError<E>> {

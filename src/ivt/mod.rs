@@ -23,19 +23,19 @@
 //! ([`DuplicateWindow`]) rather than in the reloadable [`Classifier`].
 
 mod asns;
-pub mod bots;
-pub mod duplicate;
-pub mod iplist;
-pub mod list_file;
+pub(crate) mod bots;
+pub(crate) mod duplicate;
+pub(crate) mod iplist;
+pub(crate) mod list_file;
 mod prefetch;
-pub mod publishers;
+pub(crate) mod publishers;
 
-pub use asns::{AsnListError, DatacenterAsns, BUILTIN_DATACENTER_ASNS};
-pub use bots::{BotListError, BotLists};
+pub(crate) use asns::{AsnListError, DatacenterAsns, BUILTIN_DATACENTER_ASNS};
+pub(crate) use bots::{BotListError, BotLists};
 pub use duplicate::DuplicateWindow;
-pub use iplist::{IpListError, IpLists, IpSet};
-pub use prefetch::{is_prefetch, prefetch_header};
-pub use publishers::{PublisherListError, PublisherStatus, PublisherStatuses};
+pub(crate) use iplist::{IpListError, IpLists, IpSet};
+pub(crate) use prefetch::{is_prefetch, prefetch_header};
+pub(crate) use publishers::{PublisherListError, PublisherStatus, PublisherStatuses};
 
 use crate::closed_set::closed_set;
 use crate::config::{ActionKind, GeoConfig, IvtConfig, Problems};

@@ -22,14 +22,14 @@ fn trimmed_eq_ci(value: &[u8], want: &[u8]) -> bool {
     value.trim_ascii().eq_ignore_ascii_case(want)
 }
 
-pub fn is_prefetch(headers: &dyn Headers) -> bool {
+pub(crate) fn is_prefetch(headers: &dyn Headers) -> bool {
     prefetch_header(headers).is_some()
 }
 
 /// The header that marks the request a prefetch, by its lowercase name.
 /// Every value of a repeated header is read: `Sec-Purpose: x` before
 /// `Sec-Purpose: prefetch` is still a prefetch.
-pub fn prefetch_header(headers: &dyn Headers) -> Option<&'static str> {
+pub(crate) fn prefetch_header(headers: &dyn Headers) -> Option<&'static str> {
     if headers.any(&names::SEC_PURPOSE, &mut |v| contains_ci(v, b"prefetch")) {
         return Some("sec-purpose");
     }

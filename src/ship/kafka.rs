@@ -74,7 +74,7 @@ impl ProducerContext for Context {
     }
 }
 
-pub struct Kafka {
+pub(crate) struct Kafka {
     brokers: String,
     topic: String,
     timeout: Duration,
@@ -84,12 +84,12 @@ pub struct Kafka {
 
 impl Kafka {
     /// `kafka://HOST:PORT/TOPIC` (several brokers: `HOST:PORT,HOST:PORT`).
-    pub fn from_url(url: &str, opts: &SinkOptions) -> Result<Kafka, SinkUrlError> {
+    pub(crate) fn from_url(url: &str, opts: &SinkOptions) -> Result<Kafka, SinkUrlError> {
         Ok(Kafka::new(&KafkaUrl::parse(url)?, opts))
     }
 
     /// The sink a parsed URL names.
-    pub fn new(url: &KafkaUrl, opts: &SinkOptions) -> Kafka {
+    pub(crate) fn new(url: &KafkaUrl, opts: &SinkOptions) -> Kafka {
         Kafka {
             brokers: url.brokers.clone(),
             topic: url.topic.clone(),

@@ -24,15 +24,15 @@
 //! - On shutdown it finishes the send in flight (or gives up on it during
 //!   an outage: the batch stays on disk for the next start).
 
-pub mod kafka;
-pub mod sink_url;
-pub mod sinks;
+pub(crate) mod kafka;
+pub(crate) mod sink_url;
+pub(crate) mod sinks;
 
 use crate::config::{Problems, SinkConfig};
 use crate::metrics::Metrics;
 use crate::spool::reader::{self, ActiveSegment, Position};
-pub use sink_url::{SinkUrl, SinkUrlError};
-pub use sinks::{Sink, SinkError};
+pub(crate) use sink_url::{SinkUrl, SinkUrlError};
+pub(crate) use sinks::{Sink, SinkError};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

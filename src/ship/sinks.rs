@@ -116,7 +116,7 @@ pub fn from_url(url: &str, opts: &SinkOptions) -> Result<Box<dyn Sink>, SinkUrlE
 }
 
 /// Builds the sink a parsed URL names: nothing left to refuse.
-pub fn build(url: &SinkUrl, opts: &SinkOptions) -> Box<dyn Sink> {
+pub(crate) fn build(url: &SinkUrl, opts: &SinkOptions) -> Box<dyn Sink> {
     match url {
         SinkUrl::ClickHouse(c) => Box::new(ClickHouse::new(c, opts)),
         SinkUrl::Kafka(k) => Box::new(super::kafka::Kafka::new(k, opts)),
@@ -130,7 +130,7 @@ pub fn build(url: &SinkUrl, opts: &SinkOptions) -> Box<dyn Sink> {
 
 /// A sink URL as logs and messages may show it: no password (a user
 /// name stays), no query or fragment (where tokens travel).
-pub fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.split(['?', '#']).next().unwrap_or("").to_string();
     };
@@ -204,7 +204,7 @@ fn verdict(resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Resul
     }
 }
 
-pub struct ClickHouse {
+pub(crate) struct ClickHouse {
     agent: ureq::Agent,
     base: String,
     database: String,
@@ -214,13 +214,13 @@ pub struct ClickHouse {
 
 impl ClickHouse {
     /// `clickhouse://HOST:PORT/DATABASE.TABLE`
-    pub fn from_url(url: &str, opts: &SinkOptions) -> Result<ClickHouse, SinkUrlError> {
+    pub(crate) fn from_url(url: &str, opts: &SinkOptions) -> Result<ClickHouse, SinkUrlError> {
         Ok(ClickHouse::new(&ClickHouseUrl::parse(url)?, opts))
     }
 
     /// The sink a parsed URL names; credentials in the URL take the place
     /// of `sink.user` and `sink.password`.
-    pub fn new(url: &ClickHouseUrl, opts: &SinkOptions) -> ClickHouse {
+    pub(crate) fn new(url: &ClickHouseUrl, opts: &SinkOptions) -> ClickHouse {
         let mut opts = opts.clone();
         if let Some((user, password)) = &url.credentials {
             opts.user = user.clone();
@@ -236,17 +236,17 @@ impl ClickHouse {
     }
 
     /// `database.table`
-    pub fn table_name(&self) -> String {
+    pub(crate) fn table_name(&self) -> String {
         format!("{}.{}", self.database, self.table)
     }
 
     /// The click table's database.
-    pub fn database(&self) -> &str {
+    pub(crate) fn database(&self) -> &str {
         &self.database
     }
 
     /// `database.name`: another table in the click table's database.
-    pub fn sibling(&self, name: &str) -> String {
+    pub(crate) fn sibling(&self, name: &str) -> String {
         format!("{}.{}", self.database, name)
     }
 
@@ -276,7 +276,7 @@ impl ClickHouse {
 
     /// Runs a query (an `INSERT` may carry its rows after the query text)
     /// and returns the answer's text.
-    pub fn query(&self, query: &str) -> Result<String, QueryError> {
+    pub(crate) fn query(&self, query: &str) -> Result<String, QueryError> {
         let mut resp = self.post(&self.base, query.as_bytes(), false)?;
         let status = resp.status().as_u16();
         let text = resp.body_mut().read_to_string()?;
@@ -330,7 +330,7 @@ fn put_string(out: &mut Vec<u8>, s: &str) {
 /// The batch in ClickHouse's RowBinary format, a string a column in
 /// [`Field`] order: parsing it costs the server far less than JSON
 /// (measured: the JSONEachRow insert was the bottleneck of shipping).
-pub fn row_binary(ndjson: &[u8]) -> Result<Vec<u8>, SinkError> {
+pub(crate) fn row_binary(ndjson: &[u8]) -> Result<Vec<u8>, SinkError> {
     let mut out = Vec::with_capacity(ndjson.len());
     for line in ndjson.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         let r = Record::parse(line)
@@ -406,7 +406,7 @@ impl Sink for ClickHouse {
     }
 }
 
-pub struct HttpNdjson {
+pub(crate) struct HttpNdjson {
     agent: ureq::Agent,
     url: String,
     opts: SinkOptions,

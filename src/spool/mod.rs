@@ -43,12 +43,12 @@
 //! - [`Spool::shutdown`] writes every event still queued, fsyncs, and only
 //!   then returns: call it after the server has stopped taking requests.
 
-pub mod reader;
-pub mod record;
+pub(crate) mod reader;
+pub(crate) mod record;
 mod segments;
 mod writer;
 
-pub use reader::ActiveSegment;
+pub(crate) use reader::ActiveSegment;
 
 use crate::metrics::Metrics;
 use std::io;

@@ -20,10 +20,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 /// The writer's current file name, shared with readers of this process.
-pub type ActiveSegment = Arc<Mutex<Option<String>>>;
+pub(crate) type ActiveSegment = Arc<Mutex<Option<String>>>;
 
 /// Segment file names in `dir`, oldest first.
-pub fn segments(dir: &Path) -> io::Result<Vec<String>> {
+pub(crate) fn segments(dir: &Path) -> io::Result<Vec<String>> {
     let mut names: Vec<String> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok())
         // A directory (or anything else) that happens to be named like a
@@ -39,7 +39,7 @@ pub fn segments(dir: &Path) -> io::Result<Vec<String>> {
 /// Bytes and number of the segment files in `dir` now: what the
 /// `spool_bytes` and `spool_files` gauges are reset to, since processes
 /// that share the directory (an upgrade) each count only their own writes.
-pub fn usage(dir: &Path) -> (u64, usize) {
+pub(crate) fn usage(dir: &Path) -> (u64, usize) {
     let names = segments(dir).unwrap_or_default();
     let bytes = names
         .iter()
@@ -50,7 +50,7 @@ pub fn usage(dir: &Path) -> (u64, usize) {
 }
 
 /// Whether anyone may still append to the segment `name` in `dir`.
-pub fn is_sealed(dir: &Path, name: &str, active: &ActiveSegment) -> bool {
+pub(crate) fn is_sealed(dir: &Path, name: &str, active: &ActiveSegment) -> bool {
     if active.lock().map_or(true, |a| a.as_deref() == Some(name)) {
         return false;
     }
@@ -95,7 +95,7 @@ pub struct Batch {
 
 /// Reads up to `max_events` records (about `max_bytes` of file) from
 /// `offset` on.
-pub fn read_batch(
+pub(crate) fn read_batch(
     path: &Path,
     offset: u64,
     max_events: usize,
@@ -164,7 +164,7 @@ pub fn scan(buf: &[u8], offset: u64, max_events: usize, read_to_eof: bool, seale
 
 /// What [`read_line`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Line {
+pub(crate) enum Line {
     /// A line and its newline; the buffer holds the line without it.
     Whole,
     /// The end of the file came before a newline: the buffer holds what
@@ -184,7 +184,7 @@ pub enum Line {
 /// to its newline (or the end of the file) in the reader's own buffer's
 /// pieces, every byte of it, newline included, passed to `spill` (which
 /// may copy it through or drop it), and `buf` is left empty.
-pub fn read_line<R: BufRead>(
+pub(crate) fn read_line<R: BufRead>(
     r: &mut R,
     buf: &mut Vec<u8>,
     max: usize,
@@ -242,13 +242,13 @@ fn first_ts(body: &[u8]) -> Option<String> {
 /// been acknowledged by the sink, and so has every segment the shipper has
 /// deleted. Every other segment on disk is unshipped, whatever its name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Position {
+pub(crate) struct Position {
     pub segment: String,
     pub offset: u64,
 }
 
 impl Position {
-    pub fn load(path: &Path) -> Position {
+    pub(crate) fn load(path: &Path) -> Position {
         let Ok(text) = std::fs::read_to_string(path) else {
             return Position::default();
         };
@@ -264,7 +264,7 @@ impl Position {
 
     /// Replaced whole ([`crate::files::replace_whole`]), so a crash leaves
     /// either the old position or the new one.
-    pub fn save(&self, path: &Path) -> io::Result<()> {
+    pub(crate) fn save(&self, path: &Path) -> io::Result<()> {
         let text = format!("{} {}\n", self.segment, self.offset);
         crate::files::replace_whole(path, text.as_bytes()).map_err(|e| e.source)
     }

@@ -32,7 +32,7 @@ pub const SUFFIX_LEN: usize = 18;
 /// UUID, the address, the edge id of at most 128 bytes, the rule's list
 /// name and line, the checksum) is well under 64 KiB. 6 x 1 MiB + 64 KiB,
 /// rounded up.
-pub const MAX_LINE: usize = 8 << 20;
+pub(crate) const MAX_LINE: usize = 8 << 20;
 
 /// Turns `{…}` (a JSON object, or one whose closing brace is still to
 /// come) into a sealed record with its newline.
@@ -49,7 +49,7 @@ pub fn seal(json: &mut Vec<u8>) {
 
 /// The body of a record line (without its newline) if it is whole and its
 /// checksum matches; the event is the body followed by `}`.
-pub fn open(line: &[u8]) -> Option<&[u8]> {
+pub(crate) fn open(line: &[u8]) -> Option<&[u8]> {
     if line.len() < SUFFIX_LEN + 1 {
         return None;
     }

@@ -13,7 +13,7 @@ use std::hash::Hash;
 
 /// A counted click as the rules read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredClick {
+pub(crate) struct StoredClick {
     pub click_id: String,
     /// Unix milliseconds of `ts`.
     pub ms: i64,
@@ -46,14 +46,14 @@ impl StoredClick {
 /// A click a rule found, with the rule's id (its reason and limits, so a
 /// dispute can be answered with the rule as it stood).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
+pub(crate) struct Finding {
     pub index: usize,
     pub reason: BackendReason,
     pub rule: String,
 }
 
 #[derive(Debug, Clone)]
-pub struct Rules {
+pub(crate) struct Rules {
     flood: Option<(usize, i64)>,
     spread: Option<(usize, usize, i64)>,
     spike: Option<(f64, usize, i64)>,
@@ -63,7 +63,7 @@ pub struct Rules {
 const HOUR_MS: i64 = 3_600_000;
 
 impl Rules {
-    pub fn from_config(c: &BackendConfig) -> Result<Rules, Problems> {
+    pub(crate) fn from_config(c: &BackendConfig) -> Result<Rules, Problems> {
         let mut p = Problems::default();
         let mut window = |key: &str, secs: u64| -> i64 {
             if secs == 0 || secs > 7 * 86_400 {
@@ -127,7 +127,7 @@ impl Rules {
 
     /// How far before a window's start the rules read, so the clicks at
     /// its start are judged with their past.
-    pub fn context_ms(&self) -> i64 {
+    pub(crate) fn context_ms(&self) -> i64 {
         [
             self.flood.map_or(0, |f| f.1),
             self.spread.map_or(0, |s| s.2),
@@ -142,7 +142,7 @@ impl Rules {
     /// The clicks at or after `from_ms` that a rule finds, one finding a
     /// click: the first rule in [`BackendReason`] order. `clicks` may hold
     /// context before `from_ms`, in any order.
-    pub fn evaluate(&self, clicks: &[StoredClick], from_ms: i64) -> Vec<Finding> {
+    pub(crate) fn evaluate(&self, clicks: &[StoredClick], from_ms: i64) -> Vec<Finding> {
         let mut order: Vec<usize> = (0..clicks.len()).collect();
         order.sort_by(|&a, &b| {
             (clicks[a].ms, &clicks[a].click_id).cmp(&(clicks[b].ms, &clicks[b].click_id))

@@ -6,7 +6,7 @@ use crate::ship::sinks::ClickHouse;
 
 /// A ClickHouse query that failed, or an answer that cannot be read.
 #[derive(Debug, thiserror::Error)]
-pub enum ClickHouseError {
+pub(crate) enum ClickHouseError {
     /// The query failed (the server's or the connection's message).
     #[error("{0}")]
     Query(String),
@@ -20,13 +20,13 @@ pub enum ClickHouseError {
 }
 
 /// Runs one statement; its answer, as text.
-pub fn query(ch: &ClickHouse, sql: &str) -> Result<String, ClickHouseError> {
+pub(super) fn query(ch: &ClickHouse, sql: &str) -> Result<String, ClickHouseError> {
     ch.query(sql)
         .map_err(|e| ClickHouseError::Query(e.to_string()))
 }
 
 /// An unsigned number in an answer.
-pub fn number(s: &str) -> Result<u64, ClickHouseError> {
+pub(super) fn number(s: &str) -> Result<u64, ClickHouseError> {
     s.parse().map_err(|why| ClickHouseError::NotANumber {
         given: s.to_string(),
         why,
@@ -34,14 +34,14 @@ pub fn number(s: &str) -> Result<u64, ClickHouseError> {
 }
 
 /// An answer's line that is not what was asked for.
-pub fn unexpected(line: &str) -> ClickHouseError {
+pub(super) fn unexpected(line: &str) -> ClickHouseError {
     ClickHouseError::UnexpectedAnswer {
         line: line.to_string(),
     }
 }
 
 /// TSV's escaping of a field (ClickHouse's text format).
-pub fn escape_tsv(s: &str) -> String {
+pub(super) fn escape_tsv(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -55,7 +55,7 @@ pub fn escape_tsv(s: &str) -> String {
 }
 
 /// Undoes ClickHouse's TSV escaping of a field.
-pub fn unescape_tsv(s: &str) -> String {
+pub(super) fn unescape_tsv(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut it = s.chars();
     while let Some(c) = it.next() {

@@ -16,15 +16,15 @@
 //! under `adjustments/` and `state/`) and ClickHouse (the tables of
 //! `conf/clickhouse/backend.sql`, beside the click table).
 
-pub mod activity;
+pub(crate) mod activity;
 mod clickhouse;
-pub mod report;
-pub mod retention;
+pub(crate) mod report;
+pub(crate) mod retention;
 mod store;
-pub mod strikes;
+pub(crate) mod strikes;
 
-pub use clickhouse::ClickHouseError;
-pub use store::{Adjustment, StateKind, Store, StoreError, CLICKHOUSE_SQL};
+pub(crate) use clickhouse::ClickHouseError;
+pub(crate) use store::{Adjustment, StateKind, Store, StoreError, CLICKHOUSE_SQL};
 
 use crate::ivt::BackendReason;
 use crate::time::{self, TimeError};
@@ -36,7 +36,7 @@ use strum::EnumCount;
 
 /// Why `rescore` did not run.
 #[derive(Debug, thiserror::Error)]
-pub enum RescoreError {
+pub(crate) enum RescoreError {
     #[error("--from must be before --to")]
     EmptyWindow,
     #[error(transparent)]
@@ -45,7 +45,7 @@ pub enum RescoreError {
 
 /// Why `freeze` did not freeze.
 #[derive(Debug, thiserror::Error)]
-pub enum FreezeError {
+pub(crate) enum FreezeError {
     #[error(transparent)]
     Month(#[from] TimeError),
     #[error(
@@ -64,7 +64,7 @@ pub enum FreezeError {
 
 /// What a rescore run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Rescored {
+pub(crate) struct Rescored {
     pub run: String,
     /// Counted clicks read, the context before the window included.
     pub clicks_read: usize,
@@ -75,7 +75,7 @@ pub struct Rescored {
 }
 
 impl Rescored {
-    pub fn total_new(&self) -> u64 {
+    pub(crate) fn total_new(&self) -> u64 {
         self.new.iter().sum()
     }
 }
@@ -83,7 +83,7 @@ impl Rescored {
 /// Runs the rules over the counted clicks with `ts` in `[from, to)`,
 /// reading the rules' context before `from`, and appends an adjustment
 /// for each click found that none adjusted yet.
-pub fn rescore(
+pub(crate) fn rescore(
     store: &Store,
     rules: &Rules,
     from: SystemTime,
@@ -127,7 +127,7 @@ pub fn rescore(
 
 /// Freezes a month that is over: its report at every group key, with the
 /// adjustments made before now, kept for every later report of it.
-pub fn freeze(store: &Store, month: &str, now: SystemTime) -> Result<FrozenMonth, FreezeError> {
+pub(crate) fn freeze(store: &Store, month: &str, now: SystemTime) -> Result<FrozenMonth, FreezeError> {
     let (start, end) = time::month_range(month)?;
     if now < end {
         return Err(FreezeError::NotOver {

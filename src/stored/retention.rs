@@ -48,19 +48,19 @@ use std::time::{Duration, SystemTime};
 /// is a click stored without an address (opted out, privacy mode `none`),
 /// which reports count undecided (`decision_rate`), and whether a click
 /// could be decided is a fact of the click, fixed when it was stored.
-pub const REMOVED_IP: &str = "[scrubbed]";
+pub(crate) const REMOVED_IP: &str = "[scrubbed]";
 
 /// The cut-off times, as the RFC 3339 strings events carry in `ts` (which
 /// sort as they compare).
 #[derive(Debug, Clone)]
-pub struct Cutoffs {
+pub(crate) struct Cutoffs {
     pub ip: String,
     pub user_agent: String,
     pub ip_full: String,
 }
 
 impl Cutoffs {
-    pub fn new(cfg: &RetentionConfig, now: SystemTime) -> Cutoffs {
+    pub(crate) fn new(cfg: &RetentionConfig, now: SystemTime) -> Cutoffs {
         let before = |days: u32| {
             let t = now
                 .checked_sub(DAY * days)
@@ -76,7 +76,7 @@ impl Cutoffs {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum RetentionError {
+pub(crate) enum RetentionError {
     #[error(
         "a shipper is running on {} (it holds ship.lock); the events it ships are \
          handled by `clickedge retention --sink`, and the local spool only keeps \
@@ -124,7 +124,7 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> RetentionError + '_ {
 
 /// What a local pass changed.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct LocalOutcome {
+pub(crate) struct LocalOutcome {
     pub records_seen: u64,
     pub records_changed: u64,
     pub segments_rewritten: u64,
@@ -136,7 +136,7 @@ pub struct LocalOutcome {
 }
 
 /// Applies the cut-offs to the sealed segments under `<data_dir>/clicks/`.
-pub fn local(data_dir: &Path, cut: &Cutoffs) -> Result<LocalOutcome, RetentionError> {
+pub(crate) fn local(data_dir: &Path, cut: &Cutoffs) -> Result<LocalOutcome, RetentionError> {
     let mut out = LocalOutcome::default();
     let dir = data_dir.join("clicks");
     if !dir.exists() {
@@ -277,7 +277,7 @@ fn apply(body: &[u8], cut: &Cutoffs) -> Option<Vec<u8>> {
 
 /// The ClickHouse statements for the cut-offs (ages in whole days, from the
 /// server's clock).
-pub fn clickhouse_statements(table: &str, cfg: &RetentionConfig) -> Vec<String> {
+pub(crate) fn clickhouse_statements(table: &str, cfg: &RetentionConfig) -> Vec<String> {
     vec![
         format!(
             "ALTER TABLE {table} UPDATE ip = '{REMOVED_IP}' \
@@ -299,7 +299,7 @@ pub fn clickhouse_statements(table: &str, cfg: &RetentionConfig) -> Vec<String> 
 
 /// Runs the mutations and waits (up to `wait`) until ClickHouse has applied
 /// them to every part.
-pub fn clickhouse(
+pub(crate) fn clickhouse(
     sink: &ClickHouse,
     cfg: &RetentionConfig,
     wait: Duration,

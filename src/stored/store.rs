@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 /// The back end's ClickHouse tables, created when missing.
-pub const CLICKHOUSE_SQL: &str = include_str!("../../conf/clickhouse/backend.sql");
+pub(crate) const CLICKHOUSE_SQL: &str = include_str!("../../conf/clickhouse/backend.sql");
 
 /// The ClickHouse table of the back end's state documents (frozen months,
 /// the strike ladder).
@@ -27,7 +27,7 @@ const STATE_TABLE: &str = "clickedge_state";
 /// What went wrong reading or writing the store, with the file, line,
 /// click or answer concerned.
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub(crate) enum StoreError {
     #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
@@ -78,7 +78,7 @@ impl From<FileError> for StoreError {
 
 /// One adjustment: a click found invalid after the fact.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Adjustment {
+pub(crate) struct Adjustment {
     pub click_id: String,
     #[serde(serialize_with = "reason_name")]
     pub reason: BackendReason,
@@ -131,7 +131,7 @@ closed_set! {
 }
 
 /// Where the clicks and the back end's records are.
-pub enum Store {
+pub(crate) enum Store {
     /// The local data dir: clicks under `clicks/`, adjustments under
     /// `adjustments/`, state under `state/`.
     Local(PathBuf),
@@ -199,7 +199,7 @@ fn read_adjustments(p: &Path, all: &mut Vec<StoredAdjustment>) -> Result<(), Sto
 impl Store {
     /// Creates the back end's ClickHouse tables when missing; nothing to
     /// do locally.
-    pub fn prepare(&self) -> Result<(), StoreError> {
+    pub(crate) fn prepare(&self) -> Result<(), StoreError> {
         if let Store::ClickHouse(c) = self {
             let sql: Vec<&str> = CLICKHOUSE_SQL
                 .lines()
@@ -214,7 +214,7 @@ impl Store {
     }
 
     /// The counted (valid) clicks with `ts` in `[from, to)`.
-    pub fn counted_clicks(
+    pub(crate) fn counted_clicks(
         &self,
         from: SystemTime,
         to: SystemTime,
@@ -226,7 +226,7 @@ impl Store {
     }
 
     /// Every adjustment, the first one per click (by time, then run).
-    pub fn adjustments(&self) -> Result<HashMap<String, Adjusted>, StoreError> {
+    pub(crate) fn adjustments(&self) -> Result<HashMap<String, Adjusted>, StoreError> {
         let mut all: Vec<StoredAdjustment> = Vec::new();
         match self {
             Store::Local(dir) => {
@@ -277,7 +277,7 @@ impl Store {
 
     /// Appends one run's adjustments: one new file locally (written whole,
     /// then renamed into place), one insert into ClickHouse.
-    pub fn append_adjustments(&self, run: &str, adj: &[Adjustment]) -> Result<(), StoreError> {
+    pub(crate) fn append_adjustments(&self, run: &str, adj: &[Adjustment]) -> Result<(), StoreError> {
         if adj.is_empty() {
             return Ok(());
         }
@@ -315,7 +315,7 @@ impl Store {
     }
 
     /// The latest version of each state document of a kind, by key.
-    pub fn states(&self, kind: StateKind) -> Result<BTreeMap<String, String>, StoreError> {
+    pub(crate) fn states(&self, kind: StateKind) -> Result<BTreeMap<String, String>, StoreError> {
         let mut out = BTreeMap::new();
         match self {
             Store::Local(dir) => {
@@ -356,7 +356,7 @@ impl Store {
 
     /// Stores a new version of a state document. `key` is a short id
     /// (a month, `ladder`).
-    pub fn put_state(&self, kind: StateKind, key: &str, body: &str) -> Result<(), StoreError> {
+    pub(crate) fn put_state(&self, kind: StateKind, key: &str, body: &str) -> Result<(), StoreError> {
         match self {
             Store::Local(dir) => {
                 let d = dir.join("state").join(kind.as_str());
@@ -383,7 +383,7 @@ impl Store {
     /// What a report needs from the after-the-fact work: the frozen
     /// months, and locally the adjustments (ClickHouse joins its own
     /// table, created here when missing, as the state table is).
-    pub fn amendments(&self) -> Result<Amendments, StoreError> {
+    pub(crate) fn amendments(&self) -> Result<Amendments, StoreError> {
         self.prepare()?;
         let mut a = Amendments::default();
         for (month, body) in self.states(StateKind::Frozen)? {
@@ -396,7 +396,7 @@ impl Store {
     }
 
     /// The report, with adjustments and frozen months.
-    pub fn report(&self, q: &Query, amendments: &Amendments) -> Result<Rows, StoreError> {
+    pub(crate) fn report(&self, q: &Query, amendments: &Amendments) -> Result<Rows, StoreError> {
         match self {
             Store::Local(dir) => {
                 let local =

@@ -28,7 +28,7 @@ const KEY: &str = "ladder";
 
 /// What the ladder refused, or could not read or write.
 #[derive(Debug, thiserror::Error)]
-pub enum StrikesError {
+pub(crate) enum StrikesError {
     #[error("strike ladder: {0}")]
     Unreadable(serde_json::Error),
     #[error("{publisher:?} has no active strike to acknowledge")]
@@ -40,7 +40,7 @@ pub enum StrikesError {
 }
 
 /// The ladder's thresholds, each problem named by its key.
-pub fn check_config(c: &StrikesConfig) -> Result<(), crate::config::Problems> {
+pub(crate) fn check_config(c: &StrikesConfig) -> Result<(), crate::config::Problems> {
     let mut p = crate::config::Problems::default();
     if !(0.0..1.0).contains(&c.max_invalid_share) {
         p.push(
@@ -71,7 +71,7 @@ pub fn check_config(c: &StrikesConfig) -> Result<(), crate::config::Problems> {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Strike {
+pub(crate) struct Strike {
     /// The violation's day.
     pub day: Day,
     /// Days held; 0: this strike suspends.
@@ -81,7 +81,7 @@ pub struct Strike {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Standing {
+pub(crate) struct Standing {
     pub warned_on: Option<Day>,
     pub violations: Vec<Day>,
     pub strikes: Vec<Strike>,
@@ -89,7 +89,7 @@ pub struct Standing {
 
 /// Where a publisher stands on a day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
+pub(crate) enum Status {
     Good,
     Warned,
     /// On hold; `until` is the first day the hold may end (it needs the
@@ -102,7 +102,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub fn edge(self) -> Option<PublisherStatus> {
+    pub(crate) fn edge(self) -> Option<PublisherStatus> {
         match self {
             Status::Hold { .. } => Some(PublisherStatus::Hold),
             Status::Suspended => Some(PublisherStatus::Suspended),
@@ -110,7 +110,7 @@ impl Status {
         }
     }
 
-    pub fn describe(self) -> String {
+    pub(crate) fn describe(self) -> String {
         match self {
             Status::Good => "good".into(),
             Status::Warned => "warned".into(),
@@ -138,7 +138,7 @@ impl Standing {
             .filter(move |s| !s.appealed && s.day <= on && on < s.day + i64::from(expiry))
     }
 
-    pub fn status(&self, on: Day, cfg: &StrikesConfig) -> Status {
+    pub(crate) fn status(&self, on: Day, cfg: &StrikesConfig) -> Status {
         let active: Vec<&Strike> = self.active(on, cfg.expiry_days).collect();
         if active.iter().any(|s| s.hold_days == 0) {
             return Status::Suspended;
@@ -169,7 +169,7 @@ impl Standing {
 
 /// The whole ladder.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Ladder {
+pub(crate) struct Ladder {
     pub publishers: BTreeMap<String, Standing>,
     /// Days already evaluated: evaluating one again changes nothing.
     pub evaluated: BTreeSet<Day>,
@@ -177,7 +177,7 @@ pub struct Ladder {
 
 /// What one evaluation did to a publisher.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub publisher: String,
     pub gross: u64,
     pub invalid: u64,
@@ -186,7 +186,7 @@ pub struct Outcome {
 
 /// What a violation did to a publisher's standing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     /// The first violation: a warning, nothing held.
     Warning,
     /// A strike with the first hold.
@@ -201,7 +201,7 @@ pub enum Step {
 
 impl Step {
     /// What `strikes evaluate` prints.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Step::Warning => "warning",
             Step::FirstHold => "strike: first hold",
@@ -219,16 +219,16 @@ impl std::fmt::Display for Step {
 }
 
 impl Ladder {
-    pub fn from_json(text: &str) -> Result<Ladder, StrikesError> {
+    pub(crate) fn from_json(text: &str) -> Result<Ladder, StrikesError> {
         serde_json::from_str(text).map_err(StrikesError::Unreadable)
     }
 
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
 
     /// The ladder as the store keeps it; a new one when there is none.
-    pub fn load(store: &Store) -> Result<Ladder, StrikesError> {
+    pub(crate) fn load(store: &Store) -> Result<Ladder, StrikesError> {
         store.prepare()?;
         match store.states(StateKind::Strikes)?.get(KEY) {
             Some(body) => Ladder::from_json(body),
@@ -237,13 +237,13 @@ impl Ladder {
     }
 
     /// Keeps the ladder in the store (a new version of its document).
-    pub fn save(&self, store: &Store) -> Result<(), StrikesError> {
+    pub(crate) fn save(&self, store: &Store) -> Result<(), StrikesError> {
         Ok(store.put_state(StateKind::Strikes, KEY, &self.to_json())?)
     }
 
     /// Applies a day's clicks per publisher. `None` when the day was
     /// evaluated before (nothing changes).
-    pub fn evaluate(
+    pub(crate) fn evaluate(
         &mut self,
         day: Day,
         by_publisher: &BTreeMap<String, Counts>,
@@ -305,7 +305,7 @@ impl Ladder {
     }
 
     /// The owner acknowledged the latest hold.
-    pub fn acknowledge(
+    pub(crate) fn acknowledge(
         &mut self,
         publisher: &str,
         on: Day,
@@ -324,7 +324,7 @@ impl Ladder {
 
     /// A successful appeal: the latest active strike is removed, and its
     /// hold or suspension with it.
-    pub fn appeal(
+    pub(crate) fn appeal(
         &mut self,
         publisher: &str,
         on: Day,
@@ -343,7 +343,7 @@ impl Ladder {
 
     /// The publishers the edges must mark, as `ivt.publisher_status_file`
     /// reads them.
-    pub fn export(&self, on: Day, cfg: &StrikesConfig) -> String {
+    pub(crate) fn export(&self, on: Day, cfg: &StrikesConfig) -> String {
         PublisherStatuses::to_text(
             self.publishers
                 .iter()
@@ -352,7 +352,7 @@ impl Ladder {
     }
 
     /// One line per publisher: status, active strikes, warning.
-    pub fn list(&self, on: Day, cfg: &StrikesConfig) -> Vec<String> {
+    pub(crate) fn list(&self, on: Day, cfg: &StrikesConfig) -> Vec<String> {
         self.publishers
             .iter()
             .map(|(p, s)| {
@@ -370,7 +370,7 @@ impl Ladder {
 /// Counts each publisher's clicks on `day` (UTC) and applies the ladder,
 /// which is kept when it changed. `None` when the day was evaluated before
 /// (nothing changes).
-pub fn evaluate_day(
+pub(crate) fn evaluate_day(
     store: &Store,
     day: Day,
     cfg: &StrikesConfig,

@@ -15,14 +15,14 @@ struct ExcludeEntry {
 
 /// The IAB exclude (robots) list.
 #[derive(Clone, Debug)]
-pub struct IabExclude {
+pub(crate) struct IabExclude {
     ac: AhoCorasick,
     entries: Vec<ExcludeEntry>,
 }
 
 /// The IAB include (valid browsers) list.
 #[derive(Clone, Debug)]
-pub struct IabInclude {
+pub(crate) struct IabInclude {
     ac: AhoCorasick,
     start_only: Vec<bool>,
 }
@@ -55,7 +55,7 @@ fn data_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 }
 
 impl IabExclude {
-    pub fn parse(text: &str) -> Result<IabExclude, BotListError> {
+    pub(crate) fn parse(text: &str) -> Result<IabExclude, BotListError> {
         let mut patterns = Vec::new();
         let mut entries = Vec::new();
         for (n, line) in data_lines(text) {
@@ -104,22 +104,22 @@ impl IabExclude {
         })
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// Whether a pattern matches and none of its exceptions does.
-    pub fn matches(&self, ua: &str) -> bool {
+    pub(crate) fn matches(&self, ua: &str) -> bool {
         self.find(ua).is_some()
     }
 
     /// The line of the first pattern that matches with none of its
     /// exceptions.
-    pub fn find(&self, ua: &str) -> Option<u32> {
+    pub(crate) fn find(&self, ua: &str) -> Option<u32> {
         for m in self.ac.find_overlapping_iter(ua) {
             let e = &self.entries[m.pattern().as_usize()];
             if e.start_only && m.start() != 0 {
@@ -135,7 +135,7 @@ impl IabExclude {
 }
 
 impl IabInclude {
-    pub fn parse(text: &str) -> Result<IabInclude, BotListError> {
+    pub(crate) fn parse(text: &str) -> Result<IabInclude, BotListError> {
         let mut patterns = Vec::new();
         let mut start_only = Vec::new();
         for (n, line) in data_lines(text) {
@@ -156,15 +156,15 @@ impl IabInclude {
         })
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.start_only.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.start_only.is_empty()
     }
 
-    pub fn matches(&self, ua: &str) -> bool {
+    pub(crate) fn matches(&self, ua: &str) -> bool {
         self.ac
             .find_overlapping_iter(ua)
             .any(|m| !self.start_only[m.pattern().as_usize()] || m.start() == 0)

@@ -38,8 +38,8 @@
 mod iab;
 mod patterns;
 
-pub use iab::{IabExclude, IabInclude};
-pub use patterns::{tiers, PatternList};
+pub(crate) use iab::{IabExclude, IabInclude};
+pub(crate) use patterns::{tiers, PatternList};
 
 use crate::config::{BotsConfig, Problems};
 use crate::ivt::list_file::{self, ListFileError};
@@ -50,7 +50,7 @@ use std::path::{Path, PathBuf};
 /// Why a bot list does not load; each names what to fix, with the line
 /// (and the list or file) where there is one.
 #[derive(Debug, thiserror::Error)]
-pub enum BotListError {
+pub(crate) enum BotListError {
     /// A pattern neither regex engine takes.
     #[error("{list} line {line}: {pattern:?} is not a valid pattern: {plain}; {fancy}")]
     Pattern {
@@ -88,23 +88,23 @@ pub enum BotListError {
 
 /// The open default list, compiled in (see `conf/bots/README.md`), both
 /// tiers (split by [`tiers`]).
-pub const BUILTIN_PATTERNS: &str = include_str!("../../../conf/bots/open-bots.txt");
+pub(crate) const BUILTIN_PATTERNS: &str = include_str!("../../../conf/bots/open-bots.txt");
 
 /// clickedge's own confident patterns (`conf/bots/named-bots.txt`):
 /// crawlers' product tokens, which isbot catches only with generic words.
-pub const BUILTIN_NAMED: &str = include_str!("../../../conf/bots/named-bots.txt");
+pub(crate) const BUILTIN_NAMED: &str = include_str!("../../../conf/bots/named-bots.txt");
 
 /// Mail and link-safety scanners that say who they are
 /// (`conf/bots/link-scanners.txt`): `link_scanner`, flagged.
-pub const BUILTIN_SCANNERS: &str = include_str!("../../../conf/bots/link-scanners.txt");
+pub(crate) const BUILTIN_SCANNERS: &str = include_str!("../../../conf/bots/link-scanners.txt");
 
 /// clickedge's own heuristics (`conf/bots/heuristics.txt`), in the
 /// `non_browser` tier beside the open list's.
-pub const BUILTIN_HEURISTICS: &str = include_str!("../../../conf/bots/heuristics.txt");
+pub(crate) const BUILTIN_HEURISTICS: &str = include_str!("../../../conf/bots/heuristics.txt");
 
 /// Marks of a real device's browser (`conf/bots/device-markers.txt`): a
 /// user agent with one is not flagged by a heuristic alone.
-pub const BUILTIN_DEVICES: &str = include_str!("../../../conf/bots/device-markers.txt");
+pub(crate) const BUILTIN_DEVICES: &str = include_str!("../../../conf/bots/device-markers.txt");
 
 /// Everything that judges a user agent.
 ///
@@ -329,7 +329,7 @@ impl BotLists {
 }
 
 /// A list file's text.
-pub fn read_list(path: &Path) -> Result<String, ListFileError<BotListError>> {
+pub(crate) fn read_list(path: &Path) -> Result<String, ListFileError<BotListError>> {
     list_file::read(path)
 }
 

@@ -12,7 +12,7 @@ use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 /// comments (an operator's own file) is all `known_bot`. Each tier keeps the
 /// file's line numbers (the other tier's lines are left blank), so a
 /// match's rule names the line of the file.
-pub fn tiers(text: &str) -> (String, String) {
+pub(crate) fn tiers(text: &str) -> (String, String) {
     let (mut known, mut heuristic) = (String::new(), String::new());
     let mut in_heuristics = false;
     for line in text.lines() {
@@ -47,7 +47,7 @@ pub fn tiers(text: &str) -> (String, String) {
 /// pattern and every relaxed one, and only when it matches do the narrower
 /// checks run.
 #[derive(Clone, Debug, Default)]
-pub struct PatternList {
+pub(crate) struct PatternList {
     any: Option<Regex>,
     re: Option<Regex>,
     /// The plain patterns one by one: which one matched, asked only once
@@ -67,7 +67,7 @@ impl PatternList {
     /// `sources` are (name for errors, text) pairs. Lines are patterns as
     /// they are (a leading space is part of the pattern); blank lines and
     /// lines starting with `#` are skipped.
-    pub fn compile<'a>(
+    pub(crate) fn compile<'a>(
         sources: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<PatternList, BotListError> {
         let mut plain = Vec::new();
@@ -139,15 +139,15 @@ impl PatternList {
         })
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.count
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.count == 0
     }
 
-    pub fn is_match(&self, ua: &str) -> bool {
+    pub(crate) fn is_match(&self, ua: &str) -> bool {
         let bytes = ua.as_bytes();
         if !self.any.as_ref().is_some_and(|re| re.is_match(bytes)) {
             return false;
@@ -171,7 +171,7 @@ impl PatternList {
 
     /// The pattern that matches, as (source, line): the first plain one,
     /// else the first look-around one.
-    pub fn find(&self, ua: &str) -> Option<(u16, u32)> {
+    pub(crate) fn find(&self, ua: &str) -> Option<(u16, u32)> {
         let bytes = ua.as_bytes();
         if !self.any.as_ref().is_some_and(|re| re.is_match(bytes)) {
             return None;
@@ -191,7 +191,7 @@ impl PatternList {
     }
 
     /// A source's name in rules (`open-bots`, a file's name).
-    pub fn source_name(&self, source: u16) -> &str {
+    pub(crate) fn source_name(&self, source: u16) -> &str {
         self.sources
             .get(source as usize)
             .map_or("?", String::as_str)

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 /// An adjustment in force on a click: the first back-end reason found for
 /// it, and when (Unix seconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Adjusted {
+pub(crate) struct Adjusted {
     pub reason: BackendReason,
     pub time: u64,
 }
@@ -19,7 +19,7 @@ pub struct Adjusted {
 /// `rescore` made, joined to the clicks by id, and the months `freeze`
 /// froze, whose totals stand in for their clicks.
 #[derive(Debug, Clone, Default)]
-pub struct Amendments {
+pub(crate) struct Amendments {
     /// By click id.
     pub adjustments: HashMap<String, Adjusted>,
     /// By `YYYY-MM`.
@@ -40,7 +40,7 @@ impl Amendments {
     /// Counts one click into its group: once, with its adjustment; in a
     /// frozen month only as a credit, since the frozen totals stand.
     #[allow(clippy::too_many_arguments)]
-    pub fn count(
+    pub(crate) fn count(
         &self,
         rows: &mut Rows,
         key: Vec<String>,
@@ -80,7 +80,7 @@ impl Amendments {
     /// Adds the frozen months' totals to `rows`, grouped as `q` asks. A
     /// frozen month is read in whole UTC days: a day counts when `from`
     /// falls on or before it and `to` after its start.
-    pub fn add_frozen(&self, rows: &mut Rows, q: &Query) {
+    pub(crate) fn add_frozen(&self, rows: &mut Rows, q: &Query) {
         let day_at = GroupKey::Day.index();
         let from = q.from.map(|t| crate::time::rfc3339(t).to_string());
         let to = q.to.map(|t| crate::time::rfc3339(t).to_string());

@@ -7,7 +7,7 @@ use strum::EnumCount;
 
 /// A frozen month's document that cannot be read back.
 #[derive(Debug, thiserror::Error)]
-pub enum FrozenError {
+pub(crate) enum FrozenError {
     #[error("frozen month: {0}")]
     NotJson(serde_json::Error),
     #[error("frozen month without {field}")]
@@ -19,7 +19,7 @@ pub enum FrozenError {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Counts {
+pub(crate) struct Counts {
     pub valid: u64,
     /// Inline invalid and back-end invalid alike: a click counts once.
     pub invalid: u64,
@@ -40,17 +40,17 @@ pub struct Counts {
 }
 
 impl Counts {
-    pub fn gross(&self) -> u64 {
+    pub(crate) fn gross(&self) -> u64 {
         self.valid + self.invalid
     }
 
-    pub fn backend_invalid(&self) -> u64 {
+    pub(crate) fn backend_invalid(&self) -> u64 {
         self.backend.iter().sum()
     }
 
     /// The share of gross clicks decided valid or invalid (MRC 2020
     /// addendum); `None` without clicks.
-    pub fn decision_rate(&self) -> Option<f64> {
+    pub(crate) fn decision_rate(&self) -> Option<f64> {
         let gross = self.gross();
         (gross > 0).then(|| (gross - self.undecided) as f64 / gross as f64)
     }
@@ -113,7 +113,7 @@ impl Counts {
 /// A month's report as `clickedge freeze` took it: every group key, so any
 /// later `--by` sums it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FrozenMonth {
+pub(crate) struct FrozenMonth {
     /// `YYYY-MM`
     pub month: String,
     /// Unix seconds. Adjustments made after it are credits; those of its
@@ -124,7 +124,7 @@ pub struct FrozenMonth {
 }
 
 impl FrozenMonth {
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         let rows: Vec<serde_json::Value> = self
             .rows
             .iter()
@@ -141,7 +141,7 @@ impl FrozenMonth {
             .to_string()
     }
 
-    pub fn from_json(text: &str) -> Result<FrozenMonth, FrozenError> {
+    pub(crate) fn from_json(text: &str) -> Result<FrozenMonth, FrozenError> {
         let v: serde_json::Value = serde_json::from_str(text).map_err(FrozenError::NotJson)?;
         let without = |field| FrozenError::MonthWithout { field };
         let month = v["month"].as_str().ok_or(without("month"))?;

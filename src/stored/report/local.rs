@@ -17,7 +17,7 @@ fn platform_of(param: &str) -> String {
 
 /// Result of reading the local spool.
 #[derive(Debug, Default)]
-pub struct Local {
+pub(crate) struct Local {
     pub rows: Rows,
     pub events: u64,
     pub damaged: u64,
@@ -26,7 +26,7 @@ pub struct Local {
 /// Streams every well-formed click record under `<data_dir>/clicks/` whose
 /// `ts` is in `[from, to)` to `each`; returns (records passed, damaged
 /// records skipped). What `report`, `rescore` and `freeze` read locally.
-pub fn each_local_click(
+pub(crate) fn each_local_click(
     data_dir: &Path,
     from: Option<SystemTime>,
     to: Option<SystemTime>,
@@ -93,7 +93,7 @@ pub fn each_local_click(
 
 /// The report from the local spool, with the back end's adjustments and
 /// frozen months applied.
-pub fn local(data_dir: &Path, q: &Query, amendments: &Amendments) -> std::io::Result<Local> {
+pub(crate) fn local(data_dir: &Path, q: &Query, amendments: &Amendments) -> std::io::Result<Local> {
     let mut out = Local::default();
     let (events, damaged) = each_local_click(data_dir, q.from, q.to, |f| {
         let ts = f.text(Field::Ts);

@@ -29,11 +29,11 @@ mod local;
 mod render;
 mod sql;
 
-pub use amendments::{Adjusted, Amendments};
-pub use counts::{Counts, FrozenError, FrozenMonth};
-pub use local::{each_local_click, local, Local};
-pub use render::{write, Format};
-pub use sql::{clickhouse, ADJUSTMENTS_TABLE};
+pub(crate) use amendments::{Adjusted, Amendments};
+pub(crate) use counts::{Counts, FrozenError, FrozenMonth};
+pub(crate) use local::{each_local_click, local, Local};
+pub(crate) use render::{write, Format};
+pub(crate) use sql::{clickhouse, ADJUSTMENTS_TABLE};
 
 use crate::closed_set::closed_set;
 use crate::event::Field;
@@ -96,14 +96,14 @@ impl GroupKey {
 
 /// What to report.
 #[derive(Debug, Clone, Default)]
-pub struct Query {
+pub(crate) struct Query {
     pub from: Option<SystemTime>,
     pub to: Option<SystemTime>,
     pub by: Vec<GroupKey>,
 }
 
 /// Group values (in `by` order) to counts, sorted by group.
-pub type Rows = BTreeMap<Vec<String>, Counts>;
+pub(crate) type Rows = BTreeMap<Vec<String>, Counts>;
 
 #[cfg(test)]
 mod tests {

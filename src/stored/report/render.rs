@@ -7,14 +7,14 @@ use std::io::Write;
 
 /// How a report is written (`--format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     Table,
     Json,
     Csv,
 }
 
 impl Format {
-    pub fn parse(s: &str) -> Result<Format, ParseError> {
+    pub(crate) fn parse(s: &str) -> Result<Format, ParseError> {
         match s {
             "table" => Ok(Format::Table),
             "json" => Ok(Format::Json),
@@ -77,7 +77,7 @@ fn values(k: &[String], c: &Counts) -> Vec<String> {
 }
 
 /// Writes the report. No `--by` gives one row of totals (zeros when empty).
-pub fn write(
+pub(crate) fn write(
     out: &mut dyn Write,
     by: &[GroupKey],
     rows: &Rows,

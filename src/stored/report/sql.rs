@@ -11,7 +11,7 @@ use crate::time;
 use strum::EnumCount;
 
 /// The ClickHouse table of adjustments, beside the click table.
-pub const ADJUSTMENTS_TABLE: &str = "clickedge_adjustments";
+pub(crate) const ADJUSTMENTS_TABLE: &str = "clickedge_adjustments";
 
 /// The columns of an answer's row after its group keys: valid, invalid,
 /// test, undecided, credits, then each reason.
@@ -32,7 +32,7 @@ impl GroupKey {
 
 /// The same report from ClickHouse: the click table read `FINAL`, joined
 /// with the adjustments table, frozen months from `amendments.frozen`.
-pub fn clickhouse(
+pub(crate) fn clickhouse(
     sink: &ClickHouse,
     q: &Query,
     amendments: &Amendments,
