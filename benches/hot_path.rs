@@ -51,10 +51,12 @@ fn policy() -> Policy {
         .collect();
     cfg.ivt.internal_ips = vec!["10.0.0.0/8".into(), "fd00::/8".into()];
     // The key the benches sign with.
-    cfg.signing.keys.push(clickedge::internals::config::KeyConfig {
-        id: "k1".into(),
-        secret: "bench-secret-0123456789abcdef".into(),
-    });
+    cfg.signing
+        .keys
+        .push(clickedge::internals::config::KeyConfig {
+            id: "k1".into(),
+            secret: "bench-secret-0123456789abcdef".into(),
+        });
     Policy::load(&cfg).unwrap()
 }
 
@@ -211,7 +213,10 @@ fn bench(c: &mut Criterion) {
     };
     match core.decide(&probe, clickedge::internals::decide::Now::current()) {
         clickedge::internals::decide::Decision::Answer(a) => assert!(
-            matches!(a.outcome, clickedge::internals::decide::Outcome::Click { .. }),
+            matches!(
+                a.outcome,
+                clickedge::internals::decide::Outcome::Click { .. }
+            ),
             "{:?}",
             a.outcome
         ),
@@ -239,7 +244,12 @@ fn bench(c: &mut Criterion) {
 fn core() -> clickedge::internals::decide::Decider {
     clickedge::internals::decide::Decider::new(
         policy(),
-        clickedge::internals::privacy::Privacy::new(clickedge::internals::config::IpMode::Truncate, "", 24, &[]),
+        clickedge::internals::privacy::Privacy::new(
+            clickedge::internals::config::IpMode::Truncate,
+            "",
+            24,
+            &[],
+        ),
         &clickedge::internals::decide::DeciderSettings {
             clickid_param: "clickid".into(),
             robots_txt: true,

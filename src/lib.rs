@@ -64,21 +64,31 @@ mod bundle;
 pub mod cli;
 mod click;
 mod closed_set;
+#[allow(missing_docs)] // reached from outside only through `internals`, not an API
 mod config;
+#[allow(missing_docs)] // reached from outside only through `internals`, not an API
 mod decide;
+#[allow(missing_docs)] // reached from outside only through `internals`, not an API
 mod device;
 mod edge;
+#[allow(missing_docs)] // reached from outside only through `internals`, not an API
 mod event;
 mod files;
 mod geo;
+#[allow(missing_docs)] // reached from outside only through `internals`, not an API
 mod ivt;
+#[allow(missing_docs)] // reached from outside only through `internals`, not an API
 mod metrics;
+#[allow(missing_docs)] // reached from outside only through `internals`, not an API
 mod policy;
+#[allow(missing_docs)] // reached from outside only through `internals`, not an API
 mod privacy;
 mod reload;
 mod runtime;
 mod settings;
+#[allow(missing_docs)] // reached from outside only through `internals`, not an API
 mod ship;
+#[allow(missing_docs)] // reached from outside only through `internals`, not an API
 mod spool;
 mod stored;
 mod time;
@@ -118,7 +128,9 @@ pub mod prelude {
 /// assert!(url.starts_with("/c?u=https%3A%2F%2Fshop.example"));
 /// ```
 pub mod mint {
-    pub use crate::click::{sign, sign_template, ClickError, Keys, Platform, SignRequest, TemplateRequest};
+    pub use crate::click::{
+        sign, sign_template, ClickError, Keys, Platform, SignRequest, TemplateRequest,
+    };
 }
 
 /// Not an API: the parts the project's own benches, measurement programs,
@@ -130,7 +142,9 @@ pub mod internals {
         pub use crate::bundle::{read_key_file, sign};
     }
     pub mod click {
-        pub use crate::click::{location, parse, sign, Click, ClickPolicy, HostPattern, Keys, SignRequest};
+        pub use crate::click::{
+            location, parse, sign, Click, ClickPolicy, HostPattern, Keys, SignRequest,
+        };
     }
     pub mod config {
         pub use crate::config::{Config, IpMode, KeyConfig, DEV_SECRET};

@@ -32,16 +32,23 @@ use std::sync::Arc;
 /// Errors starting the edge.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The settings cannot be put to work (the TLS acceptor, for one).
     #[error("config problems:\n  {0}")]
     Config(Problems),
+    /// The data dir's spool cannot be opened or written.
     #[error("cannot start the spool under {dir}: {source}")]
     Spool {
+        /// The spool's directory, `<data_dir>/clicks`.
         dir: std::path::PathBuf,
+        /// Why.
         source: std::io::Error,
     },
+    /// A listen address cannot be bound.
     #[error("cannot listen on {addr}: {error} (is another process on that port?)")]
     Listen {
+        /// The address.
         addr: std::net::SocketAddr,
+        /// Why.
         error: std::io::Error,
     },
 }
@@ -161,7 +168,7 @@ impl Runtime {
         self.edge.clone()
     }
 
-    pub fn metrics(&self) -> &Arc<Metrics> {
+    pub(crate) fn metrics(&self) -> &Arc<Metrics> {
         self.edge.metrics()
     }
 

@@ -27,30 +27,37 @@ use std::path::{Path, PathBuf};
 /// A config that loaded and checked, with every runtime part built.
 pub struct Settings {
     /// The config as given (with any flags applied).
-    pub config: Config,
+    pub(crate) config: Config,
     /// The file it came from, re-read on reload; `None`: built in code.
-    pub path: Option<PathBuf>,
+    pub(crate) path: Option<PathBuf>,
     /// The command line's flags, applied again at every reload.
-    pub overrides: Overrides,
-    pub policy: Policy,
-    pub core: DeciderSettings,
+    pub(crate) overrides: Overrides,
+    pub(crate) policy: Policy,
+    pub(crate) core: DeciderSettings,
     /// Most bytes of a beacon's POST body read (and ignored).
-    pub beacon_max_body: usize,
-    pub spool: SpoolConfig,
-    pub ship: ShipConfig,
+    pub(crate) beacon_max_body: usize,
+    pub(crate) spool: SpoolConfig,
+    pub(crate) ship: ShipConfig,
     /// The central sink's URL, parsed, and its options, when one is
     /// configured.
-    pub sink: Option<(SinkUrl, SinkOptions)>,
-    pub server: ServerSettings,
+    pub(crate) sink: Option<(SinkUrl, SinkOptions)>,
+    pub(crate) server: ServerSettings,
 }
 
 /// Why a config cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
+    /// The file could not be read or is not the config's YAML.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The file was read; these keys are wrong, every one named.
     #[error("{} has problems:\n  {problems}", .path.display())]
-    Problems { path: PathBuf, problems: Problems },
+    Problems {
+        /// The config file.
+        path: PathBuf,
+        /// Every problem, each with its key.
+        problems: Problems,
+    },
 }
 
 impl SettingsError {

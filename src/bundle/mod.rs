@@ -235,6 +235,7 @@ pub(crate) fn key_file_text(key: &SigningKey) -> String {
     format!("{}\n", B64.encode(key.to_bytes()))
 }
 
+/// The secret key of a `rules keygen` key file.
 pub fn read_key_file(path: &Path) -> Result<SigningKey, KeyError> {
     let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
         path: path.to_path_buf(),

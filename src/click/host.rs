@@ -7,12 +7,14 @@ use super::ClickError;
 /// `*.example.com` any host below it (not `example.com` itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostPattern {
+    /// This host only.
     Exact(String),
     /// Stored with its leading dot: `.example.com`.
     Subdomains(String),
 }
 
 impl HostPattern {
+    /// `shop.example` or `*.shop.example`; `None` for anything else.
     pub fn parse(s: &str) -> Option<HostPattern> {
         let s = s.trim().to_ascii_lowercase();
         let (wild, host) = match s.strip_prefix("*.") {

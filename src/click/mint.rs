@@ -17,10 +17,15 @@ pub(super) const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
 /// What `clickedge sign` mints.
 #[derive(Debug, Clone, Default)]
 pub struct SignRequest<'a> {
+    /// `u`: the landing page, an absolute http or https URL.
     pub landing: &'a str,
+    /// `cmp`: the campaign id (1 to 128 of A-Z a-z 0-9 . _ ~ -).
     pub campaign: &'a str,
+    /// `imp`: the impression id (same alphabet).
     pub impression: &'a str,
+    /// `pub`: the publisher id, if any (same alphabet).
     pub publisher: Option<&'a str>,
+    /// `test=1`: a test click, never billable.
     pub test: bool,
     /// `cd=1`: child-directed.
     pub child_directed: bool,
@@ -88,11 +93,15 @@ fn seal(keys: &Keys, kid: &str, q: &mut String) -> Result<(), ClickError> {
 /// What `clickedge sign --template` mints.
 #[derive(Debug, Clone)]
 pub struct TemplateRequest<'a> {
+    /// The ad platform that fills the template in.
     pub platform: Platform,
+    /// `cmp`: the campaign id.
     pub campaign: &'a str,
+    /// `pub`: the publisher id, if any.
     pub publisher: Option<&'a str>,
     /// Landing host patterns (`shop.example`, `*.shop.example`): `lh`.
     pub landing_hosts: &'a [String],
+    /// `exp`: the clicks expire at this time (unix seconds).
     pub expires: Option<u64>,
 }
 

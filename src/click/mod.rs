@@ -29,11 +29,11 @@ mod sign;
 pub use host::HostPattern;
 pub(crate) use host::{landing_host_pattern, PatternError};
 pub use location::location;
-pub use mint::{sign, sign_template, SignRequest, TemplateRequest};
 pub(crate) use mint::sign_for;
+pub use mint::{sign, sign_template, SignRequest, TemplateRequest};
 pub use parse::parse;
 pub use platform::Platform;
-pub(crate) use platform::{platform_sql, CLICK_ID_PARAMS, PLATFORM_PARAMS};
+pub(crate) use platform::{platform_sql, PLATFORM_PARAMS};
 pub use sign::Keys;
 pub(crate) use sign::SigError;
 
@@ -239,11 +239,15 @@ impl ClickPolicy {
 /// A click that may be redirected.
 #[derive(Debug, Clone)]
 pub struct Click<'a> {
+    /// `u`, parsed.
     pub landing: Url,
+    /// `cmp`.
     pub campaign: Cow<'a, str>,
+    /// `imp`; empty for a template click.
     pub impression: Cow<'a, str>,
     /// Empty when the URL has none.
     pub publisher: Cow<'a, str>,
+    /// `test=1`.
     pub test: bool,
     /// `cd=1`: the ad ran on a service directed to children; the click is
     /// counted but nothing personal is logged.
@@ -258,6 +262,7 @@ pub struct Click<'a> {
 }
 
 impl Click<'_> {
+    /// The landing URL's host, as the event records it.
     pub fn landing_host(&self) -> &str {
         self.landing.host_str().unwrap_or("")
     }
@@ -274,6 +279,7 @@ impl Click<'_> {
     derive(strum::IntoStaticStr, strum::VariantArray, strum::EnumCount),
     strum(serialize_all = "snake_case")
 )]
+#[allow(missing_docs)] // each variant's message says what it is
 pub enum ClickError {
     #[error("query too long")]
     QueryTooLong,
@@ -323,10 +329,12 @@ impl Refusal {
 }
 
 impl ClickError {
+    /// The refusal's kind, without its detail.
     pub fn refusal(&self) -> Refusal {
         self.into()
     }
 
+    /// The label of `clickedge_refused_total{reason=...}`.
     pub fn label(&self) -> &'static str {
         self.refusal().label()
     }

@@ -12,7 +12,9 @@ closed_set! {
     /// The ad platforms `clickedge sign --template` writes tracking
     /// templates for.
     pub enum Platform {
+        /// Google Ads (`gclid`, `gbraid`, `wbraid`).
         Google,
+        /// Microsoft Advertising (`msclkid`).
         Microsoft,
     }
 }

@@ -38,6 +38,7 @@ pub enum SigError {
 }
 
 impl Keys {
+    /// The keys by id, each with its secret bytes.
     pub fn new<'a>(keys: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Keys {
         Keys {
             keys: keys
@@ -52,6 +53,7 @@ impl Keys {
         }
     }
 
+    /// No key at all.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }

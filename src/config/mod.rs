@@ -26,10 +26,7 @@ mod lists;
 mod privacy;
 mod problems;
 
-pub(crate) use backend::{
-    AddressSpreadRule, BackendConfig, ClickFloodRule, ImpressionCyclingRule, PublisherSpikeRule,
-    StrikesConfig,
-};
+pub(crate) use backend::{BackendConfig, PublisherSpikeRule, StrikesConfig};
 pub use click::KeyConfig;
 pub(crate) use click::{ClickConfig, SigningConfig};
 pub(crate) use edge::{LimitsConfig, MetricsConfig, ReloadConfig, ServerConfig, TlsConfig};

@@ -42,11 +42,11 @@ use std::time::{Instant, SystemTime};
 
 pub(crate) mod request;
 pub use request::Request;
-pub(crate) use request::Headers;
 
 /// `Cache-Control` of a redirect (docs/contract.md §4): no cache anywhere
 /// may keep it, or the next user's click would never reach the edge.
-pub(crate) const REDIRECT_CACHE_CONTROL: &str = "no-store, no-cache, must-revalidate, private, max-age=0";
+pub(crate) const REDIRECT_CACHE_CONTROL: &str =
+    "no-store, no-cache, must-revalidate, private, max-age=0";
 
 /// Disallows the click paths, and nothing else of the origin's site.
 /// `Disallow` is a prefix match, so `/c?` rather than `/c` (which would

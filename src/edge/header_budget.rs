@@ -26,7 +26,11 @@ pub(crate) struct HeaderBudget {
 }
 
 impl HeaderBudget {
-    pub(crate) fn new(inner: pingora::protocols::Stream, budget: usize, hits: LimitHits) -> HeaderBudget {
+    pub(crate) fn new(
+        inner: pingora::protocols::Stream,
+        budget: usize,
+        hits: LimitHits,
+    ) -> HeaderBudget {
         HeaderBudget {
             inner,
             budget,

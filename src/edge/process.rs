@@ -11,7 +11,7 @@ use pingora::server::configuration::ServerConf;
 use std::net::{SocketAddr, ToSocketAddrs};
 
 /// The listeners and the process settings, checked.
-pub struct ServerSettings {
+pub(crate) struct ServerSettings {
     pub listen: Vec<SocketAddr>,
     pub tls_listen: Vec<SocketAddr>,
     pub metrics_listen: Option<SocketAddr>,
@@ -80,7 +80,7 @@ pub(crate) fn raise_open_file_limit() {
 impl ServerSettings {
     /// From `listen`, `origin`, `server`, `tls` and `metrics`; every
     /// problem named by its key.
-    pub fn from_config(cfg: &Config) -> Result<ServerSettings, Problems> {
+    pub(crate) fn from_config(cfg: &Config) -> Result<ServerSettings, Problems> {
         let mut p = Problems::default();
         if cfg.listen.is_empty() {
             p.push("listen", "give at least one address, like 127.0.0.1:8080");
@@ -231,7 +231,7 @@ impl ServerSettings {
     /// leaves the process running with nothing to serve, so a port already
     /// taken is found here and ends the start instead. Not on an upgrade,
     /// whose sockets come from the old process.
-    pub fn probe_listen(&self) -> Result<(), (SocketAddr, std::io::Error)> {
+    pub(crate) fn probe_listen(&self) -> Result<(), (SocketAddr, std::io::Error)> {
         let addrs = self
             .listen
             .iter()

@@ -31,8 +31,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub(crate) use crate::decide::ROBOTS_TXT;
-
 /// The click plugin. Call [`ClickEdge::handle`] first thing in your
 /// `request_filter`; when it returns `Ok(true)` the request was answered.
 /// Cheap to clone: clones share the core, the queue and the metrics.
@@ -87,7 +85,7 @@ impl ClickEdge {
         Some(self.trusted.resolve(peer, &session.req_header().headers))
     }
 
-    pub fn metrics(&self) -> &Arc<Metrics> {
+    pub(crate) fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }
 

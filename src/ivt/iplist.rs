@@ -50,7 +50,10 @@ pub(crate) struct IpLists {
 impl IpLists {
     /// Reads every set; `Err` lists each entry and file that does not load,
     /// by key, file and line.
-    pub(crate) fn from_config(cfg: &IvtConfig, bundle: &BundleLists<'_>) -> Result<IpLists, Problems> {
+    pub(crate) fn from_config(
+        cfg: &IvtConfig,
+        bundle: &BundleLists<'_>,
+    ) -> Result<IpLists, Problems> {
         let mut p = Problems::default();
         let mut robots = IpSet::default();
         if let Some(path) = &cfg.bots.iab_ip_file {

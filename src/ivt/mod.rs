@@ -30,12 +30,12 @@ pub(crate) mod list_file;
 mod prefetch;
 pub(crate) mod publishers;
 
-pub(crate) use asns::{AsnListError, DatacenterAsns, BUILTIN_DATACENTER_ASNS};
-pub(crate) use bots::{BotListError, BotLists};
+pub(crate) use asns::DatacenterAsns;
+pub(crate) use bots::BotLists;
 pub use duplicate::DuplicateWindow;
-pub(crate) use iplist::{IpListError, IpLists, IpSet};
-pub(crate) use prefetch::{is_prefetch, prefetch_header};
-pub(crate) use publishers::{PublisherListError, PublisherStatus, PublisherStatuses};
+pub(crate) use iplist::{IpLists, IpSet};
+pub(crate) use prefetch::prefetch_header;
+pub(crate) use publishers::{PublisherStatus, PublisherStatuses};
 
 use crate::closed_set::closed_set;
 use crate::config::{ActionKind, GeoConfig, IvtConfig, Problems};

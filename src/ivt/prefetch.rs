@@ -22,6 +22,7 @@ fn trimmed_eq_ci(value: &[u8], want: &[u8]) -> bool {
     value.trim_ascii().eq_ignore_ascii_case(want)
 }
 
+#[cfg(test)]
 pub(crate) fn is_prefetch(headers: &dyn Headers) -> bool {
     prefetch_header(headers).is_some()
 }

@@ -1,3 +1,4 @@
+use super::asns::{AsnListError, BUILTIN_DATACENTER_ASNS};
 use super::*;
 
 #[test]

@@ -13,7 +13,7 @@
 //! resent after a deadline may have partly reached the broker: consumers
 //! dedupe on `click_id`, as ClickHouse's ReplacingMergeTree does.
 
-use super::sink_url::{KafkaUrl, SinkUrlError};
+use super::sink_url::KafkaUrl;
 use super::sinks::{CheckError, Sink, SinkError, SinkOptions};
 use crate::event::Field;
 use rdkafka::config::ClientConfig;
@@ -83,11 +83,6 @@ pub(crate) struct Kafka {
 }
 
 impl Kafka {
-    /// `kafka://HOST:PORT/TOPIC` (several brokers: `HOST:PORT,HOST:PORT`).
-    pub(crate) fn from_url(url: &str, opts: &SinkOptions) -> Result<Kafka, SinkUrlError> {
-        Ok(Kafka::new(&KafkaUrl::parse(url)?, opts))
-    }
-
     /// The sink a parsed URL names.
     pub(crate) fn new(url: &KafkaUrl, opts: &SinkOptions) -> Kafka {
         Kafka {

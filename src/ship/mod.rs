@@ -31,7 +31,7 @@ pub(crate) mod sinks;
 use crate::config::{Problems, SinkConfig};
 use crate::metrics::Metrics;
 use crate::spool::reader::{self, ActiveSegment, Position};
-pub(crate) use sink_url::{SinkUrl, SinkUrlError};
+pub(crate) use sink_url::SinkUrl;
 pub(crate) use sinks::{Sink, SinkError};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

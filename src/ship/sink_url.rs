@@ -12,7 +12,7 @@ use super::sinks::redact;
 
 /// A sink URL, parsed: where the events go and how.
 #[derive(Clone, PartialEq, Eq)]
-pub enum SinkUrl {
+pub(crate) enum SinkUrl {
     /// `clickhouse://[USER[:PASSWORD]@]HOST:PORT/DATABASE.TABLE`
     ClickHouse(ClickHouseUrl),
     /// `kafka://HOST:PORT[,HOST:PORT]/TOPIC`
@@ -23,7 +23,7 @@ pub enum SinkUrl {
 
 /// The parts of a `clickhouse://` URL.
 #[derive(Clone, PartialEq, Eq)]
-pub struct ClickHouseUrl {
+pub(crate) struct ClickHouseUrl {
     /// `HOST:PORT`, without credentials.
     pub host: String,
     pub database: String,
@@ -35,7 +35,7 @@ pub struct ClickHouseUrl {
 
 /// The parts of a `kafka://` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KafkaUrl {
+pub(crate) struct KafkaUrl {
     /// `HOST:PORT[,HOST:PORT]`
     pub brokers: String,
     pub topic: String,
@@ -43,7 +43,7 @@ pub struct KafkaUrl {
 
 /// An `http://` or `https://` URL, kept as given (it is what is POSTed to).
 #[derive(Clone, PartialEq, Eq)]
-pub struct HttpUrl {
+pub(crate) struct HttpUrl {
     pub url: String,
 }
 
@@ -77,7 +77,7 @@ pub enum SinkUrlError {
 
 impl SinkUrl {
     /// Parses any sink URL, choosing the sink by its scheme.
-    pub fn parse(url: &str) -> Result<SinkUrl, SinkUrlError> {
+    pub(crate) fn parse(url: &str) -> Result<SinkUrl, SinkUrlError> {
         if url.starts_with("clickhouse://") {
             return ClickHouseUrl::parse(url).map(SinkUrl::ClickHouse);
         }
@@ -97,7 +97,7 @@ impl SinkUrl {
     }
 
     /// The URL for logs and messages: no password, query or fragment.
-    pub fn shown(&self) -> String {
+    pub(crate) fn shown(&self) -> String {
         match self {
             SinkUrl::ClickHouse(c) => c.shown(),
             SinkUrl::Kafka(k) => format!("kafka://{}/{}", k.brokers, k.topic),
@@ -126,7 +126,7 @@ impl std::fmt::Debug for HttpUrl {
 
 impl ClickHouseUrl {
     /// `clickhouse://HOST:PORT/DATABASE.TABLE`
-    pub fn parse(url: &str) -> Result<ClickHouseUrl, SinkUrlError> {
+    pub(crate) fn parse(url: &str) -> Result<ClickHouseUrl, SinkUrlError> {
         let shown = || redact(url);
         let rest = url
             .strip_prefix("clickhouse://")
@@ -186,7 +186,7 @@ impl ClickHouseUrl {
 
 impl KafkaUrl {
     /// `kafka://HOST:PORT/TOPIC` (several brokers: `HOST:PORT,HOST:PORT`).
-    pub fn parse(url: &str) -> Result<KafkaUrl, SinkUrlError> {
+    pub(crate) fn parse(url: &str) -> Result<KafkaUrl, SinkUrlError> {
         let shown = || redact(url);
         let rest = url
             .strip_prefix("kafka://")

@@ -23,8 +23,7 @@ pub(crate) mod retention;
 mod store;
 pub(crate) mod strikes;
 
-pub(crate) use clickhouse::ClickHouseError;
-pub(crate) use store::{Adjustment, StateKind, Store, StoreError, CLICKHOUSE_SQL};
+pub(crate) use store::{Adjustment, StateKind, Store, StoreError};
 
 use crate::ivt::BackendReason;
 use crate::time::{self, TimeError};
@@ -127,7 +126,11 @@ pub(crate) fn rescore(
 
 /// Freezes a month that is over: its report at every group key, with the
 /// adjustments made before now, kept for every later report of it.
-pub(crate) fn freeze(store: &Store, month: &str, now: SystemTime) -> Result<FrozenMonth, FreezeError> {
+pub(crate) fn freeze(
+    store: &Store,
+    month: &str,
+    now: SystemTime,
+) -> Result<FrozenMonth, FreezeError> {
     let (start, end) = time::month_range(month)?;
     if now < end {
         return Err(FreezeError::NotOver {

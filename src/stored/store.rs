@@ -277,7 +277,11 @@ impl Store {
 
     /// Appends one run's adjustments: one new file locally (written whole,
     /// then renamed into place), one insert into ClickHouse.
-    pub(crate) fn append_adjustments(&self, run: &str, adj: &[Adjustment]) -> Result<(), StoreError> {
+    pub(crate) fn append_adjustments(
+        &self,
+        run: &str,
+        adj: &[Adjustment],
+    ) -> Result<(), StoreError> {
         if adj.is_empty() {
             return Ok(());
         }
@@ -356,7 +360,12 @@ impl Store {
 
     /// Stores a new version of a state document. `key` is a short id
     /// (a month, `ladder`).
-    pub(crate) fn put_state(&self, kind: StateKind, key: &str, body: &str) -> Result<(), StoreError> {
+    pub(crate) fn put_state(
+        &self,
+        kind: StateKind,
+        key: &str,
+        body: &str,
+    ) -> Result<(), StoreError> {
         match self {
             Store::Local(dir) => {
                 let d = dir.join("state").join(kind.as_str());

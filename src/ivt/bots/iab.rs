@@ -104,12 +104,9 @@ impl IabExclude {
         })
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 
     /// Whether a pattern matches and none of its exceptions does.
@@ -156,12 +153,9 @@ impl IabInclude {
         })
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.start_only.len()
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.start_only.is_empty()
     }
 
     pub(crate) fn matches(&self, ua: &str) -> bool {

@@ -60,7 +60,6 @@ pub(crate) struct PatternList {
     fancy_at: Vec<(u16, u32)>,
     /// The sources' names, as the rule of a match names them.
     sources: Vec<String>,
-    count: usize,
 }
 
 impl PatternList {
@@ -111,7 +110,6 @@ impl PatternList {
                 }
             }
         }
-        let count = plain.len() + fancy.len();
         let union = |patterns: &[String]| union(patterns.iter().map(String::as_str));
         let re = union(&plain)?;
         let all: Vec<String> = plain
@@ -135,16 +133,12 @@ impl PatternList {
             plain_at,
             fancy_at,
             sources: names,
-            count,
         })
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.count
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.count == 0
+        self.plain_at.len() + self.fancy_at.len()
     }
 
     pub(crate) fn is_match(&self, ua: &str) -> bool {

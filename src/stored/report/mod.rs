@@ -31,7 +31,7 @@ mod sql;
 
 pub(crate) use amendments::{Adjusted, Amendments};
 pub(crate) use counts::{Counts, FrozenError, FrozenMonth};
-pub(crate) use local::{each_local_click, local, Local};
+pub(crate) use local::{each_local_click, local};
 pub(crate) use render::{write, Format};
 pub(crate) use sql::{clickhouse, ADJUSTMENTS_TABLE};
 
