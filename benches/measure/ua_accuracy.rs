@@ -39,7 +39,7 @@ fn main() {
     };
     let crawlers = read(&strip(crawler_args, "crawlers"));
     let browsers = read(&strip(browser_args, "browsers"));
-    let cfg = Config::parse(include_str!("../conf/clickedge.yaml")).unwrap();
+    let cfg = Config::parse(include_str!("../../conf/clickedge.yaml")).unwrap();
     let policy = Policy::load(&cfg).unwrap();
     let bots = &policy.ivt.bots;
 
