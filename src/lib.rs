@@ -84,6 +84,7 @@ mod policy;
 #[allow(missing_docs)] // reached from outside only through `internals`, not an API
 mod privacy;
 mod reload;
+mod request;
 mod runtime;
 mod settings;
 #[allow(missing_docs)] // reached from outside only through `internals`, not an API

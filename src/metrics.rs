@@ -9,7 +9,6 @@
 
 use crate::click::{ClickError, Refusal};
 use crate::closed_set::closed_set;
-use crate::edge::limits::{Limit, LimitHits};
 use crate::ivt::{Action, Reason, Verdict};
 use std::sync::Arc;
 use strum::{EnumCount, VariantArray};
@@ -80,6 +79,37 @@ fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
         .register(Box::new(c.clone()))
         .unwrap_or_else(|e| panic!("metric {name}: {e}"));
     c
+}
+
+closed_set! {
+    /// What triggered; the label of `clickedge_limit_hits_total`.
+    pub enum Limit {
+        HeaderBytes,
+        Headers,
+        HeaderTimeout,
+        IdleTimeout,
+        RequestsPerConnection,
+        /// A request body not in full within `limits.body_timeout_seconds`.
+        BodyTimeout,
+        /// A connection past `server.max_connections` (or, on the metrics
+        /// listener, `metrics.max_connections`), closed at once.
+        Connections,
+        /// A TLS handshake not done within `limits.header_timeout_seconds`
+        /// of the connection's start: closed.
+        HandshakeTimeout,
+    }
+}
+
+/// `clickedge_limit_hits_total`, one counter a [`Limit`], resolved once
+/// (registered by [`Metrics`]). The limits themselves are
+/// `crate::edge::limits`' and `crate::edge::connections`'.
+#[derive(Clone)]
+pub struct LimitHits(pub Arc<[prometheus::IntCounter; Limit::COUNT]>);
+
+impl LimitHits {
+    pub fn hit(&self, l: Limit) {
+        self.0[l.index()].inc();
+    }
 }
 
 /// Slots of a striped counter: each worker thread adds to its own (a

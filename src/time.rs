@@ -48,11 +48,6 @@ pub(crate) fn parse_time(s: &str) -> Result<SystemTime, TimeError> {
     })
 }
 
-/// [`parse_time`] of the time given, else `default`.
-pub(crate) fn time_or(given: Option<&str>, default: SystemTime) -> Result<SystemTime, TimeError> {
-    given.map_or(Ok(default), parse_time)
-}
-
 /// A stored event's `ts` (strict RFC 3339); `None` when it is not one.
 pub(crate) fn parse_rfc3339(ts: &str) -> Option<SystemTime> {
     humantime::parse_rfc3339(ts).ok()
@@ -108,11 +103,6 @@ pub(crate) fn parse_day(s: &str) -> Result<Day, TimeError> {
             given: s.to_string(),
         })?;
     Ok(since.as_secs() as i64 / 86_400)
-}
-
-/// The day given (`YYYY-MM-DD`), else the day of `now`.
-pub(crate) fn day_or(given: Option<&str>, now: SystemTime) -> Result<Day, TimeError> {
-    given.map_or(Ok(day_of(now)), parse_day)
 }
 
 /// The UTC day a time falls on (1970-01-01 for any time before it).
@@ -229,11 +219,6 @@ mod tests {
             parse_time("yesterday"),
             Err(TimeError::NotATime { given, .. }) if given == "yesterday"
         ));
-        assert_eq!(
-            time_or(None, UNIX_EPOCH),
-            Ok(UNIX_EPOCH),
-            "nothing given: the default"
-        );
     }
 
     #[test]
@@ -248,7 +233,6 @@ mod tests {
             day_of(parse_time("2026-11-30T23:59:59Z").unwrap()),
             day("2026-11-30")
         );
-        assert_eq!(day_or(None, day_start(20_000)), Ok(20_000));
         assert!(matches!(
             parse_day("2026-11"),
             Err(TimeError::NotADay { .. })

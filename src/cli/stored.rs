@@ -6,21 +6,30 @@ use crate::config::Config;
 use crate::ship::sinks::{ClickHouse, SinkOptions};
 use crate::stored::strikes::{self, Ladder};
 use crate::stored::{self, activity::Rules, report};
-use crate::time::{parse_day, parse_time, show_day, time_or, Day, DAY};
+use crate::time::{parse_day, parse_time, show_day, Day, DAY};
 use anyhow::bail;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::SystemTime;
+
+/// The stretch of time a command reads, each end parsed once.
+#[derive(clap::Args)]
+struct Window {
+    /// From this time on (RFC 3339 or YYYY-MM-DD, UTC), inclusive;
+    /// rescore's default: 24 hours ago.
+    #[arg(long, value_parser = parse_time)]
+    from: Option<SystemTime>,
+    /// Up to this time, exclusive; rescore's default: now.
+    #[arg(long, value_parser = parse_time)]
+    to: Option<SystemTime>,
+}
 
 #[derive(clap::Args)]
 pub(super) struct ReportArgs {
     #[command(flatten)]
     store: StoreArgs,
-    /// From this time on (RFC 3339 or YYYY-MM-DD, UTC), inclusive.
-    #[arg(long)]
-    from: Option<String>,
-    /// Up to this time, exclusive.
-    #[arg(long)]
-    to: Option<String>,
+    #[command(flatten)]
+    window: Window,
     /// Group by any of these, comma-separated.
     #[arg(long, value_delimiter = ',', value_enum)]
     by: Vec<report::GroupKey>,
@@ -32,14 +41,13 @@ impl ReportArgs {
     pub(super) fn run(self) -> anyhow::Result<ExitCode> {
         let ReportArgs {
             store,
-            from,
-            to,
+            window,
             by,
             format,
         } = self;
         let q = report::Query {
-            from: from.as_deref().map(parse_time).transpose()?,
-            to: to.as_deref().map(parse_time).transpose()?,
+            from: window.from,
+            to: window.to,
             by,
         };
         let (_, store) = store.open("report")?;
@@ -115,20 +123,16 @@ impl RetentionArgs {
 pub(super) struct RescoreArgs {
     #[command(flatten)]
     store: StoreArgs,
-    /// From this time on (RFC 3339 or YYYY-MM-DD, UTC); default: 24 hours ago.
-    #[arg(long)]
-    from: Option<String>,
-    /// Up to this time, exclusive; default: now.
-    #[arg(long)]
-    to: Option<String>,
+    #[command(flatten)]
+    window: Window,
 }
 
 impl RescoreArgs {
     pub(super) fn run(self) -> anyhow::Result<ExitCode> {
-        let RescoreArgs { store, from, to } = self;
-        let now = std::time::SystemTime::now();
-        let from = time_or(from.as_deref(), now - DAY)?;
-        let to = time_or(to.as_deref(), now)?;
+        let RescoreArgs { store, window } = self;
+        let now = SystemTime::now();
+        let from = window.from.unwrap_or(now - DAY);
+        let to = window.to.unwrap_or(now);
         let (cfg, store) = store.open("rescore")?;
         let rules = Rules::from_config(&cfg.backend)
             .map_err(|p| anyhow::anyhow!("the config's backend section has problems:\n  {p}"))?;
@@ -229,16 +233,16 @@ pub(super) enum StrikesAction {
         #[command(flatten)]
         store: StoreArgs,
         /// The day, YYYY-MM-DD (UTC).
-        #[arg(long)]
-        day: String,
+        #[arg(long, value_parser = parse_day)]
+        day: Day,
     },
     /// Every publisher the ladder knows, with its status on a day.
     List {
         #[command(flatten)]
         store: StoreArgs,
         /// The day (default: today, UTC).
-        #[arg(long)]
-        on: Option<String>,
+        #[arg(long, value_parser = parse_day)]
+        on: Option<Day>,
     },
     /// The owner acknowledged the publisher's latest hold.
     Acknowledge {
@@ -246,8 +250,8 @@ pub(super) enum StrikesAction {
         store: StoreArgs,
         #[arg(long)]
         publisher: String,
-        #[arg(long)]
-        on: Option<String>,
+        #[arg(long, value_parser = parse_day)]
+        on: Option<Day>,
     },
     /// A successful appeal: removes the publisher's latest strike.
     Appeal {
@@ -255,8 +259,8 @@ pub(super) enum StrikesAction {
         store: StoreArgs,
         #[arg(long)]
         publisher: String,
-        #[arg(long)]
-        on: Option<String>,
+        #[arg(long, value_parser = parse_day)]
+        on: Option<Day>,
     },
     /// Write the status list the edges read (ivt.publisher_status_file).
     Export {
@@ -265,8 +269,8 @@ pub(super) enum StrikesAction {
         /// The file to write (replaced whole); `-` for standard output.
         #[arg(long)]
         out: PathBuf,
-        #[arg(long)]
-        on: Option<String>,
+        #[arg(long, value_parser = parse_day)]
+        on: Option<Day>,
     },
 }
 
@@ -298,8 +302,8 @@ impl StoreArgs {
 }
 
 /// `--on DAY`, default today (UTC).
-fn day_or_today(on: Option<&str>) -> anyhow::Result<Day> {
-    Ok(crate::time::day_or(on, std::time::SystemTime::now())?)
+fn day_or_today(on: Option<Day>) -> Day {
+    on.unwrap_or_else(|| crate::time::day_of(SystemTime::now()))
 }
 
 impl StrikesAction {
@@ -319,8 +323,9 @@ impl StrikesAction {
         })?;
         match action {
             StrikesAction::Evaluate { day, .. } => {
-                match strikes::evaluate_day(&store, parse_day(&day)?, sc)? {
-                    None => println!("{day}: evaluated before; nothing changed"),
+                let shown = show_day(day);
+                match strikes::evaluate_day(&store, day, sc)? {
+                    None => println!("{shown}: evaluated before; nothing changed"),
                     Some(outcomes) => {
                         for o in &outcomes {
                             println!(
@@ -328,13 +333,13 @@ impl StrikesAction {
                                 o.publisher, o.what, o.gross, o.invalid
                             );
                         }
-                        println!("{day}: {} violation(s)", outcomes.len());
+                        println!("{shown}: {} violation(s)", outcomes.len());
                     }
                 }
             }
             StrikesAction::List { on, .. } => {
                 let ladder = Ladder::load(&store)?;
-                let d = day_or_today(on.as_deref())?;
+                let d = day_or_today(on);
                 println!("on {}:", show_day(d));
                 for line in ladder.list(d, sc) {
                     println!("{line}");
@@ -342,14 +347,14 @@ impl StrikesAction {
             }
             StrikesAction::Acknowledge { publisher, on, .. } => {
                 let mut ladder = Ladder::load(&store)?;
-                let d = day_or_today(on.as_deref())?;
+                let d = day_or_today(on);
                 ladder.acknowledge(&publisher, d, sc)?;
                 ladder.save(&store)?;
                 println!("{publisher}: acknowledged on {}", show_day(d));
             }
             StrikesAction::Appeal { publisher, on, .. } => {
                 let mut ladder = Ladder::load(&store)?;
-                let d = day_or_today(on.as_deref())?;
+                let d = day_or_today(on);
                 ladder.appeal(&publisher, d, sc)?;
                 ladder.save(&store)?;
                 println!(
@@ -359,7 +364,7 @@ impl StrikesAction {
             }
             StrikesAction::Export { out, on, .. } => {
                 let ladder = Ladder::load(&store)?;
-                let d = day_or_today(on.as_deref())?;
+                let d = day_or_today(on);
                 let text = ladder.export(d, sc);
                 if out.as_os_str() == "-" {
                     print!("{text}");

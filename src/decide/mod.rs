@@ -40,8 +40,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-pub(crate) mod request;
-pub use request::Request;
+pub use crate::request::Request;
 
 /// `Cache-Control` of a redirect (docs/contract.md §4): no cache anywhere
 /// may keep it, or the next user's click would never reach the edge.
@@ -342,7 +341,7 @@ impl Decider {
         } else {
             crate::device::from_tokens(
                 judged.ua.device_tokens,
-                req.header(&crate::decide::request::names::SEC_CH_UA_MOBILE),
+                req.header(&crate::request::names::SEC_CH_UA_MOBILE),
             )
         };
         // Opted out (GPC, DNT, or a child-directed ad): counted and

@@ -3,7 +3,7 @@
 //! `clickedge_limit_hits_total` as `connections` and `handshake_timeout`.
 
 use super::header_budget::HeaderBudget;
-use super::limits::{Limit, LimitHits};
+use crate::metrics::{Limit, LimitHits};
 use async_trait::async_trait;
 use pingora::apps::ServerApp;
 use pingora::server::ShutdownWatch;

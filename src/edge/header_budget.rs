@@ -1,7 +1,7 @@
 //! A cap on the bytes of a request header, read by read, before Pingora
 //! buffers it. Counted in `clickedge_limit_hits_total` as `header_bytes`.
 
-use super::limits::{Limit, LimitHits};
+use crate::metrics::{Limit, LimitHits};
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;

@@ -16,8 +16,8 @@
 //! proxy marks it read in `on_connection_reuse`, through the connection's
 //! user context); an answer or a proxied request in progress is never cut.
 
-use crate::closed_set::closed_set;
 use crate::config::{LimitsConfig, Problems};
+use crate::metrics::{Limit, LimitHits};
 use async_trait::async_trait;
 use pingora::apps::{HttpServerApp, HttpServerOptions, ReusedHttpStream};
 use pingora::protocols::http::ServerSession;
@@ -26,7 +26,6 @@ use pingora::server::ShutdownWatch;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use strum::EnumCount;
 
 /// The limits, with their counters.
 #[derive(Clone)]
@@ -159,36 +158,6 @@ impl Limits {
             return Some("request header too large\n");
         }
         None
-    }
-}
-
-closed_set! {
-    /// What triggered; the label of `clickedge_limit_hits_total`.
-    pub enum Limit {
-        HeaderBytes,
-        Headers,
-        HeaderTimeout,
-        IdleTimeout,
-        RequestsPerConnection,
-        /// A request body not in full within `limits.body_timeout_seconds`.
-        BodyTimeout,
-        /// A connection past `server.max_connections` (or, on the metrics
-        /// listener, `metrics.max_connections`), closed at once.
-        Connections,
-        /// A TLS handshake not done within `limits.header_timeout_seconds`
-        /// of the connection's start: closed.
-        HandshakeTimeout,
-    }
-}
-
-/// `clickedge_limit_hits_total`, one counter a [`Limit`], resolved once
-/// (registered by [`crate::metrics::Metrics`]).
-#[derive(Clone)]
-pub struct LimitHits(pub Arc<[prometheus::IntCounter; Limit::COUNT]>);
-
-impl LimitHits {
-    pub fn hit(&self, l: Limit) {
-        self.0[l.index()].inc();
     }
 }
 

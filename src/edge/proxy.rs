@@ -204,9 +204,7 @@ impl ClickEdge {
             Ok(Ok(())) => {}
             Ok(Err(_)) => session.set_keepalive(None),
             Err(_) => {
-                self.metrics
-                    .limits
-                    .hit(crate::edge::limits::Limit::BodyTimeout);
+                self.metrics.limits.hit(crate::metrics::Limit::BodyTimeout);
                 session.set_keepalive(None);
             }
         }
@@ -396,9 +394,7 @@ impl ProxyHttp for EdgeProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         if ctx.started.elapsed() > self.limits.body_timeout() {
-            self.limits
-                .hits()
-                .hit(crate::edge::limits::Limit::BodyTimeout);
+            self.limits.hits().hit(crate::metrics::Limit::BodyTimeout);
             return Err(pingora::Error::explain(
                 pingora::ErrorType::ReadTimedout,
                 "request body past limits.body_timeout_seconds",

@@ -39,7 +39,7 @@ pub(crate) use publishers::{PublisherStatus, PublisherStatuses};
 
 use crate::closed_set::closed_set;
 use crate::config::{ActionKind, GeoConfig, IvtConfig, Problems};
-use crate::decide::request::Headers;
+use crate::request::Headers;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use strum::EnumCount;
@@ -230,7 +230,7 @@ const CHROMIUM_WITH_BOTH: u32 = 90;
 /// origin. Headers are looked at first: a browser's request has them, so
 /// the user agent is read only for what lacks them.
 fn lacks_browser_headers(h: &dyn Headers, ua: &str) -> bool {
-    use crate::decide::request::names::*;
+    use crate::request::names::*;
     let has_any = [
         &SEC_FETCH_SITE,
         &SEC_FETCH_MODE,

@@ -9,7 +9,7 @@
 //! `X-Purpose: preview` or `prefetch` (Safari's and older WebKit's), and
 //! `X-Moz: prefetch` (Firefox's). Every value of a repeated header counts.
 
-use crate::decide::request::{names, Headers};
+use crate::request::{names, Headers};
 
 fn contains_ci(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.len() >= needle.len()

@@ -311,14 +311,11 @@ impl Ladder {
         on: Day,
         cfg: &StrikesConfig,
     ) -> Result<(), StrikesError> {
-        let s = self
-            .publishers
-            .get_mut(publisher)
-            .and_then(|s| s.latest_active_mut(on, cfg.expiry_days))
+        self.latest_active(publisher, on, cfg)
             .ok_or_else(|| StrikesError::NothingToAcknowledge {
                 publisher: publisher.to_string(),
-            })?;
-        s.acknowledged = true;
+            })?
+            .acknowledged = true;
         Ok(())
     }
 
@@ -330,15 +327,24 @@ impl Ladder {
         on: Day,
         cfg: &StrikesConfig,
     ) -> Result<(), StrikesError> {
-        let s = self
-            .publishers
-            .get_mut(publisher)
-            .and_then(|s| s.latest_active_mut(on, cfg.expiry_days))
+        self.latest_active(publisher, on, cfg)
             .ok_or_else(|| StrikesError::NothingToAppeal {
                 publisher: publisher.to_string(),
-            })?;
-        s.appealed = true;
+            })?
+            .appealed = true;
         Ok(())
+    }
+
+    /// The publisher's latest strike still in force on `on`.
+    fn latest_active(
+        &mut self,
+        publisher: &str,
+        on: Day,
+        cfg: &StrikesConfig,
+    ) -> Option<&mut Strike> {
+        self.publishers
+            .get_mut(publisher)
+            .and_then(|s| s.latest_active_mut(on, cfg.expiry_days))
     }
 
     /// The publishers the edges must mark, as `ivt.publisher_status_file`

@@ -69,9 +69,11 @@ impl Headers for Vec<(&str, &str)> {
 pub struct Request<'a> {
     /// `GET`, `HEAD`, `POST`, ... as sent.
     pub method: &'a str,
+    /// The path, without the query.
     pub path: &'a str,
     /// The raw query, without `?`; empty when there is none.
     pub query: &'a str,
+    /// Its headers, looked up by name.
     pub headers: &'a dyn Headers,
     /// The client's address, in full (only what the privacy mode allows is
     /// ever written).
