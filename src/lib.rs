@@ -86,6 +86,7 @@ mod privacy;
 mod reload;
 mod request;
 mod runtime;
+mod serve;
 mod settings;
 #[allow(missing_docs)] // reached from outside only through `internals`, not an API
 mod ship;
@@ -174,7 +175,8 @@ pub mod internals {
     pub mod ship {
         pub use crate::ship::{ShipConfig, Shipper};
         pub mod sinks {
-            pub use crate::ship::sinks::{from_url, SinkOptions};
+            pub use crate::ship::sink::SinkOptions;
+            pub use crate::ship::sinks::from_url;
         }
     }
     pub mod spool {

@@ -2,7 +2,7 @@
 
 use super::ConfigArg;
 use crate::config::{Config, Overrides};
-use crate::edge::serve::{serve, ServeOptions};
+use crate::serve::{serve, ServeOptions};
 use crate::settings::Settings;
 use std::path::PathBuf;
 use std::process::ExitCode;

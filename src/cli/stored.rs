@@ -4,7 +4,7 @@
 use super::ConfigArg;
 use crate::config::Config;
 use crate::ship::sinks::{ClickHouse, SinkOptions};
-use crate::stored::strikes::{self, Ladder};
+use crate::stored::strikes::{self, Ladder, Settlement};
 use crate::stored::{self, activity::Rules, report};
 use crate::time::{parse_day, parse_time, show_day, Day, DAY};
 use anyhow::bail;
@@ -245,23 +245,9 @@ pub(super) enum StrikesAction {
         on: Option<Day>,
     },
     /// The owner acknowledged the publisher's latest hold.
-    Acknowledge {
-        #[command(flatten)]
-        store: StoreArgs,
-        #[arg(long)]
-        publisher: String,
-        #[arg(long, value_parser = parse_day)]
-        on: Option<Day>,
-    },
+    Acknowledge(Settle),
     /// A successful appeal: removes the publisher's latest strike.
-    Appeal {
-        #[command(flatten)]
-        store: StoreArgs,
-        #[arg(long)]
-        publisher: String,
-        #[arg(long, value_parser = parse_day)]
-        on: Option<Day>,
-    },
+    Appeal(Settle),
     /// Write the status list the edges read (ivt.publisher_status_file).
     Export {
         #[command(flatten)]
@@ -301,6 +287,32 @@ impl StoreArgs {
     }
 }
 
+/// `strikes acknowledge` and `strikes appeal`: which publisher, and when.
+#[derive(clap::Args)]
+pub(super) struct Settle {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[arg(long)]
+    publisher: String,
+    /// The day (default: today, UTC).
+    #[arg(long, value_parser = parse_day)]
+    on: Option<Day>,
+}
+
+/// Settles the publisher's latest strike and saves the ladder.
+fn settle(
+    store: &stored::Store,
+    cfg: &crate::config::StrikesConfig,
+    publisher: &str,
+    on: Day,
+    how: Settlement,
+) -> anyhow::Result<()> {
+    let mut ladder = Ladder::load(store)?;
+    ladder.settle(publisher, on, cfg, how)?;
+    ladder.save(store)?;
+    Ok(())
+}
+
 /// `--on DAY`, default today (UTC).
 fn day_or_today(on: Option<Day>) -> Day {
     on.unwrap_or_else(|| crate::time::day_of(SystemTime::now()))
@@ -312,8 +324,8 @@ impl StrikesAction {
         let store_args = match &action {
             StrikesAction::Evaluate { store, .. }
             | StrikesAction::List { store, .. }
-            | StrikesAction::Acknowledge { store, .. }
-            | StrikesAction::Appeal { store, .. }
+            | StrikesAction::Acknowledge(Settle { store, .. })
+            | StrikesAction::Appeal(Settle { store, .. })
             | StrikesAction::Export { store, .. } => store.clone(),
         };
         let (cfg, store) = store_args.open("strikes")?;
@@ -345,18 +357,14 @@ impl StrikesAction {
                     println!("{line}");
                 }
             }
-            StrikesAction::Acknowledge { publisher, on, .. } => {
-                let mut ladder = Ladder::load(&store)?;
+            StrikesAction::Acknowledge(Settle { publisher, on, .. }) => {
                 let d = day_or_today(on);
-                ladder.acknowledge(&publisher, d, sc)?;
-                ladder.save(&store)?;
+                settle(&store, sc, &publisher, d, Settlement::Acknowledged)?;
                 println!("{publisher}: acknowledged on {}", show_day(d));
             }
-            StrikesAction::Appeal { publisher, on, .. } => {
-                let mut ladder = Ladder::load(&store)?;
+            StrikesAction::Appeal(Settle { publisher, on, .. }) => {
                 let d = day_or_today(on);
-                ladder.appeal(&publisher, d, sc)?;
-                ladder.save(&store)?;
+                settle(&store, sc, &publisher, d, Settlement::Appealed)?;
                 println!(
                     "{publisher}: appeal upheld on {}; latest strike removed",
                     show_day(d)

@@ -1,7 +1,7 @@
 //! The server's own sections of the config: `listen`, `origin`, `server`,
 //! `tls` and `metrics`, checked and built into [`ServerSettings`] (what
 //! `clickedge serve` listens on, where it proxies, and how the Pingora
-//! server runs). `crate::edge::serve` puts them to work.
+//! server runs). `crate::serve` puts them to work.
 
 use crate::config::{Config, Problems};
 use crate::edge::forwarded::TrustedProxies;

@@ -13,8 +13,8 @@
 //! resent after a deadline may have partly reached the broker: consumers
 //! dedupe on `click_id`, as ClickHouse's ReplacingMergeTree does.
 
+use super::sink::{without_full_ip, CheckError, Sink, SinkError, SinkOptions};
 use super::sink_url::KafkaUrl;
-use super::sinks::{CheckError, Sink, SinkError, SinkOptions};
 use crate::event::Field;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -139,7 +139,7 @@ impl Sink for Kafka {
                 ));
             }
         }
-        Ok(super::sinks::without_full_ip(ndjson))
+        Ok(without_full_ip(ndjson))
     }
 
     fn send(&self, body: &[u8]) -> Result<(), SinkError> {

@@ -25,14 +25,15 @@
 //!   an outage: the batch stays on disk for the next start).
 
 pub(crate) mod kafka;
+pub(crate) mod sink;
 pub(crate) mod sink_url;
 pub(crate) mod sinks;
 
 use crate::config::{Problems, SinkConfig};
 use crate::metrics::Metrics;
 use crate::spool::reader::{self, ActiveSegment, Position};
+pub(crate) use sink::{Sink, SinkError};
 pub(crate) use sink_url::SinkUrl;
-pub(crate) use sinks::{Sink, SinkError};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

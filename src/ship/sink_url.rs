@@ -8,7 +8,7 @@
 //! [`SinkUrl::shown`] and every [`SinkUrlError`] show the URL through
 //! [`super::sinks::redact`], never as given.
 
-use super::sinks::redact;
+use super::sink::redact;
 
 /// A sink URL, parsed: where the events go and how.
 #[derive(Clone, PartialEq, Eq)]

@@ -218,6 +218,15 @@ impl std::fmt::Display for Step {
     }
 }
 
+/// How a strike is settled (`strikes acknowledge`, `strikes appeal`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Settlement {
+    /// The owner acknowledged the hold.
+    Acknowledged,
+    /// The appeal was upheld.
+    Appealed,
+}
+
 impl Ladder {
     pub(crate) fn from_json(text: &str) -> Result<Ladder, StrikesError> {
         serde_json::from_str(text).map_err(StrikesError::Unreadable)
@@ -304,34 +313,27 @@ impl Ladder {
         Some(out)
     }
 
-    /// The owner acknowledged the latest hold.
-    pub(crate) fn acknowledge(
+    /// The publisher's latest active strike settled: acknowledged by the
+    /// owner (a hold can end), or appealed successfully (the strike is
+    /// removed, and its hold or suspension with it).
+    pub(crate) fn settle(
         &mut self,
         publisher: &str,
         on: Day,
         cfg: &StrikesConfig,
+        how: Settlement,
     ) -> Result<(), StrikesError> {
-        self.latest_active(publisher, on, cfg)
-            .ok_or_else(|| StrikesError::NothingToAcknowledge {
-                publisher: publisher.to_string(),
-            })?
-            .acknowledged = true;
-        Ok(())
-    }
-
-    /// A successful appeal: the latest active strike is removed, and its
-    /// hold or suspension with it.
-    pub(crate) fn appeal(
-        &mut self,
-        publisher: &str,
-        on: Day,
-        cfg: &StrikesConfig,
-    ) -> Result<(), StrikesError> {
-        self.latest_active(publisher, on, cfg)
-            .ok_or_else(|| StrikesError::NothingToAppeal {
-                publisher: publisher.to_string(),
-            })?
-            .appealed = true;
+        let Some(strike) = self.latest_active(publisher, on, cfg) else {
+            let publisher = publisher.to_string();
+            return Err(match how {
+                Settlement::Acknowledged => StrikesError::NothingToAcknowledge { publisher },
+                Settlement::Appealed => StrikesError::NothingToAppeal { publisher },
+            });
+        };
+        match how {
+            Settlement::Acknowledged => strike.acknowledged = true,
+            Settlement::Appealed => strike.appealed = true,
+        }
         Ok(())
     }
 
@@ -455,7 +457,8 @@ mod tests {
             }
         ));
         assert_eq!(l.export(day("2026-01-20"), &cfg), "# clickedge publisher statuses (strikes export): PUBLISHER<TAB>hold|suspended\npub-x\thold\n");
-        l.acknowledge("pub-x", day("2026-01-11"), &cfg).unwrap();
+        l.settle("pub-x", day("2026-01-11"), &cfg, Settlement::Acknowledged)
+            .unwrap();
         assert!(matches!(
             st(&l, "2026-01-13"),
             Status::Hold {
@@ -476,7 +479,8 @@ mod tests {
         // Second strike: 7 days.
         l.evaluate(day("2026-02-01"), &counts(200, 150), &cfg)
             .unwrap();
-        l.acknowledge("pub-x", day("2026-02-01"), &cfg).unwrap();
+        l.settle("pub-x", day("2026-02-01"), &cfg, Settlement::Acknowledged)
+            .unwrap();
         assert!(matches!(st(&l, "2026-02-07"), Status::Hold { .. }));
         assert_eq!(st(&l, "2026-02-09"), Status::Warned);
         // Third: suspended.
@@ -489,7 +493,8 @@ mod tests {
             .export(day("2026-02-15"), &cfg)
             .contains("pub-x\tsuspended"));
         // A successful appeal lifts it at once.
-        l.appeal("pub-x", day("2026-02-16"), &cfg).unwrap();
+        l.settle("pub-x", day("2026-02-16"), &cfg, Settlement::Appealed)
+            .unwrap();
         assert_eq!(st(&l, "2026-02-16"), Status::Warned);
         assert!(!l.export(day("2026-02-16"), &cfg).contains("pub-x"));
         // 90 days after the second strike, no strike is active: the next
@@ -501,7 +506,7 @@ mod tests {
         // Round trip through the stored form.
         assert_eq!(Ladder::from_json(&l.to_json()).unwrap(), l);
         assert!(matches!(
-            l.appeal("nobody", day("2026-05-02"), &cfg),
+            l.settle("nobody", day("2026-05-02"), &cfg, Settlement::Appealed),
             Err(StrikesError::NothingToAppeal { publisher }) if publisher == "nobody"
         ));
     }
