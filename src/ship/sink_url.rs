@@ -124,16 +124,21 @@ impl std::fmt::Debug for HttpUrl {
     }
 }
 
+/// What follows `SCHEME://`; a URL of another scheme is refused.
+fn after_scheme<'a>(url: &'a str, scheme: &'static str) -> Result<&'a str, SinkUrlError> {
+    url.strip_prefix(scheme)
+        .and_then(|rest| rest.strip_prefix("://"))
+        .ok_or_else(|| SinkUrlError::WrongScheme {
+            shown: redact(url),
+            scheme,
+        })
+}
+
 impl ClickHouseUrl {
     /// `clickhouse://HOST:PORT/DATABASE.TABLE`
     pub(crate) fn parse(url: &str) -> Result<ClickHouseUrl, SinkUrlError> {
         let shown = || redact(url);
-        let rest = url
-            .strip_prefix("clickhouse://")
-            .ok_or_else(|| SinkUrlError::WrongScheme {
-                shown: shown(),
-                scheme: "clickhouse",
-            })?;
+        let rest = after_scheme(url, "clickhouse")?;
         let (host, table) = rest
             .split_once('/')
             .ok_or_else(|| SinkUrlError::ClickHouseShape { shown: shown() })?;
@@ -188,12 +193,7 @@ impl KafkaUrl {
     /// `kafka://HOST:PORT/TOPIC` (several brokers: `HOST:PORT,HOST:PORT`).
     pub(crate) fn parse(url: &str) -> Result<KafkaUrl, SinkUrlError> {
         let shown = || redact(url);
-        let rest = url
-            .strip_prefix("kafka://")
-            .ok_or_else(|| SinkUrlError::WrongScheme {
-                shown: shown(),
-                scheme: "kafka",
-            })?;
+        let rest = after_scheme(url, "kafka")?;
         let (brokers, topic) = rest
             .split_once('/')
             .filter(|(b, t)| !b.is_empty() && crate::click::is_id(t, 200))

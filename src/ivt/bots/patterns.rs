@@ -192,6 +192,20 @@ impl PatternList {
     }
 }
 
+/// The options of every pattern automaton, on a `RegexBuilder` or a
+/// `RegexSetBuilder` alike: ASCII classes (user agents are ASCII, and
+/// Unicode-aware case folding and `\w` would only make the automaton
+/// larger), and room for the shipped lists.
+macro_rules! tuned {
+    ($builder:expr) => {
+        $builder
+            .case_insensitive(true)
+            .unicode(false)
+            .size_limit(256 << 20)
+            .dfa_size_limit(64 << 20)
+    };
+}
+
 /// One automaton for the alternatives of `patterns` (each already a whole
 /// regular expression); `None` when there are none.
 pub(super) fn union<'a>(
@@ -201,13 +215,7 @@ pub(super) fn union<'a>(
     if joined.is_empty() {
         return Ok(None);
     }
-    // ASCII classes: user agents are ASCII, and Unicode-aware case folding
-    // and \w would only make the automaton larger.
-    RegexBuilder::new(&joined)
-        .case_insensitive(true)
-        .unicode(false)
-        .size_limit(256 << 20)
-        .dfa_size_limit(64 << 20)
+    tuned!(RegexBuilder::new(&joined))
         .build()
         .map(Some)
         .map_err(|error| BotListError::TooLarge { error })
@@ -219,11 +227,7 @@ fn regex_set(patterns: &[String]) -> Result<Option<RegexSet>, BotListError> {
     if patterns.is_empty() {
         return Ok(None);
     }
-    RegexSetBuilder::new(patterns)
-        .case_insensitive(true)
-        .unicode(false)
-        .size_limit(256 << 20)
-        .dfa_size_limit(64 << 20)
+    tuned!(RegexSetBuilder::new(patterns))
         .build()
         .map(Some)
         .map_err(|error| BotListError::TooLarge { error })
