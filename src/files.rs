@@ -28,17 +28,18 @@ use std::path::{Path, PathBuf};
 
 /// A write that failed, with the file it concerns.
 #[derive(Debug, thiserror::Error)]
-#[error("{}: {source}", path.display())]
+#[error("{}: {error}", path.display())]
 pub(crate) struct FileError {
     pub path: PathBuf,
-    #[source]
-    pub source: io::Error,
+    /// Why; said in the message, so not also a `source` (a chain printed
+    /// whole would say it twice).
+    pub error: io::Error,
 }
 
 fn at(path: &Path) -> impl FnOnce(io::Error) -> FileError + '_ {
-    move |source| FileError {
+    move |error| FileError {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 

@@ -26,16 +26,16 @@ pub struct Policy {
     pub bundle_version: u64,
     /// Why the kept rules bundle was left out, if it was: the edge runs on
     /// its other lists and says so, rather than refusing to start.
-    pub bundle_refused: Option<BundleLeftOut>,
+    pub(crate) bundle_refused: Option<BundleLeftOut>,
 }
 
 /// Why a kept rules bundle is not in a policy.
 #[derive(Debug, thiserror::Error)]
-pub enum BundleLeftOut {
+pub(crate) enum BundleLeftOut {
     /// Its signature or files do not hold under `rules.public_key` (the
     /// key was rotated, or the file was changed).
     #[error("the kept rules bundle fails verification: {0}")]
-    Unverified(String),
+    Unverified(crate::bundle::KeptError),
     /// It verifies, but a list in it does not load.
     #[error("the kept rules bundle (version {version}) has a list that does not load: {lists}")]
     Unloadable {
@@ -134,7 +134,7 @@ fn rules_bundle(
         }
     };
     let kept = crate::bundle::load_kept(&cfg.rules_bundle_path(), &key)
-        .map_err(|e| BundleLeftOut::Unverified(e.to_string()))?;
+        .map_err(BundleLeftOut::Unverified)?;
     if let Some(b) = &kept {
         b.check().map_err(|lists| BundleLeftOut::Unloadable {
             version: b.version,

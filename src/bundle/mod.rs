@@ -68,7 +68,7 @@ impl Bundle {
 /// One list of a bundle that an edge could not load.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{file}: {problem}")]
-pub struct UnloadableList {
+pub(crate) struct UnloadableList {
     /// The bundle's file name (`bot_patterns.txt`...).
     pub file: String,
     /// What is wrong, with the line, for people.
@@ -78,7 +78,7 @@ pub struct UnloadableList {
 /// The lists of a bundle that an edge could not load, each with why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
-pub struct Unloadable(pub Vec<UnloadableList>);
+pub(crate) struct Unloadable(pub Vec<UnloadableList>);
 
 /// The lists of a bundle, by file name, checked as [`Bundle::check`] says.
 fn check_files<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<(), Unloadable> {

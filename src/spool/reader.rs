@@ -266,7 +266,7 @@ impl Position {
     /// either the old position or the new one.
     pub(crate) fn save(&self, path: &Path) -> io::Result<()> {
         let text = format!("{} {}\n", self.segment, self.offset);
-        crate::files::replace_whole(path, text.as_bytes()).map_err(|e| e.source)
+        crate::files::replace_whole(path, text.as_bytes()).map_err(|e| e.error)
     }
 }
 

@@ -9,7 +9,7 @@ use crate::ship::sinks::ClickHouse;
 pub(crate) enum ClickHouseError {
     /// The query failed (the server's or the connection's message).
     #[error("{0}")]
-    Query(String),
+    Query(crate::ship::sink::QueryError),
     #[error("unexpected answer from ClickHouse: {line:?}")]
     UnexpectedAnswer { line: String },
     #[error("{given:?}: {why}")]
@@ -21,8 +21,7 @@ pub(crate) enum ClickHouseError {
 
 /// Runs one statement; its answer, as text.
 pub(super) fn query(ch: &ClickHouse, sql: &str) -> Result<String, ClickHouseError> {
-    ch.query(sql)
-        .map_err(|e| ClickHouseError::Query(e.to_string()))
+    ch.query(sql).map_err(ClickHouseError::Query)
 }
 
 /// An unsigned number in an answer.
