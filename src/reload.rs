@@ -209,7 +209,6 @@ impl Reloader {
                         })
                         .collect();
                 }
-                self.metrics.reloads_ok.inc();
                 tracing::info!(why, config = %self.config_path.display(), "policy reloaded");
                 if let Some(old) = &self.started_with {
                     let pending = restart_only_changes(old, &cfg);
@@ -220,6 +219,9 @@ impl Reloader {
                         );
                     }
                 }
+                // Counted last: a reload seen in the metrics has logged
+                // all it has to say.
+                self.metrics.reloads_ok.inc();
                 Ok(())
             }
             Err(problems) => {
@@ -228,8 +230,8 @@ impl Reloader {
                     let fresh = stamp(seen.iter().map(|(p, _, _)| p.as_path()));
                     *seen = fresh;
                 }
-                self.metrics.reloads_failed.inc();
                 tracing::error!(why, problems = %problems.join("; "), "reload failed; the old policy stays in force");
+                self.metrics.reloads_failed.inc();
                 Err(problems)
             }
         }
