@@ -303,7 +303,7 @@ pub(crate) fn build(
 }
 
 /// Signs `files` (name, text) as a bundle, without checking that the lists
-/// load: [`build`] checks first. Public so a test can make the bundle an
+/// load: `build` checks first. Public so a test can make the bundle an
 /// older or foreign build would, and see every edge refuse it.
 pub fn sign(
     key: &SigningKey,

@@ -270,7 +270,7 @@ impl Click<'_> {
 
 /// Why a click was refused: the status to answer, the short reason sent on
 /// the wire (`Display`), and the label of its counter. The labels, their
-/// indexes and the full list come from this one declaration: [`Refusal`] is
+/// indexes and the full list come from this one declaration: `Refusal` is
 /// the variant without its data (`Refusal::VARIANTS`, `as usize`, and its
 /// `snake_case` name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, strum::EnumDiscriminants)]

@@ -72,7 +72,7 @@ impl ClickEdge {
     }
 
     /// Believe `X-Forwarded-For` and `Forwarded` from these peers only
-    /// (see [`crate::edge::forwarded`]).
+    /// (see `crate::edge::forwarded`).
     pub fn with_trusted_proxies(mut self, trusted: TrustedProxies) -> ClickEdge {
         self.trusted = Arc::new(trusted);
         self

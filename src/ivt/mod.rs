@@ -52,7 +52,7 @@ closed_set! {
     /// event's `reason`, the metrics' labels, the report's columns and the
     /// config's `ivt.actions` keys. A new reason is one variant here, its
     /// default action in [`Reason::blocks_by_default`] if it blocks, and
-    /// its rule in [`Classifier::classify`] (or in the decider, for
+    /// its rule in `Classifier::classify` (or in the decider, for
     /// stateful ones).
     pub enum Reason {
         Prefetch,

@@ -158,7 +158,7 @@ impl EventQueue {
 }
 
 /// The running writer. Dropping it without [`Spool::shutdown`] leaves the
-/// thread to finish when every [`EventQueue`] is gone.
+/// thread to finish when every `EventQueue` is gone.
 pub struct Spool {
     tx: SyncSender<Msg>,
     metrics: Arc<Metrics>,

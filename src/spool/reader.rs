@@ -122,7 +122,7 @@ pub(crate) fn read_batch(
 
 /// Takes up to `max_events` records from `buf`, the bytes of a segment from
 /// `offset` on; `read_to_eof`: `buf` runs to the end of the file. The part
-/// of [`read_batch`] that never touches the disk (and is fuzzed).
+/// of `read_batch` that never touches the disk (and is fuzzed).
 pub fn scan(buf: &[u8], offset: u64, max_events: usize, read_to_eof: bool, sealed: bool) -> Batch {
     let mut batch = Batch {
         end: offset,
