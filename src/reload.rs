@@ -19,7 +19,7 @@ use crate::config::{Config, Overrides};
 use crate::edge::tls::CertStore;
 use crate::metrics::Metrics;
 use crate::policy::Policy;
-use crate::settings::Settings;
+use crate::settings::{Settings, SettingsError};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
@@ -175,7 +175,7 @@ impl Reloader {
 
     /// Loads the config and its lists and swaps the policy in, or keeps the
     /// old one and says why.
-    pub(crate) fn reload(&self, why: &str) -> Result<(), Vec<String>> {
+    pub(crate) fn reload(&self, why: &str) -> Result<(), SettingsError> {
         // The files as they are before reading them: one replaced while
         // they are read (a rules bundle the poller writes, say) then differs
         // from this at the next check and is loaded again.
@@ -183,8 +183,7 @@ impl Reloader {
             Ok(seen) => stamp(seen.iter().map(|(p, _, _)| p.as_path())),
             Err(_) => Stamp::new(),
         };
-        let result = Settings::load_with(&self.config_path, &self.overrides).map_err(|e| e.lines());
-        match result {
+        match Settings::load_with(&self.config_path, &self.overrides) {
             Ok(settings) => {
                 let cfg = settings.config;
                 if let Some(why) = &settings.policy.bundle_refused {
@@ -224,15 +223,15 @@ impl Reloader {
                 self.metrics.reloads_ok.inc();
                 Ok(())
             }
-            Err(problems) => {
+            Err(e) => {
                 // Do not retry the same broken files on every tick.
                 if let Ok(mut seen) = self.seen.lock() {
                     let fresh = stamp(seen.iter().map(|(p, _, _)| p.as_path()));
                     *seen = fresh;
                 }
-                tracing::error!(why, problems = %problems.join("; "), "reload failed; the old policy stays in force");
+                tracing::error!(why, problems = %e.lines().join("; "), "reload failed; the old policy stays in force");
                 self.metrics.reloads_failed.inc();
-                Err(problems)
+                Err(e)
             }
         }
     }
