@@ -193,6 +193,7 @@ fn bench(c: &mut Criterion) {
                     ip_full: None,
                     platform: None,
                     rule: None,
+                    data_use: clickedge::internals::event::DataUse::Standard,
                 }
                 .to_line(),
             )

@@ -56,6 +56,21 @@ closed_set! {
         /// Only for an invalid or test click: the rule that fired (list
         /// and line, network, signal), so a dispute can be answered.
         Rule,
+        /// What may be done with the click's conversions ([`DataUse`]).
+        /// Optional when read: events written before it were `standard`.
+        DataUse,
+    }
+}
+
+closed_set! {
+    /// What may later be done with a click's conversions (docs/contract.md
+    /// §5, §9): only a `standard` click's are sent to an ad platform.
+    pub enum DataUse {
+        Standard,
+        /// An opt-out header (`privacy.opt_out_headers`: GPC, DNT) was sent.
+        OptedOut,
+        /// The click URL carries `cd=1`: a child-directed ad.
+        ChildDirected,
     }
 }
 
@@ -65,7 +80,11 @@ impl Field {
     pub fn optional(self) -> bool {
         matches!(
             self,
-            Field::IpFull | Field::PlatformClickParam | Field::PlatformClickId | Field::Rule
+            Field::IpFull
+                | Field::PlatformClickParam
+                | Field::PlatformClickId
+                | Field::Rule
+                | Field::DataUse
         )
     }
 }
@@ -94,6 +113,7 @@ pub struct Event<'a> {
     pub platform: Option<(&'a str, &'a str)>,
     /// The rule behind the reason, when there is one.
     pub rule: Option<&'a str>,
+    pub data_use: DataUse,
 }
 
 impl Event<'_> {
@@ -173,6 +193,7 @@ impl Event<'_> {
                 Field::Country => self.country,
                 Field::ReferrerHost => self.referrer_host,
                 Field::Edge => self.edge,
+                Field::DataUse => self.data_use.as_str(),
             };
             push_field(&mut out, f, text);
         }
@@ -369,6 +390,7 @@ mod tests {
             ip_full: None,
             platform: None,
             rule: None,
+            data_use: DataUse::Standard,
         };
         let line = String::from_utf8(e.to_line()).unwrap();
         let body = crate::spool::record::open(line.trim_end().as_bytes()).unwrap();
@@ -379,7 +401,7 @@ mod tests {
              \"impression\":\"i\",\"publisher\":\"\",\"landing_host\":\"shop.example\",\
              \"verdict\":\"invalid\",\"reason\":\"head_request\",\"action\":\"redirected\",\
              \"method\":\"HEAD\",\"ip\":\"203.0.113.0\",\"user_agent\":\"Mozilla/5.0 \\\"quoted\\\"\",\
-             \"device\":\"desktop\",\"country\":\"\",\"referrer_host\":\"news.example\",\"edge\":\"edge-1\"}\n"
+             \"device\":\"desktop\",\"country\":\"\",\"referrer_host\":\"news.example\",\"edge\":\"edge-1\",\"data_use\":\"standard\"}\n"
         );
     }
 
@@ -414,6 +436,7 @@ mod tests {
                 ip_full: full.map(IpAddr::from),
                 platform: platform.as_ref().map(|(p, id)| (p.as_str(), id.as_str())),
                 rule: rule.as_deref(),
+                data_use: DataUse::OptedOut,
             };
             let line = e.to_line();
             proptest::prop_assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);

@@ -66,6 +66,7 @@ mod click;
 mod closed_set;
 #[allow(missing_docs)] // reached from outside only through `internals`, not an API
 mod config;
+mod conversion;
 #[allow(missing_docs)] // reached from outside only through `internals`, not an API
 mod decide;
 #[allow(missing_docs)] // reached from outside only through `internals`, not an API
@@ -158,7 +159,7 @@ pub mod internals {
         pub use crate::device::{classify, Device};
     }
     pub mod event {
-        pub use crate::event::{Event, IpField};
+        pub use crate::event::{DataUse, Event, IpField};
     }
     pub mod ivt {
         pub use crate::ivt::{Action, DuplicateWindow, Reason, Signals, Verdict};

@@ -27,6 +27,8 @@ pub struct Policy {
     /// Why the kept rules bundle was left out, if it was: the edge runs on
     /// its other lists and says so, rather than refusing to start.
     pub(crate) bundle_refused: Option<BundleLeftOut>,
+    /// Conversion intake (`conversions`); `None`: the path answers 404.
+    pub(crate) conversions: Option<crate::conversion::ConversionPolicy>,
 }
 
 /// Why a kept rules bundle is not in a policy.
@@ -70,13 +72,17 @@ impl Policy {
         };
         let ivt = p.take(Classifier::from_config(&cfg.ivt, &cfg.geo, &lists));
         let country = p.take(CountryDb::from_config(&cfg.geo));
-        let (Some(click), Some(ivt), Some(country)) = (click, ivt, country) else {
+        let conversions = p.take(crate::conversion::ConversionPolicy::from_config(&cfg.conversions));
+        let (Some(click), Some(ivt), Some(country), Some(conversions)) =
+            (click, ivt, country, conversions)
+        else {
             return Err(p);
         };
         p.or(Policy {
             generation: next_generation(),
             bundle_version: bundle.as_ref().map_or(0, |b| b.version),
             bundle_refused,
+            conversions,
             country,
             click,
             ivt,

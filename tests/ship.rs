@@ -454,12 +454,13 @@ fn a_table_made_before_template_clicks_is_migrated_and_takes_them_grouped_by_pla
     let (code, text) = check_with_sink(&cfg, &old_url);
     assert_eq!(code, Some(1), "the unmigrated table is named: {text}");
     assert!(
-        text.contains("lacks columns platform_click_param, platform_click_id, rule"),
+        text.contains("lacks columns platform_click_param, platform_click_id, rule, data_use"),
         "{text}"
     );
     for file in [
         "conf/clickhouse/migrations/001-platform-click.sql",
         "conf/clickhouse/migrations/002-rule.sql",
+        "conf/clickhouse/migrations/003-data-use.sql",
     ] {
         for stmt in common::clickhouse::sql_statements(file) {
             ch.query(&stmt.replace("clickedge.clicks", "clickedge.old"));

@@ -25,6 +25,12 @@
 -- made before it existed gets it with conf/clickhouse/migrations/002-rule.sql,
 -- which must run before edges of this version ship to it.
 --
+-- data_use says what may be done with the click's conversions
+-- (docs/contract.md §5, §9): standard, opted_out or child_directed. A table
+-- made before it existed gets it with
+-- conf/clickhouse/migrations/003-data-use.sql; rows from before it read ''
+-- (not known), and their conversions are never exported.
+--
 -- No comment sits inside a statement: benches/ship/run.sh joins each
 -- statement onto one line, where a `--` would swallow the rest of it.
 
@@ -52,6 +58,7 @@ CREATE TABLE IF NOT EXISTS clickedge.clicks
     platform_click_param String DEFAULT '',
     platform_click_id    String DEFAULT '',
     rule          String DEFAULT '',
+    data_use      String DEFAULT '',
     time          DateTime MATERIALIZED parseDateTimeBestEffort(ts)
 )
 ENGINE = ReplacingMergeTree()

@@ -19,6 +19,7 @@
 
 mod backend;
 mod click;
+mod conversions;
 mod edge;
 mod events;
 mod ivt;
@@ -29,6 +30,7 @@ mod problems;
 pub(crate) use backend::{BackendConfig, PublisherSpikeRule, StrikesConfig};
 pub use click::KeyConfig;
 pub(crate) use click::{ClickConfig, SigningConfig};
+pub(crate) use conversions::{ActionConfig, Category, ConversionsConfig};
 pub(crate) use edge::{LimitsConfig, MetricsConfig, ReloadConfig, ServerConfig, TlsConfig};
 pub(crate) use events::{EventsConfig, SinkConfig};
 pub(crate) use ivt::{ActionKind, BotsConfig, IvtConfig};
@@ -96,6 +98,8 @@ pub struct Config {
     pub backend: BackendConfig,
     /// A central, signed rules bundle the edge polls (docs/contract.md §8).
     pub rules: RulesConfig,
+    /// Conversions reported back by click id (docs/contract.md §9).
+    pub conversions: ConversionsConfig,
 }
 
 /// The flags `clickedge serve` takes that override the file: applied when
@@ -188,6 +192,7 @@ impl Config {
             .chain(&self.geo.asn_db)
             .chain(&self.tls.cert_file)
             .chain(&self.tls.key_file)
+            .chain(&self.conversions.sensitive_term_files)
             .cloned()
             .collect();
         if self.rules.url.is_some() {

@@ -30,7 +30,7 @@
 
 use crate::click::{self, ClickError};
 use crate::device::Device;
-use crate::event::{self, Event};
+use crate::event::{self, DataUse, Event};
 use crate::ivt::duplicate::{DupKind, KeyedOn};
 use crate::ivt::{Action, DuplicateWindow, Reason, Rule, Signals, Verdict};
 use crate::policy::Policy;
@@ -346,12 +346,19 @@ impl Decider {
         };
         // Opted out (GPC, DNT, or a child-directed ad): counted and
         // redirected, but no address, no referrer, only the device class.
-        let opted_out = click.child_directed
-            || self
-                .privacy
-                .opt_out_headers()
-                .iter()
-                .any(|h| req.header(h).is_some_and(|v| v.trim_ascii() == b"1"));
+        let data_use = if click.child_directed {
+            DataUse::ChildDirected
+        } else if self
+            .privacy
+            .opt_out_headers()
+            .iter()
+            .any(|h| req.header(h).is_some_and(|v| v.trim_ascii() == b"1"))
+        {
+            DataUse::OptedOut
+        } else {
+            DataUse::Standard
+        };
+        let opted_out = data_use != DataUse::Standard;
         let (ip, ip_full) = self.privacy.ip_fields(req.client_ip, opted_out, now.wall);
         // From the full address in memory; only the two-letter code is kept.
         let country = match (&policy.country, req.client_ip) {
@@ -392,6 +399,7 @@ impl Decider {
             ip_full,
             platform: click.platform.as_ref().map(|(p, id)| (*p, id.as_ref())),
             rule: judged.rule.as_deref(),
+            data_use,
         }
         .to_line()
     }

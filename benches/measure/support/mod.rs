@@ -45,6 +45,7 @@ pub fn event_line(i: usize) -> Vec<u8> {
         ip_full: None,
         platform: None,
         rule: None,
+        data_use: clickedge::internals::event::DataUse::Standard,
     }
     .to_line()
 }

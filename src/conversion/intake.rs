@@ -1,0 +1,363 @@
+//! Reading a conversion request: the key, the closed field set, the
+//! values, and the policy's rules, into [`Conversion`] records or one
+//! [`Refusal`] for the whole request (docs/contract.md §9).
+//!
+//! A request is read whole before anything is written: an array with one
+//! bad record is refused whole, so a sender fixes it and retries it as it
+//! was, and no half of it is counted twice.
+
+use super::record::{self, Amount, Consent, Conversion};
+use super::ConversionPolicy;
+use crate::closed_set::closed_set;
+use serde_json::value::RawValue;
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+/// The most records one request may carry.
+pub(crate) const MAX_RECORDS: usize = 1000;
+
+/// How far in the future a conversion's `time` may be (clock skew).
+const FUTURE_SKEW: Duration = Duration::from_secs(300);
+
+closed_set! {
+    /// Why a conversion request is refused: its status and the reason on
+    /// the wire, and the label of `clickedge_conversions_refused_total`.
+    pub enum Refusal {
+        /// No key, or a key that is not in `conversions.keys` (401).
+        Unauthorized,
+        /// Neither JSON nor a form (415).
+        UnsupportedMediaType,
+        /// Longer than `conversions.max_body_bytes` (413).
+        BodyTooLarge,
+        /// Not JSON, not a form, or not one object / an array of objects.
+        BadBody,
+        /// An array of more than 1,000, or of none.
+        BadBatch,
+        /// A field outside the closed set.
+        UnknownField,
+        /// A field given twice.
+        DuplicateField,
+        /// `click_id` or `event` missing.
+        MissingField,
+        /// `click_id` is not a click id this edge issues (a UUIDv7).
+        BadClickId,
+        /// `event` is not an action in `conversions.actions`.
+        UnknownEvent,
+        /// `event` or `txn` shaped like an e-mail address or a phone number.
+        PersonalData,
+        /// `time` not RFC 3339, or more than 5 minutes in the future.
+        BadTime,
+        /// `value` not a decimal ≥ 0 with at most 6 decimals.
+        BadValue,
+        /// `currency` not a three-letter code, or missing with a value.
+        BadCurrency,
+        /// `txn` not 1 to 128 printable bytes.
+        BadTxn,
+        /// `consent` not `granted`, `denied` or `unspecified`.
+        BadConsent,
+        /// Before its click, or more than `conversions.window_days` after.
+        OutsideWindow,
+        /// The spool could not take it (disk full, quota): retry later.
+        Unavailable,
+    }
+}
+
+impl Refusal {
+    pub(crate) fn status(self) -> u16 {
+        match self {
+            Refusal::Unauthorized => 401,
+            Refusal::UnsupportedMediaType => 415,
+            Refusal::BodyTooLarge => 413,
+            Refusal::OutsideWindow => 422,
+            Refusal::Unavailable => 503,
+            _ => 400,
+        }
+    }
+
+    /// What to fix, for the answer's `message`.
+    pub(crate) fn message(self) -> &'static str {
+        match self {
+            Refusal::Unauthorized => "send a key of conversions.keys as Authorization: Bearer or the key field",
+            Refusal::UnsupportedMediaType => "send application/json or application/x-www-form-urlencoded",
+            Refusal::BodyTooLarge => "the body is over conversions.max_body_bytes",
+            Refusal::BadBody => "send one JSON object, a JSON array of objects, or one form-encoded record",
+            Refusal::BadBatch => "send 1 to 1000 records",
+            Refusal::UnknownField => "fields are click_id, event, time, value, currency, txn, consent and key",
+            Refusal::DuplicateField => "a field is given twice",
+            Refusal::MissingField => "click_id and event are required",
+            Refusal::BadClickId => "click_id is the clickid the landing page received",
+            Refusal::UnknownEvent => "event is not an action of conversions.actions",
+            Refusal::PersonalData => "event and txn may not hold an e-mail address or a phone number",
+            Refusal::BadTime => "time is RFC 3339, at most 5 minutes in the future",
+            Refusal::BadValue => "value is a decimal >= 0 with at most 6 decimals",
+            Refusal::BadCurrency => "currency is an ISO 4217 code, required with a value",
+            Refusal::BadTxn => "txn is 1 to 128 printable ASCII characters",
+            Refusal::BadConsent => "consent is granted, denied or unspecified",
+            Refusal::OutsideWindow => "the conversion is before its click or after conversions.window_days",
+            Refusal::Unavailable => "the edge cannot store conversions now; retry later",
+        }
+    }
+
+    /// The answer's body: `{"error":"…","message":"…"}`, with the index of
+    /// the record in an array that was refused.
+    pub(crate) fn body(self, index: Option<usize>) -> String {
+        let mut s = format!(
+            "{{\"error\":\"{}\",\"message\":\"{}\"",
+            self.as_str(),
+            self.message()
+        );
+        if let Some(i) = index {
+            s.push_str(&format!(",\"index\":{i}"));
+        }
+        s.push_str("}\n");
+        s
+    }
+}
+
+/// A refusal and, in an array, which record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Refused {
+    pub(crate) why: Refusal,
+    pub(crate) index: Option<usize>,
+}
+
+impl From<Refusal> for Refused {
+    fn from(why: Refusal) -> Refused {
+        Refused { why, index: None }
+    }
+}
+
+/// How the request carried its records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Body<'a> {
+    /// `POST` with `Content-Type: application/json`.
+    Json(&'a [u8]),
+    /// `POST` with a form body, or the query of a `GET`.
+    Form(&'a [u8]),
+}
+
+/// What the edge knows of the request besides its records.
+pub(crate) struct Context<'a> {
+    /// The secret of `Authorization: Bearer`, if sent.
+    pub(crate) bearer: Option<&'a [u8]>,
+    pub(crate) now: SystemTime,
+    pub(crate) edge: &'a str,
+}
+
+/// One record's fields as sent: name → text.
+type Fields = BTreeMap<String, String>;
+
+/// Reads and checks a whole request.
+pub(crate) fn parse(
+    policy: &ConversionPolicy,
+    body: Body<'_>,
+    cx: &Context<'_>,
+) -> Result<Vec<Conversion>, Refused> {
+    let records = match body {
+        Body::Form(b) => vec![form(b)?],
+        Body::Json(b) => json(b)?,
+    };
+    if records.is_empty() || records.len() > MAX_RECORDS {
+        return Err(Refusal::BadBatch.into());
+    }
+    // The key first: nothing about the records is told to a stranger.
+    let mut source = None;
+    for r in &records {
+        let s = authenticate(policy, cx.bearer, r.get("key").map(String::as_bytes))
+            .ok_or(Refusal::Unauthorized)?;
+        if source.is_some_and(|prev| prev != s) {
+            return Err(Refusal::Unauthorized.into());
+        }
+        source = Some(s);
+    }
+    let source = source.ok_or(Refusal::Unauthorized)?;
+    let ts = crate::time::rfc3339_millis(cx.now).to_string();
+    records
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            record(policy, r, cx, source, &ts).map_err(|why| Refused {
+                why,
+                index: matches!(body, Body::Json(b) if b.trim_ascii_start().starts_with(b"[")).then_some(i),
+            })
+        })
+        .collect()
+}
+
+/// The name of the key the request carries (by header or field; both must
+/// agree when both are sent).
+fn authenticate<'p>(
+    policy: &'p ConversionPolicy,
+    bearer: Option<&[u8]>,
+    field: Option<&[u8]>,
+) -> Option<&'p str> {
+    match (bearer, field) {
+        (Some(b), Some(f)) => {
+            let a = policy.source(b)?;
+            (policy.source(f)? == a).then_some(a)
+        }
+        (Some(s), None) | (None, Some(s)) => policy.source(s),
+        (None, None) => None,
+    }
+}
+
+const FIELDS: [&str; 8] = ["click_id", "event", "time", "value", "currency", "txn", "consent", "key"];
+
+fn form(b: &[u8]) -> Result<Fields, Refused> {
+    let mut f = Fields::new();
+    for (k, v) in url::form_urlencoded::parse(b) {
+        if !FIELDS.contains(&k.as_ref()) {
+            return Err(Refusal::UnknownField.into());
+        }
+        if f.insert(k.into_owned(), v.into_owned()).is_some() {
+            return Err(Refusal::DuplicateField.into());
+        }
+    }
+    Ok(f)
+}
+
+fn json(b: &[u8]) -> Result<Vec<Fields>, Refused> {
+    let objects: Vec<BTreeMap<String, &RawValue>> = if b.trim_ascii_start().starts_with(b"[") {
+        serde_json::from_slice(b).map_err(|_| Refusal::BadBody)?
+    } else {
+        vec![serde_json::from_slice(b).map_err(|_| Refusal::BadBody)?]
+    };
+    if objects.len() > MAX_RECORDS {
+        return Err(Refusal::BadBatch.into());
+    }
+    let is_array = b.trim_ascii_start().starts_with(b"[");
+    objects
+        .into_iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let at = |why: Refusal| Refused {
+                why,
+                index: is_array.then_some(i),
+            };
+            let mut f = Fields::new();
+            for (k, raw) in o {
+                if !FIELDS.contains(&k.as_str()) {
+                    return Err(at(Refusal::UnknownField));
+                }
+                let text = raw.get();
+                let v = if text.starts_with('"') {
+                    serde_json::from_str::<String>(text).map_err(|_| at(Refusal::BadBody))?
+                } else if k == "value" && text.bytes().next().is_some_and(|c| c.is_ascii_digit() || c == b'-') {
+                    // A JSON number's text, as sent: never through a float.
+                    text.to_string()
+                } else if text == "null" {
+                    continue;
+                } else {
+                    return Err(at(Refusal::BadBody));
+                };
+                f.insert(k, v);
+            }
+            Ok(f)
+        })
+        .collect()
+}
+
+fn record(
+    policy: &ConversionPolicy,
+    mut f: Fields,
+    cx: &Context<'_>,
+    source: &str,
+    ts: &str,
+) -> Result<Conversion, Refusal> {
+    let click_id = f.remove("click_id").ok_or(Refusal::MissingField)?;
+    let event = f.remove("event").ok_or(Refusal::MissingField)?;
+    let click_time = click_time(&click_id).ok_or(Refusal::BadClickId)?;
+    if personal(&event) {
+        return Err(Refusal::PersonalData);
+    }
+    let category = policy.category(&event).ok_or(Refusal::UnknownEvent)?;
+    let txn = f.remove("txn").unwrap_or_default();
+    if !txn.is_empty() {
+        if txn.len() > 128 || !txn.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return Err(Refusal::BadTxn);
+        }
+        if personal(&txn) {
+            return Err(Refusal::PersonalData);
+        }
+    }
+    let time = match f.remove("time").filter(|t| !t.is_empty()) {
+        None => cx.now,
+        Some(t) => {
+            let t = crate::time::parse_rfc3339(&t).ok_or(Refusal::BadTime)?;
+            if t > cx.now + FUTURE_SKEW {
+                return Err(Refusal::BadTime);
+            }
+            t
+        }
+    };
+    if time < click_time || time > click_time + policy.window {
+        return Err(Refusal::OutsideWindow);
+    }
+    let value = f.remove("value").unwrap_or_default();
+    let currency = f.remove("currency").unwrap_or_default();
+    let value = if value.is_empty() {
+        if !currency.is_empty() {
+            return Err(Refusal::BadCurrency);
+        }
+        String::new()
+    } else {
+        Amount::parse(&value).map_err(|_| Refusal::BadValue)?.to_string()
+    };
+    if !value.is_empty()
+        && (currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()))
+    {
+        return Err(Refusal::BadCurrency);
+    }
+    let consent = Consent::parse(&f.remove("consent").unwrap_or_default()).ok_or(Refusal::BadConsent)?;
+    let txn_hash = if txn.is_empty() {
+        String::new()
+    } else {
+        policy.txn_hash(&txn)
+    };
+    let key = record::key_id(&click_id, &event, &txn_hash);
+    Ok(Conversion {
+        ts: ts.to_string(),
+        conversion_id: record::conversion_id(key),
+        click_ts: crate::time::rfc3339_millis(click_time).to_string(),
+        click_id,
+        category: category.as_str().to_string(),
+        event,
+        time: crate::time::rfc3339_millis(time).to_string(),
+        value,
+        currency: currency.to_ascii_uppercase(),
+        txn_hash,
+        consent: consent.as_str().to_string(),
+        source: source.to_string(),
+        edge: cx.edge.to_string(),
+    })
+}
+
+/// The time a click id was issued: its UUIDv7 timestamp.
+pub(crate) fn click_time(click_id: &str) -> Option<SystemTime> {
+    let id = uuid::Uuid::try_parse(click_id).ok()?;
+    if id.get_version_num() != 7 {
+        return None;
+    }
+    let (secs, nanos) = id.get_timestamp()?.to_unix();
+    Some(SystemTime::UNIX_EPOCH + Duration::new(secs, nanos))
+}
+
+/// Shaped like an e-mail address (`a@b.c`) or a phone number (7 to 15
+/// digits written with a `+`, or with the spaces, dashes, dots or
+/// parentheses phone numbers are written with). A bare run of digits is
+/// not refused: order numbers are written so.
+pub(crate) fn personal(s: &str) -> bool {
+    let s = s.trim();
+    if let Some((local, domain)) = s.rsplit_once('@') {
+        if !local.is_empty() && domain.contains('.') && !domain.ends_with('.') {
+            return true;
+        }
+    }
+    let digits = s.bytes().filter(u8::is_ascii_digit).count();
+    let phone_chars = s.bytes().all(|b| b.is_ascii_digit() || b" +-.()/".contains(&b));
+    let written_as_phone = s.starts_with('+') || s.bytes().any(|b| b" -.()/".contains(&b));
+    phone_chars && written_as_phone && (7..=15).contains(&digits)
+}
+
+#[cfg(test)]
+mod tests;
