@@ -71,6 +71,31 @@ pub struct Metrics {
     pub sink_errors: IntCounter,
     pub sink_rejected: IntCounter,
     pub ship_lag: prometheus::Gauge,
+    /// The conversions' spool and shipper (`clickedge_conversions_*`).
+    pub conversion_stream: StreamCounters,
+    /// Conversions stored (a 202 that wrote), repeats answered without
+    /// writing, and requests refused by reason.
+    pub conversions_accepted: IntCounter,
+    pub conversions_duplicate: IntCounter,
+    pub conversions_refused: prometheus::IntCounterVec,
+}
+
+/// What a spool stream's writer and shipper count: the clicks' counters
+/// keep their names (`clickedge_events_*`, `clickedge_spool_*`), the
+/// conversions' are `clickedge_conversions_*`. Clones share the counters.
+#[derive(Clone)]
+pub struct StreamCounters {
+    pub dropped: IntCounter,
+    pub spooled: IntCounter,
+    pub write_errors: IntCounter,
+    pub files: IntGauge,
+    pub bytes: IntGauge,
+    pub quota_hits: IntCounter,
+    pub damaged: IntCounter,
+    pub shipped: IntCounter,
+    pub sink_errors: IntCounter,
+    pub sink_rejected: IntCounter,
+    pub ship_lag: prometheus::Gauge,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
@@ -374,7 +399,34 @@ impl Metrics {
         ] {
             rules_failures.with_label_values(&[r]);
         }
+        let conversion_stream = StreamCounters {
+            dropped: counter(&registry, "clickedge_conversions_spool_refused_total", "Conversions the spool could not write (quota or disk): answered 503, never acknowledged."),
+            spooled: counter(&registry, "clickedge_conversions_spooled_total", "Conversion records written to <data_dir>/conversions/."),
+            write_errors: counter(&registry, "clickedge_conversions_spool_write_errors_total", "Failed writes or syncs of conversion spool files."),
+            files: gauge("clickedge_conversions_spool_files", "Spool files under <data_dir>/conversions/ not yet shipped and deleted."),
+            bytes: gauge("clickedge_conversions_spool_bytes", "Bytes of conversion spool files on disk."),
+            quota_hits: counter(&registry, "clickedge_conversions_spool_quota_hits_total", "Conversion writes refused because the conversions spool reached its quota."),
+            damaged: counter(&registry, "clickedge_conversions_spool_damaged_records_total", "Conversion records skipped when read back: checksum mismatch or torn tail."),
+            shipped: counter(&registry, "clickedge_conversions_shipped_total", "Conversion records acknowledged by the central sink."),
+            sink_errors: counter(&registry, "clickedge_conversions_sink_errors_total", "Failed sends of conversions to the sink; each is retried."),
+            sink_rejected: counter(&registry, "clickedge_conversions_sink_rejected_total", "Sends of conversions the sink refused; retried, kept on disk, and logged."),
+            ship_lag: {
+                let g = prometheus::Gauge::new("clickedge_conversions_ship_lag_seconds", "Age of the oldest conversion not yet acknowledged by the sink (0 when caught up).").unwrap_or_else(|e| panic!("{e}"));
+                registry.register(Box::new(g.clone())).unwrap_or_else(|e| panic!("{e}"));
+                g
+            },
+        };
+        let conversions_refused = counter_vec(
+            &registry,
+            "clickedge_conversions_refused_total",
+            "Conversion requests refused, by reason (unauthorized, unknown_event, personal_data, outside_window...); nothing of them is stored.",
+            "reason",
+        );
         Metrics {
+            conversion_stream,
+            conversions_refused,
+            conversions_accepted: counter(&registry, "clickedge_conversions_accepted_total", "Conversions stored and acknowledged (202, written and synced)."),
+            conversions_duplicate: counter(&registry, "clickedge_conversions_duplicate_total", "Conversions this edge had already stored: answered 202 with duplicate true, not written again."),
             bad_requests,
             limits,
             spool_bytes,
@@ -420,6 +472,23 @@ impl Metrics {
             ),
             spool_files,
             registry,
+        }
+    }
+
+    /// The click stream's counters, under their own names.
+    pub fn click_stream(&self) -> StreamCounters {
+        StreamCounters {
+            dropped: self.events_dropped.clone(),
+            spooled: self.events_spooled.clone(),
+            write_errors: self.spool_write_errors.clone(),
+            files: self.spool_files.clone(),
+            bytes: self.spool_bytes.clone(),
+            quota_hits: self.spool_quota_hits.clone(),
+            damaged: self.spool_damaged.clone(),
+            shipped: self.events_shipped.clone(),
+            sink_errors: self.sink_errors.clone(),
+            sink_rejected: self.sink_rejected.clone(),
+            ship_lag: self.ship_lag.clone(),
         }
     }
 

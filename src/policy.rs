@@ -72,7 +72,9 @@ impl Policy {
         };
         let ivt = p.take(Classifier::from_config(&cfg.ivt, &cfg.geo, &lists));
         let country = p.take(CountryDb::from_config(&cfg.geo));
-        let conversions = p.take(crate::conversion::ConversionPolicy::from_config(&cfg.conversions));
+        let conversions = p.take(crate::conversion::ConversionPolicy::from_config(
+            &cfg.conversions,
+        ));
         let (Some(click), Some(ivt), Some(country), Some(conversions)) =
             (click, ivt, country, conversions)
         else {

@@ -4,7 +4,7 @@
 //! the click plugin:
 //!
 //! ```text
-//! Runtime::start(settings)  spool writer ─► shipper (if a sink) ─► plugin built
+//! Runtime::start(settings)  spool writers (clicks, conversions) ─► shippers (if a sink) ─► plugin built
 //! runtime.add_services(..)  the reloader, as a Pingora background service
 //! runtime.run(server)       pid file ─► server runs until SIGTERM/SIGQUIT
 //!                           ─► every queued event written ─► shipper stops
@@ -58,6 +58,9 @@ pub struct Runtime {
     edge: ClickEdge,
     spool: Spool,
     shipper: Option<Shipper>,
+    /// The conversions' spool and shipper (docs/contract.md §9).
+    conversions: Spool,
+    conversion_shipper: Option<Shipper>,
     reloader: Option<Reloader>,
     rules: Option<crate::bundle::Poller>,
     pid_file: String,
@@ -71,6 +74,40 @@ impl Runtime {
         let dir = settings.spool.dir.clone();
         let spool = Spool::start(settings.spool.clone(), metrics.clone())
             .map_err(|source| StartError::Spool { dir, source })?;
+        let conv_cfg = crate::conversion::spool_config(&settings.spool, &settings.config.data_dir);
+        let conv_dir = conv_cfg.dir.clone();
+        let conversions = Spool::start_durable(
+            conv_cfg,
+            metrics.clone(),
+            metrics.conversion_stream.clone(),
+            crate::conversion::stored_keys(&conv_dir),
+        )
+        .map_err(|source| StartError::Spool {
+            dir: conv_dir.clone(),
+            source,
+        })?;
+        let conversion_shipper = match &settings.sink {
+            None => None,
+            Some((url, options)) => {
+                let cfg = crate::ship::ShipConfig {
+                    dir: conv_dir.clone(),
+                    state_dir: conv_dir.clone(),
+                    ..settings.ship.clone()
+                };
+                Some(
+                    Shipper::start_stream(
+                        cfg,
+                        crate::ship::sinks::build_conversions(url, options),
+                        metrics.conversion_stream.clone(),
+                        conversions.active_segment(),
+                    )
+                    .map_err(|source| StartError::Spool {
+                        dir: conv_dir.clone(),
+                        source,
+                    })?,
+                )
+            }
+        };
         let shipper = match &settings.sink {
             None => None,
             Some((url, options)) => {
@@ -145,11 +182,14 @@ impl Runtime {
         .with_trusted_proxies(settings.server.trusted_proxies.clone())
         .with_body_timeout(std::time::Duration::from_secs(
             settings.config.limits.body_timeout_seconds,
-        ));
+        ))
+        .with_conversions(conversions.durable());
         Ok(Runtime {
             edge,
             spool,
             shipper,
+            conversions,
+            conversion_shipper,
             reloader,
             rules,
             pid_file: settings.config.server.pid_file.clone(),
@@ -206,10 +246,14 @@ impl Runtime {
             r.shutdown();
         }
         self.spool.shutdown();
+        self.conversions.shutdown();
         tracing::info!("spool drained");
         if let Some(s) = self.shipper {
             s.shutdown();
             tracing::info!("shipper stopped");
+        }
+        if let Some(s) = self.conversion_shipper {
+            s.shutdown();
         }
     }
 }

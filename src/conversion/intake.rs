@@ -25,10 +25,14 @@ closed_set! {
     pub enum Refusal {
         /// No key, or a key that is not in `conversions.keys` (401).
         Unauthorized,
+        /// Neither `GET` nor `POST` (405).
+        MethodNotAllowed,
         /// Neither JSON nor a form (415).
         UnsupportedMediaType,
         /// Longer than `conversions.max_body_bytes` (413).
         BodyTooLarge,
+        /// Not in full within `limits.body_timeout_seconds` (408).
+        BodyTimeout,
         /// Not JSON, not a form, or not one object / an array of objects.
         BadBody,
         /// An array of more than 1,000, or of none.
@@ -66,8 +70,10 @@ impl Refusal {
     pub(crate) fn status(self) -> u16 {
         match self {
             Refusal::Unauthorized => 401,
+            Refusal::MethodNotAllowed => 405,
             Refusal::UnsupportedMediaType => 415,
             Refusal::BodyTooLarge => 413,
+            Refusal::BodyTimeout => 408,
             Refusal::OutsideWindow => 422,
             Refusal::Unavailable => 503,
             _ => 400,
@@ -77,23 +83,37 @@ impl Refusal {
     /// What to fix, for the answer's `message`.
     pub(crate) fn message(self) -> &'static str {
         match self {
-            Refusal::Unauthorized => "send a key of conversions.keys as Authorization: Bearer or the key field",
-            Refusal::UnsupportedMediaType => "send application/json or application/x-www-form-urlencoded",
+            Refusal::Unauthorized => {
+                "send a key of conversions.keys as Authorization: Bearer or the key field"
+            }
+            Refusal::MethodNotAllowed => "use POST (a JSON body or a form) or GET (a postback URL)",
+            Refusal::UnsupportedMediaType => {
+                "send application/json or application/x-www-form-urlencoded"
+            }
             Refusal::BodyTooLarge => "the body is over conversions.max_body_bytes",
-            Refusal::BadBody => "send one JSON object, a JSON array of objects, or one form-encoded record",
+            Refusal::BodyTimeout => "the body did not arrive within limits.body_timeout_seconds",
+            Refusal::BadBody => {
+                "send one JSON object, a JSON array of objects, or one form-encoded record"
+            }
             Refusal::BadBatch => "send 1 to 1000 records",
-            Refusal::UnknownField => "fields are click_id, event, time, value, currency, txn, consent and key",
+            Refusal::UnknownField => {
+                "fields are click_id, event, time, value, currency, txn, consent and key"
+            }
             Refusal::DuplicateField => "a field is given twice",
             Refusal::MissingField => "click_id and event are required",
             Refusal::BadClickId => "click_id is the clickid the landing page received",
             Refusal::UnknownEvent => "event is not an action of conversions.actions",
-            Refusal::PersonalData => "event and txn may not hold an e-mail address or a phone number",
+            Refusal::PersonalData => {
+                "event and txn may not hold an e-mail address or a phone number"
+            }
             Refusal::BadTime => "time is RFC 3339, at most 5 minutes in the future",
             Refusal::BadValue => "value is a decimal >= 0 with at most 6 decimals",
             Refusal::BadCurrency => "currency is an ISO 4217 code, required with a value",
             Refusal::BadTxn => "txn is 1 to 128 printable ASCII characters",
             Refusal::BadConsent => "consent is granted, denied or unspecified",
-            Refusal::OutsideWindow => "the conversion is before its click or after conversions.window_days",
+            Refusal::OutsideWindow => {
+                "the conversion is before its click or after conversions.window_days"
+            }
             Refusal::Unavailable => "the edge cannot store conversions now; retry later",
         }
     }
@@ -178,7 +198,8 @@ pub(crate) fn parse(
         .map(|(i, r)| {
             record(policy, r, cx, source, &ts).map_err(|why| Refused {
                 why,
-                index: matches!(body, Body::Json(b) if b.trim_ascii_start().starts_with(b"[")).then_some(i),
+                index: matches!(body, Body::Json(b) if b.trim_ascii_start().starts_with(b"["))
+                    .then_some(i),
             })
         })
         .collect()
@@ -201,7 +222,9 @@ fn authenticate<'p>(
     }
 }
 
-const FIELDS: [&str; 8] = ["click_id", "event", "time", "value", "currency", "txn", "consent", "key"];
+const FIELDS: [&str; 8] = [
+    "click_id", "event", "time", "value", "currency", "txn", "consent", "key",
+];
 
 fn form(b: &[u8]) -> Result<Fields, Refused> {
     let mut f = Fields::new();
@@ -242,7 +265,12 @@ fn json(b: &[u8]) -> Result<Vec<Fields>, Refused> {
                 let text = raw.get();
                 let v = if text.starts_with('"') {
                     serde_json::from_str::<String>(text).map_err(|_| at(Refusal::BadBody))?
-                } else if k == "value" && text.bytes().next().is_some_and(|c| c.is_ascii_digit() || c == b'-') {
+                } else if k == "value"
+                    && text
+                        .bytes()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_digit() || c == b'-')
+                {
                     // A JSON number's text, as sent: never through a float.
                     text.to_string()
                 } else if text == "null" {
@@ -301,14 +329,17 @@ fn record(
         }
         String::new()
     } else {
-        Amount::parse(&value).map_err(|_| Refusal::BadValue)?.to_string()
+        Amount::parse(&value)
+            .map_err(|_| Refusal::BadValue)?
+            .to_string()
     };
     if !value.is_empty()
         && (currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()))
     {
         return Err(Refusal::BadCurrency);
     }
-    let consent = Consent::parse(&f.remove("consent").unwrap_or_default()).ok_or(Refusal::BadConsent)?;
+    let consent =
+        Consent::parse(&f.remove("consent").unwrap_or_default()).ok_or(Refusal::BadConsent)?;
     let txn_hash = if txn.is_empty() {
         String::new()
     } else {
@@ -354,7 +385,9 @@ pub(crate) fn personal(s: &str) -> bool {
         }
     }
     let digits = s.bytes().filter(u8::is_ascii_digit).count();
-    let phone_chars = s.bytes().all(|b| b.is_ascii_digit() || b" +-.()/".contains(&b));
+    let phone_chars = s
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b" +-.()/".contains(&b));
     let written_as_phone = s.starts_with('+') || s.bytes().any(|b| b" -.()/".contains(&b));
     phone_chars && written_as_phone && (7..=15).contains(&digits)
 }

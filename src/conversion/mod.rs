@@ -26,6 +26,42 @@ pub(crate) mod terms;
 use crate::config::{Category, ConversionsConfig, Problems};
 use std::collections::BTreeMap;
 
+/// The keys of the conversion records already in a spool directory (the
+/// unshipped ones), so that a repeat after a restart is answered as one.
+pub(crate) fn stored_keys(dir: &std::path::Path) -> Vec<u128> {
+    let mut keys = Vec::new();
+    for name in crate::spool::reader::segments(dir).unwrap_or_default() {
+        let Ok(b) =
+            crate::spool::reader::read_batch(&dir.join(&name), 0, usize::MAX, 256 << 20, true)
+        else {
+            continue;
+        };
+        for line in b.ndjson.split(|&c| c == b'\n').filter(|l| !l.is_empty()) {
+            if let Ok(c) = record::Conversion::parse(line) {
+                keys.push(c.key_id());
+            }
+        }
+    }
+    keys
+}
+
+/// The conversions' spool: `<data_dir>/conversions/`, synced before every
+/// answer, within the clicks' quota (conversions are few and small).
+pub(crate) fn spool_config(
+    clicks: &crate::spool::SpoolConfig,
+    data_dir: &std::path::Path,
+) -> crate::spool::SpoolConfig {
+    crate::spool::SpoolConfig {
+        dir: data_dir.join("conversions"),
+        queue_capacity: 4096,
+        batch_max: 4096,
+        flush_interval: std::time::Duration::from_secs(1),
+        fsync_interval: std::time::Duration::from_secs(1),
+        segment_max_bytes: 16 << 20,
+        max_spool_bytes: clicks.max_spool_bytes.min(1 << 30).max(32 << 20),
+    }
+}
+
 /// The least length of a secret in `conversions.keys` and of
 /// `conversions.txn_hash_key`.
 pub(crate) const MIN_SECRET: usize = 16;
@@ -67,11 +103,15 @@ impl ConversionPolicy {
         for name in c.actions.keys() {
             if name.is_empty()
                 || name.len() > 64
-                || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
             {
                 p.push(
                     "conversions.actions",
-                    format!("{name:?}: an action's name is 1 to 64 letters, digits, '_', '-' or '.'"),
+                    format!(
+                        "{name:?}: an action's name is 1 to 64 letters, digits, '_', '-' or '.'"
+                    ),
                 );
             }
         }
@@ -87,7 +127,9 @@ impl ConversionPolicy {
         for (name, secret) in &c.keys {
             if name.is_empty()
                 || name.len() > 64
-                || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
             {
                 p.push(
                     "conversions.keys",
@@ -120,7 +162,11 @@ impl ConversionPolicy {
                 .collect(),
             txn_hash_key: c.txn_hash_key.as_bytes().to_vec(),
             window: std::time::Duration::from_secs(u64::from(c.window_days) * 86_400),
-            actions: c.actions.iter().map(|(n, a)| (n.clone(), a.category)).collect(),
+            actions: c
+                .actions
+                .iter()
+                .map(|(n, a)| (n.clone(), a.category))
+                .collect(),
             max_body_bytes: c.max_body_bytes,
         }))
     }

@@ -148,8 +148,7 @@ impl Amount {
     pub(crate) fn parse(s: &str) -> Result<Amount, AmountError> {
         let (int, frac) = s.split_once('.').unwrap_or((s, ""));
         let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
-        if int.is_empty() || !digits(int) || !digits(frac) || (s.contains('.') && frac.is_empty())
-        {
+        if int.is_empty() || !digits(int) || !digits(frac) || (s.contains('.') && frac.is_empty()) {
             return Err(AmountError::NotDecimal);
         }
         if frac.len() > Self::SCALE as usize {
@@ -159,8 +158,16 @@ impl Amount {
         if int.len() > 18 {
             return Err(AmountError::TooLarge);
         }
-        let whole: i128 = if int.is_empty() { 0 } else { int.parse().map_err(|_| AmountError::NotDecimal)? };
-        let mut f: i128 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| AmountError::NotDecimal)? };
+        let whole: i128 = if int.is_empty() {
+            0
+        } else {
+            int.parse().map_err(|_| AmountError::NotDecimal)?
+        };
+        let mut f: i128 = if frac.is_empty() {
+            0
+        } else {
+            frac.parse().map_err(|_| AmountError::NotDecimal)?
+        };
         for _ in frac.len()..Self::SCALE as usize {
             f *= 10;
         }
@@ -191,7 +198,9 @@ mod tests {
 
     #[test]
     fn amounts_are_exact_decimals() {
-        let a = Amount::parse("0.1").unwrap().add(Amount::parse("0.2").unwrap());
+        let a = Amount::parse("0.1")
+            .unwrap()
+            .add(Amount::parse("0.2").unwrap());
         assert_eq!(a.to_string(), "0.3");
         assert_eq!(Amount::parse("12.50").unwrap().to_string(), "12.5");
         assert_eq!(Amount::parse("007").unwrap().to_string(), "7");

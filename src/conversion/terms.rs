@@ -21,7 +21,9 @@ const SHIPPED: &str = include_str!("../../conf/conversions/sensitive-terms.tsv")
 const SHIPPED_NAME: &str = "conf/conversions/sensitive-terms.tsv";
 
 /// One of the policy's nine sensitive categories.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr, strum::VariantArray)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr, strum::VariantArray,
+)]
 #[strum(serialize_all = "snake_case")]
 pub(crate) enum Sensitive {
     /// Alleged or actual crime.
@@ -114,14 +116,20 @@ fn parse(text: &str, file: &Path) -> Result<Vec<Term>, Problems> {
                 .collect();
             p.0.push(Problem::new(
                 at(),
-                format!("{category:?} is not a sensitive category (one of {})", known.join(", ")),
+                format!(
+                    "{category:?} is not a sensitive category (one of {})",
+                    known.join(", ")
+                ),
             ));
             continue;
         };
         let prefix = term.ends_with('*');
         let mut norm = words(term.trim_end_matches('*')).join(" ");
         if norm.is_empty() || source.is_empty() {
-            p.0.push(Problem::new(at(), "a term needs letters or digits, and a policy"));
+            p.0.push(Problem::new(
+                at(),
+                "a term needs letters or digits, and a policy",
+            ));
             continue;
         }
         if prefix {
@@ -195,11 +203,18 @@ mod tests {
 
     #[test]
     fn terms_match_whole_words_and_prefixes() {
-        let t = parse("hiv\thealth\tp\npregnan*\thealth\tp\ntrade union\ttrade_union\tp\n", Path::new("x")).unwrap();
+        let t = parse(
+            "hiv\thealth\tp\npregnan*\thealth\tp\ntrade union\ttrade_union\tp\n",
+            Path::new("x"),
+        )
+        .unwrap();
         let t = Terms(t);
         assert_eq!(t.find("hivTest").unwrap().category, Sensitive::Health);
         assert_eq!(t.find("HIV-test").unwrap().term, "hiv");
-        assert!(t.find("archive_download").is_none(), "a word inside a word is not a match");
+        assert!(
+            t.find("archive_download").is_none(),
+            "a word inside a word is not a match"
+        );
         assert!(t.find("pregnancy_quiz").is_some());
         assert!(t.find("Trade Union join").is_some());
         assert!(t.find("trade_in").is_none());
@@ -208,7 +223,11 @@ mod tests {
 
     #[test]
     fn a_bad_line_is_named_by_file_and_line() {
-        let e = parse("ok\thealth\tp\nbad\tnot_a_category\tp\n", Path::new("terms.tsv")).unwrap_err();
+        let e = parse(
+            "ok\thealth\tp\nbad\tnot_a_category\tp\n",
+            Path::new("terms.tsv"),
+        )
+        .unwrap_err();
         assert_eq!(e.0[0].key, "terms.tsv:2");
         let e = parse("lonely\n", Path::new("terms.tsv")).unwrap_err();
         assert_eq!(e.0[0].key, "terms.tsv:1");

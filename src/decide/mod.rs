@@ -163,6 +163,11 @@ impl Decider {
         }
     }
 
+    /// This edge's id, as events carry it.
+    pub(crate) fn edge_id(&self) -> &str {
+        &self.edge_id
+    }
+
     /// The slot the policy lives in, for a reloader: `store` a new policy
     /// there and the next request uses it; requests in flight finish with
     /// the one they loaded.

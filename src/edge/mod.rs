@@ -3,6 +3,7 @@
 //! `crate::serve` assembles them into `clickedge serve`.
 
 pub(crate) mod connections;
+pub(crate) mod conversions;
 pub(crate) mod forwarded;
 pub(crate) mod header_budget;
 pub(crate) mod limits;

@@ -43,6 +43,8 @@ pub struct ClickEdge {
     /// The longest a beacon's body may take (`limits.body_timeout_seconds`).
     body_timeout: std::time::Duration,
     trusted: Arc<TrustedProxies>,
+    /// `/v1/conversions`, when the edge takes conversions.
+    intake: Option<crate::edge::conversions::Intake>,
 }
 
 impl ClickEdge {
@@ -61,7 +63,20 @@ impl ClickEdge {
             beacon_max_body,
             body_timeout: std::time::Duration::from_secs(30),
             trusted: Arc::default(),
+            intake: None,
         }
+    }
+
+    /// Takes conversions on `/v1/conversions` (while the policy has
+    /// `conversions.keys`), written through this durable spool.
+    pub(crate) fn with_conversions(mut self, queue: crate::spool::DurableQueue) -> ClickEdge {
+        for r in crate::conversion::intake::Refusal::ALL {
+            self.metrics
+                .conversions_refused
+                .with_label_values(&[r.as_str()]);
+        }
+        self.intake = Some(crate::edge::conversions::Intake { queue });
+        self
     }
 
     /// The longest a beacon's body may take before the connection is
@@ -97,6 +112,23 @@ impl ClickEdge {
 
     /// Answers the edge's own paths. `Ok(false)`: not ours, carry on.
     pub async fn handle(&self, session: &mut Session) -> Result<bool> {
+        if let Some(intake) = &self.intake {
+            if session.req_header().uri.path() == crate::edge::conversions::PATH {
+                let policy = self.core.policy_slot().load_full();
+                if let Some(c) = &policy.conversions {
+                    intake
+                        .handle(
+                            session,
+                            c,
+                            self.core.edge_id(),
+                            &self.metrics,
+                            self.body_timeout,
+                        )
+                        .await?;
+                    return Ok(true);
+                }
+            }
+        }
         let mut started = Instant::now();
         let decision = {
             let req = session.req_header();

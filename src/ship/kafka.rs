@@ -77,6 +77,10 @@ impl ProducerContext for Context {
 pub(crate) struct Kafka {
     brokers: String,
     topic: String,
+    /// The field whose value keys each message: `campaign` for clicks (a
+    /// campaign's clicks meet in one partition), `click_id` for
+    /// conversions (a click's conversions do).
+    key: &'static str,
     timeout: Duration,
     producer: Mutex<Option<BaseProducer<Context>>>,
     reports: Arc<Reports>,
@@ -88,10 +92,20 @@ impl Kafka {
         Kafka {
             brokers: url.brokers.clone(),
             topic: url.topic.clone(),
+            key: Field::Campaign.as_str(),
             timeout: opts.timeout.max(Duration::from_secs(1)),
             producer: Mutex::new(None),
             reports: Arc::default(),
         }
+    }
+
+    /// The conversions' sink beside a click topic: topic
+    /// `<topic>_conversions`, each message keyed by its click id.
+    pub(crate) fn conversions(url: &KafkaUrl, opts: &SinkOptions) -> Kafka {
+        let mut k = Kafka::new(url, opts);
+        k.topic = format!("{}_conversions", url.topic);
+        k.key = "click_id";
+        k
     }
 
     fn build(&self) -> Result<BaseProducer<Context>, SinkError> {
@@ -115,15 +129,26 @@ impl Kafka {
     }
 }
 
-/// The campaign of one event line, the message's key.
-fn campaign(line: &[u8]) -> Vec<u8> {
+/// The value of the key field (`campaign` or `click_id`) of one record
+/// line, the message's key.
+fn message_key(line: &[u8], field: &str) -> Vec<u8> {
     #[derive(serde::Deserialize)]
-    struct C<'a> {
+    struct K<'a> {
         #[serde(borrow)]
-        campaign: std::borrow::Cow<'a, str>,
+        campaign: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        click_id: Option<std::borrow::Cow<'a, str>>,
     }
-    serde_json::from_slice::<C<'_>>(line)
-        .map(|c| c.campaign.into_owned().into_bytes())
+    serde_json::from_slice::<K<'_>>(line)
+        .ok()
+        .and_then(|k| {
+            if field == "campaign" {
+                k.campaign
+            } else {
+                k.click_id
+            }
+        })
+        .map(|v| v.into_owned().into_bytes())
         .unwrap_or_default()
 }
 
@@ -131,12 +156,13 @@ impl Sink for Kafka {
     /// The lines as they are (without `ip_full`, which leaves the edge
     /// only for the operator's own fraud analysis): each becomes a message.
     fn encode(&self, ndjson: &[u8]) -> Result<Vec<u8>, SinkError> {
-        let name = format!("\"{}\"", Field::Campaign.as_str());
+        let name = format!("\"{}\"", self.key);
         for line in ndjson.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             if !line.windows(name.len()).any(|w| w == name.as_bytes()) {
-                return Err(SinkError::Rejected(
-                    "a record that is not a click event".into(),
-                ));
+                return Err(SinkError::Rejected(format!(
+                    "a record without {}: not of this topic's stream",
+                    self.key
+                )));
             }
         }
         Ok(without_full_ip(ndjson))
@@ -159,7 +185,7 @@ impl Sink for Kafka {
         let result = (|| {
             let p = &*slot_p;
             for line in &lines {
-                let key = campaign(line);
+                let key = message_key(line, self.key);
                 let mut record = BaseRecord::to(&self.topic).key(&key).payload(*line);
                 loop {
                     match p.send(record) {

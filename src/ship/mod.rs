@@ -30,7 +30,7 @@ pub(crate) mod sink_url;
 pub(crate) mod sinks;
 
 use crate::config::{Problems, SinkConfig};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, StreamCounters};
 use crate::spool::reader::{self, ActiveSegment, Position};
 pub(crate) use sink::{Sink, SinkError};
 pub(crate) use sink_url::SinkUrl;
@@ -131,17 +131,28 @@ pub struct Shipper {
 }
 
 impl Shipper {
+    /// Ships the clicks' spool, counted under the clicks' names.
     pub fn start(
         cfg: ShipConfig,
         sink: Box<dyn Sink>,
         metrics: Arc<Metrics>,
         active: ActiveSegment,
     ) -> std::io::Result<Shipper> {
+        Self::start_stream(cfg, sink, metrics.click_stream(), active)
+    }
+
+    /// Ships one stream's spool (`cfg.dir`), counted in `counters`.
+    pub(crate) fn start_stream(
+        cfg: ShipConfig,
+        sink: Box<dyn Sink>,
+        counters: StreamCounters,
+        active: ActiveSegment,
+    ) -> std::io::Result<Shipper> {
         let stop = Arc::new(AtomicBool::new(false));
         let run = Run {
             cfg,
             sink: Arc::from(sink),
-            metrics,
+            counters,
             active,
             stop: stop.clone(),
         };
@@ -166,7 +177,7 @@ impl Shipper {
 struct Run {
     cfg: ShipConfig,
     sink: Arc<dyn Sink>,
-    metrics: Arc<Metrics>,
+    counters: StreamCounters,
     active: ActiveSegment,
     stop: Arc<AtomicBool>,
 }
@@ -237,7 +248,7 @@ impl Run {
             let r = Reader {
                 cfg: self.cfg.clone(),
                 sink: self.sink.clone(),
-                metrics: self.metrics.clone(),
+                counters: self.counters.clone(),
                 active: self.active.clone(),
                 stop: self.stop.clone(),
             };
@@ -254,7 +265,7 @@ impl Run {
                 if !self.send(&p.body, p.count, oldest) {
                     break; // stopping during an outage: it stays on disk
                 }
-                self.metrics.events_shipped.inc_by(p.count as u64);
+                self.counters.shipped.inc_by(p.count as u64);
             }
             let pos = Position {
                 segment: p.segment.clone(),
@@ -267,7 +278,7 @@ impl Run {
                 self.delete(&p.segment);
             }
             if p.at_eof {
-                self.metrics.ship_lag.set(0.0);
+                self.counters.ship_lag.set(0.0);
             }
         }
         self.stop.store(true, Ordering::Release);
@@ -283,8 +294,8 @@ impl Run {
         match std::fs::remove_file(&path) {
             Ok(()) => {
                 let (bytes, files) = reader::usage(&self.cfg.dir);
-                self.metrics.spool_bytes.set(bytes as i64);
-                self.metrics.spool_files.set(files as i64);
+                self.counters.bytes.set(bytes as i64);
+                self.counters.files.set(files as i64);
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
@@ -300,14 +311,14 @@ impl Run {
         let mut delay = self.cfg.retry_initial;
         loop {
             if let Some(lag) = oldest.and_then(|t| SystemTime::now().duration_since(t).ok()) {
-                self.metrics.ship_lag.set(lag.as_secs_f64());
+                self.counters.ship_lag.set(lag.as_secs_f64());
             }
             match self.sink.send(body) {
                 Ok(()) => return true,
                 Err(e) => {
                     match &e {
-                        SinkError::Rejected(_) => self.metrics.sink_rejected.inc(),
-                        SinkError::Failed(_) => self.metrics.sink_errors.inc(),
+                        SinkError::Rejected(_) => self.counters.sink_rejected.inc(),
+                        SinkError::Failed(_) => self.counters.sink_errors.inc(),
                     }
                     tracing::warn!(error = %e, sink = %self.sink.describe(), events = count, retry_in = ?delay, "sink did not take the batch");
                 }
@@ -342,7 +353,7 @@ fn nap(stop: &AtomicBool, d: Duration) {
 struct Reader {
     cfg: ShipConfig,
     sink: Arc<dyn Sink>,
-    metrics: Arc<Metrics>,
+    counters: StreamCounters,
     active: ActiveSegment,
     stop: Arc<AtomicBool>,
 }
@@ -451,7 +462,7 @@ impl Reader {
         };
         if damaged > 0 {
             tracing::warn!(segment = %seg, damaged, "skipped damaged spool records");
-            self.metrics.spool_damaged.inc_by(damaged as u64);
+            self.counters.damaged.inc_by(damaged as u64);
         }
         Ok(Some(Prepared {
             body,

@@ -36,6 +36,8 @@ pub enum CheckError {
     Query(#[from] QueryError),
     #[error("table {table} does not exist: create it with conf/clickhouse/schema.sql")]
     NoTable { table: String },
+    #[error("table {table} does not exist: create it with conf/clickhouse/conversions.sql")]
+    NoConversionsTable { table: String },
     #[error("table {table} lacks columns {}: see conf/clickhouse/schema.sql", .columns.join(", "))]
     MissingColumns { table: String, columns: Vec<String> },
     #[error("{0}")]

@@ -31,7 +31,97 @@ pub(crate) fn build(url: &SinkUrl, opts: &SinkOptions) -> Box<dyn Sink> {
             agent: agent(opts),
             url: h.url.clone(),
             opts: opts.clone(),
+            stream: "clicks",
         }),
+    }
+}
+
+/// The conversions' sink beside the clicks' a URL names: the table
+/// `clickedge_conversions` in the click table's database, the topic
+/// `<topic>_conversions`, or the same HTTP URL with the header
+/// `X-Clickedge-Stream: conversions` (docs/storage.md).
+pub(crate) fn build_conversions(url: &SinkUrl, opts: &SinkOptions) -> Box<dyn Sink> {
+    match url {
+        SinkUrl::ClickHouse(c) => Box::new(ClickHouseConversions(ClickHouse::new(c, opts))),
+        SinkUrl::Kafka(k) => Box::new(super::kafka::Kafka::conversions(k, opts)),
+        SinkUrl::Http(h) => Box::new(HttpNdjson {
+            agent: agent(opts),
+            url: h.url.clone(),
+            opts: opts.clone(),
+            stream: "conversions",
+        }),
+    }
+}
+
+/// The table conversions are shipped to, beside the click table.
+pub(crate) const CONVERSIONS_TABLE: &str = "clickedge_conversions";
+
+/// The conversion record's fields, as the table's columns.
+const CONVERSION_COLUMNS: [&str; 13] = [
+    "ts",
+    "conversion_id",
+    "click_id",
+    "click_ts",
+    "event",
+    "category",
+    "time",
+    "value",
+    "currency",
+    "txn_hash",
+    "consent",
+    "source",
+    "edge",
+];
+
+/// Ships conversion records to `clickedge_conversions` as JSONEachRow:
+/// they are few, and every value is a string the table takes as it is
+/// (the record's `crc` is skipped by the server).
+pub(crate) struct ClickHouseConversions(ClickHouse);
+
+impl Sink for ClickHouseConversions {
+    fn encode(&self, ndjson: &[u8]) -> Result<Vec<u8>, SinkError> {
+        gzip(ndjson)
+    }
+
+    fn send(&self, body: &[u8]) -> Result<(), SinkError> {
+        let url = format!(
+            "{}&input_format_skip_unknown_fields=1",
+            self.0.query_url(&format!(
+                "INSERT INTO {} ({}) FORMAT JSONEachRow",
+                self.0.sibling(CONVERSIONS_TABLE),
+                CONVERSION_COLUMNS.join(", ")
+            ))
+        );
+        verdict(self.0.post(&url, body, true))
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "ClickHouse {}{}",
+            self.0.base,
+            self.0.sibling(CONVERSIONS_TABLE)
+        )
+    }
+
+    fn check(&self) -> Result<String, CheckError> {
+        let text = self.0.query(&format!(
+            "SELECT name FROM system.columns WHERE database = '{}' AND table = '{}' FORMAT TSV",
+            self.0.database, CONVERSIONS_TABLE
+        ))?;
+        let have: Vec<&str> = text.lines().collect();
+        let table = self.0.sibling(CONVERSIONS_TABLE);
+        if have.is_empty() {
+            return Err(CheckError::NoConversionsTable { table });
+        }
+        let columns: Vec<String> = CONVERSION_COLUMNS
+            .iter()
+            .filter(|c| !have.contains(c))
+            .map(|c| c.to_string())
+            .collect();
+        if !columns.is_empty() {
+            return Err(CheckError::MissingColumns { table, columns });
+        }
+        Ok(format!("{}: table ready", self.describe()))
     }
 }
 
@@ -275,6 +365,9 @@ pub(crate) struct HttpNdjson {
     agent: ureq::Agent,
     url: String,
     opts: SinkOptions,
+    /// `X-Clickedge-Stream`: `clicks` or `conversions`, for a receiver
+    /// that takes both on one URL.
+    stream: &'static str,
 }
 
 impl Sink for HttpNdjson {
@@ -287,7 +380,8 @@ impl Sink for HttpNdjson {
             .agent
             .post(&self.url)
             .header("Content-Type", "application/x-ndjson")
-            .header("Content-Encoding", "gzip");
+            .header("Content-Encoding", "gzip")
+            .header("X-Clickedge-Stream", self.stream);
         if !self.opts.user.is_empty() {
             req = req.header(
                 "Authorization",

@@ -50,7 +50,7 @@ mod writer;
 
 pub(crate) use reader::ActiveSegment;
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, StreamCounters};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
@@ -128,6 +128,8 @@ impl SpoolConfig {
 
 enum Msg {
     Event(Vec<u8>),
+    /// Records written once per key, synced, then answered (durable mode).
+    Durable(Vec<Keyed>, tokio::sync::oneshot::Sender<Vec<Stored>>),
     /// Write and fsync everything queued before this, then answer.
     Sync(SyncSender<()>),
     Shutdown,
@@ -157,6 +159,49 @@ impl EventQueue {
     }
 }
 
+/// A record of a durable stream and the key its repeats share.
+pub(crate) struct Keyed {
+    pub(crate) key: u128,
+    pub(crate) line: Vec<u8>,
+}
+
+/// What became of a durable record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stored {
+    /// On disk and synced.
+    Written,
+    /// Its key was written before (by this process, or found on disk at
+    /// start): nothing written.
+    Duplicate,
+    /// Not stored (quota, a failed write or sync): never acknowledge it.
+    Failed,
+}
+
+/// The writer will not take more now (its queue is full or it stopped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the spool writer is busy or stopped")]
+pub(crate) struct Busy;
+
+/// The producers' end of a durable stream (conversions): each call waits
+/// for its records to be on disk and synced. Writes of concurrent callers
+/// share one fsync.
+#[derive(Clone)]
+pub(crate) struct DurableQueue {
+    tx: SyncSender<Msg>,
+}
+
+impl DurableQueue {
+    /// Writes the records whose keys are new and syncs them; one outcome a
+    /// record, in order.
+    pub(crate) async fn store(&self, records: Vec<Keyed>) -> Result<Vec<Stored>, Busy> {
+        let (ack, done) = tokio::sync::oneshot::channel();
+        self.tx
+            .try_send(Msg::Durable(records, ack))
+            .map_err(|_| Busy)?;
+        done.await.map_err(|_| Busy)
+    }
+}
+
 /// The running writer. Dropping it without [`Spool::shutdown`] leaves the
 /// thread to finish when every `EventQueue` is gone.
 pub struct Spool {
@@ -167,17 +212,43 @@ pub struct Spool {
 }
 
 impl Spool {
-    /// Creates the directory and starts the writer thread.
+    /// Creates the directory and starts the writer thread (the clicks').
     pub fn start(cfg: SpoolConfig, metrics: Arc<Metrics>) -> io::Result<Spool> {
+        let counters = metrics.click_stream();
+        Self::start_with(cfg, metrics, counters, None)
+    }
+
+    /// A durable stream's writer (conversions): [`Spool::durable`] takes
+    /// records that are synced before they are answered, each key written
+    /// once. `seen` are the keys already on disk.
+    pub(crate) fn start_durable(
+        cfg: SpoolConfig,
+        metrics: Arc<Metrics>,
+        counters: StreamCounters,
+        seen: impl IntoIterator<Item = u128>,
+    ) -> io::Result<Spool> {
+        let mut keys = writer::Seen::default();
+        for k in seen {
+            keys.insert(k);
+        }
+        Self::start_with(cfg, metrics, counters, Some(keys))
+    }
+
+    fn start_with(
+        cfg: SpoolConfig,
+        metrics: Arc<Metrics>,
+        counters: StreamCounters,
+        seen: Option<writer::Seen>,
+    ) -> io::Result<Spool> {
         std::fs::create_dir_all(&cfg.dir)?;
         segments::note_existing(&cfg.dir)?;
         segments::sweep_hidden(&cfg.dir);
         let (bytes, files) = reader::usage(&cfg.dir);
-        metrics.spool_bytes.set(bytes as i64);
-        metrics.spool_files.set(files as i64);
+        counters.bytes.set(bytes as i64);
+        counters.files.set(files as i64);
         let (tx, rx) = mpsc::sync_channel(cfg.queue_capacity);
         let active = ActiveSegment::default();
-        let writer = Writer::new(cfg, metrics.clone(), active.clone());
+        let writer = Writer::new(cfg, counters, active.clone(), seen);
         let thread = std::thread::Builder::new()
             .name("clickedge-spool".into())
             .spawn(move || writer.run(rx))?;
@@ -192,6 +263,13 @@ impl Spool {
     /// The writer's current file, for a reader in this process.
     pub fn active_segment(&self) -> ActiveSegment {
         self.active.clone()
+    }
+
+    /// The producers' end of a durable stream ([`Spool::start_durable`]).
+    pub(crate) fn durable(&self) -> DurableQueue {
+        DurableQueue {
+            tx: self.tx.clone(),
+        }
     }
 
     pub fn queue(&self) -> EventQueue {

@@ -4,7 +4,7 @@
 //! when the wall clock does.
 
 use super::reader::{self, ActiveSegment};
-use crate::metrics::Metrics;
+use crate::metrics::StreamCounters;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -34,7 +34,7 @@ static LAST_MS: AtomicU64 = AtomicU64::new(0);
 /// any process sees it unlocked before it is closed.
 pub(super) fn open_segment(
     dir: &Path,
-    metrics: &Metrics,
+    counters: &StreamCounters,
     active: &ActiveSegment,
 ) -> io::Result<Segment> {
     let now = SystemTime::now()
@@ -62,8 +62,8 @@ pub(super) fn open_segment(
     // same name (another process sharing the directory).
     crate::files::publish_new(&hidden, &path)?;
     let (bytes, files) = reader::usage(dir);
-    metrics.spool_bytes.set(bytes as i64);
-    metrics.spool_files.set(files as i64);
+    counters.bytes.set(bytes as i64);
+    counters.files.set(files as i64);
     Ok(Segment {
         file,
         path,

@@ -22,8 +22,9 @@ fn events_count_as_spooled_once_written_and_as_dropped_when_the_disk_refuses() {
     let metrics = Arc::new(Metrics::new());
     let mut w = Writer::new(
         cfg(dir.path(), 16, 1 << 20),
-        metrics.clone(),
+        metrics.click_stream(),
         ActiveSegment::default(),
+        None,
     );
     // A file that refuses every write: /dev/full, "no space left".
     let full = OpenOptions::new().append(true).open("/dev/full").unwrap();

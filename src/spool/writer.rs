@@ -5,17 +5,17 @@
 
 use super::reader::{self, ActiveSegment};
 use super::segments::{open_segment, Segment};
-use super::{Msg, SpoolConfig};
-use crate::metrics::Metrics;
+use super::{Keyed, Msg, SpoolConfig, Stored};
+use crate::metrics::StreamCounters;
 use std::fs::File;
 use std::io::{self, Write};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What one turn of the writer loop took off the queue.
 struct Inbox {
     batch: Vec<Vec<u8>>,
+    durable: Vec<(Vec<Keyed>, tokio::sync::oneshot::Sender<Vec<Stored>>)>,
     acks: Vec<SyncSender<()>>,
     stopping: bool,
 }
@@ -24,6 +24,7 @@ impl Inbox {
     fn take(&mut self, msg: Msg) {
         match msg {
             Msg::Event(line) => self.batch.push(line),
+            Msg::Durable(records, ack) => self.durable.push((records, ack)),
             Msg::Sync(ack) => self.acks.push(ack),
             Msg::Shutdown => self.stopping = true,
         }
@@ -32,7 +33,7 @@ impl Inbox {
 
 pub(super) struct Writer {
     cfg: SpoolConfig,
-    metrics: Arc<Metrics>,
+    counters: StreamCounters,
     active: ActiveSegment,
     pub(super) segment: Option<Segment>,
     /// The records of the batch being written, not yet handed to the OS.
@@ -48,22 +49,62 @@ pub(super) struct Writer {
     /// Bytes handed to the OS not yet fsynced.
     unsynced: bool,
     last_sync: Instant,
+    /// A durable stream's keys written (`None`: the clicks' spool).
+    seen: Option<Seen>,
+    /// A write or sync failed since the last look.
+    io_failed: bool,
+}
+
+/// The keys a durable stream has written, in two generations: past
+/// [`Seen::GENERATION`] keys the older is forgotten, so memory stays
+/// bounded (a repeat older than that is removed when reading instead).
+#[derive(Default)]
+pub(super) struct Seen {
+    current: std::collections::HashSet<u128>,
+    previous: std::collections::HashSet<u128>,
+}
+
+impl Seen {
+    const GENERATION: usize = 500_000;
+
+    fn contains(&self, k: u128) -> bool {
+        self.current.contains(&k) || self.previous.contains(&k)
+    }
+
+    pub(super) fn insert(&mut self, k: u128) {
+        if self.current.len() >= Self::GENERATION {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.current.insert(k);
+    }
+
+    fn remove(&mut self, k: u128) {
+        self.current.remove(&k);
+        self.previous.remove(&k);
+    }
 }
 
 impl Writer {
-    pub(super) fn new(cfg: SpoolConfig, metrics: Arc<Metrics>, active: ActiveSegment) -> Writer {
+    pub(super) fn new(
+        cfg: SpoolConfig,
+        counters: StreamCounters,
+        active: ActiveSegment,
+        seen: Option<Seen>,
+    ) -> Writer {
         Writer {
             dir: File::open(&cfg.dir)
                 .inspect_err(|e| tracing::warn!(error = %e, dir = %cfg.dir.display(), "cannot open the spool directory to lock it; the quota holds for this process only"))
                 .ok(),
             cfg,
-            metrics,
+            counters,
             active,
             segment: None,
             buf: Vec::new(),
             over_quota: false,
             unsynced: false,
             last_sync: Instant::now(),
+            seen,
+            io_failed: false,
         }
     }
 
@@ -72,9 +113,16 @@ impl Writer {
     /// request path more than the click itself. Asleep between turns, it
     /// lets pushes stay plain atomic operations.
     pub(super) fn run(mut self, rx: Receiver<Msg>) {
-        let tick = self.cfg.flush_interval.min(Duration::from_millis(10));
+        // A durable stream's writer is woken by its callers; the tick only
+        // bounds how long it sleeps between looks when idle.
+        let tick = if self.seen.is_some() {
+            self.cfg.flush_interval
+        } else {
+            self.cfg.flush_interval.min(Duration::from_millis(10))
+        };
         let mut inbox = Inbox {
             batch: Vec::with_capacity(self.cfg.batch_max),
+            durable: Vec::new(),
             acks: Vec::new(),
             stopping: false,
         };
@@ -99,6 +147,9 @@ impl Writer {
             if !inbox.batch.is_empty() {
                 self.write_batch(&mut inbox.batch);
             }
+            if !inbox.durable.is_empty() {
+                self.write_durable(&mut inbox.durable);
+            }
             let must_sync = !inbox.acks.is_empty() || inbox.stopping;
             if self.unsynced && (must_sync || self.last_sync.elapsed() >= self.cfg.fsync_interval) {
                 self.sync();
@@ -111,7 +162,19 @@ impl Writer {
                 return;
             }
             if drained {
-                std::thread::sleep(tick);
+                if self.seen.is_some() {
+                    // A durable stream's caller is waiting: wake for it at
+                    // once. Callers that arrive during a sync share the next.
+                    match rx.recv_timeout(tick) {
+                        Ok(msg) => inbox.take(msg),
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                            inbox.stopping = true
+                        }
+                    }
+                } else {
+                    std::thread::sleep(tick);
+                }
             }
         }
     }
@@ -124,8 +187,8 @@ impl Writer {
         // Read under the lock: every writer's bytes are on disk before it
         // lets go, and a shipper's deletes only ever make more room.
         let (on_disk, files) = reader::usage(&self.cfg.dir);
-        self.metrics.spool_bytes.set(on_disk as i64);
-        self.metrics.spool_files.set(files as i64);
+        self.counters.bytes.set(on_disk as i64);
+        self.counters.files.set(files as i64);
         let mut room = self.cfg.max_spool_bytes.saturating_sub(on_disk);
         let mut refused = 0u64;
         let mut lines = batch.drain(..);
@@ -145,13 +208,13 @@ impl Writer {
                 self.close_segment();
             }
             if self.segment.is_none() {
-                match open_segment(&self.cfg.dir, &self.metrics, &self.active) {
+                match open_segment(&self.cfg.dir, &self.counters, &self.active) {
                     Ok(seg) => self.segment = Some(seg),
                     Err(e) => {
                         let n = 1 + lines.len() as u64;
                         tracing::error!(error = %e, events = n, dir = %self.cfg.dir.display(), "cannot create a spool file; events dropped");
-                        self.metrics.spool_write_errors.inc();
-                        self.metrics.events_dropped.inc_by(n);
+                        self.counters.write_errors.inc();
+                        self.counters.dropped.inc_by(n);
                         break;
                     }
                 }
@@ -165,8 +228,8 @@ impl Writer {
             self.unlock_dir();
         }
         if refused > 0 {
-            self.metrics.spool_quota_hits.inc();
-            self.metrics.events_dropped.inc_by(refused);
+            self.counters.quota_hits.inc();
+            self.counters.dropped.inc_by(refused);
             if !self.over_quota {
                 tracing::error!(
                     events = refused,
@@ -178,6 +241,63 @@ impl Writer {
             tracing::info!("spool below its quota again; events written");
         }
         self.over_quota = refused > 0;
+    }
+
+    /// Writes the durable records of this turn whose keys are new, syncs
+    /// once for all of them, and answers each caller: a record is
+    /// `Written` only once synced. A failed write or sync fails every
+    /// record of the turn (and forgets their keys, so a retry writes them:
+    /// a record on disk twice is removed by key when read).
+    fn write_durable(
+        &mut self,
+        turn: &mut Vec<(Vec<Keyed>, tokio::sync::oneshot::Sender<Vec<Stored>>)>,
+    ) {
+        let mut new_keys = std::collections::HashSet::new();
+        let mut outcomes: Vec<Vec<Stored>> = Vec::with_capacity(turn.len());
+        let mut lines = Vec::new();
+        for (records, _) in turn.iter() {
+            let mut out = Vec::with_capacity(records.len());
+            for r in records {
+                let seen = self.seen.get_or_insert_with(Seen::default);
+                if seen.contains(r.key) || new_keys.contains(&r.key) {
+                    out.push(Stored::Duplicate);
+                } else {
+                    new_keys.insert(r.key);
+                    lines.push(r.line.clone());
+                    out.push(Stored::Written);
+                }
+            }
+            outcomes.push(out);
+        }
+        self.io_failed = false;
+        let count = lines.len();
+        let spooled = self.counters.spooled.get();
+        let mut batch = lines;
+        if count > 0 {
+            self.write_batch(&mut batch);
+            self.sync();
+        }
+        let all_written = self.counters.spooled.get() - spooled == count as u64;
+        let ok = !self.io_failed && all_written;
+        if let Some(seen) = &mut self.seen {
+            for k in &new_keys {
+                if ok {
+                    seen.insert(*k);
+                } else {
+                    seen.remove(*k);
+                }
+            }
+        }
+        for ((records, ack), mut out) in turn.drain(..).zip(outcomes) {
+            if !ok {
+                for (o, r) in out.iter_mut().zip(&records) {
+                    if *o == Stored::Written || new_keys.contains(&r.key) {
+                        *o = Stored::Failed;
+                    }
+                }
+            }
+            let _ = ack.send(out);
+        }
     }
 
     /// Takes the exclusive lock on the spool directory, waiting for another
@@ -232,17 +352,18 @@ impl Writer {
             }
         }
         seg.bytes += written as u64;
-        self.metrics.spool_bytes.add(written as i64);
+        self.counters.bytes.add(written as i64);
         let whole = count_lines(&self.buf[..written]);
-        self.metrics.events_spooled.inc_by(whole);
+        self.counters.spooled.inc_by(whole);
         if written > 0 {
             self.unsynced = true;
         }
         if let Some(e) = failed {
             let lost = count_lines(&self.buf) - whole;
             tracing::error!(error = %e, events = lost, file = %seg.path.display(), "spool write failed; events dropped");
-            self.metrics.spool_write_errors.inc();
-            self.metrics.events_dropped.inc_by(lost);
+            self.counters.write_errors.inc();
+            self.counters.dropped.inc_by(lost);
+            self.io_failed = true;
             // A torn record ends the file: what follows goes to a new one,
             // after what was written whole is made durable. Otherwise the
             // file stays (a full disk does not make a file a flush).
@@ -274,7 +395,8 @@ impl Writer {
         if let Some(seg) = &self.segment {
             if let Err(e) = seg.file.sync_data() {
                 tracing::error!(error = %e, file = %seg.path.display(), "spool fsync failed");
-                self.metrics.spool_write_errors.inc();
+                self.counters.write_errors.inc();
+                self.io_failed = true;
             }
         }
         self.unsynced = false;

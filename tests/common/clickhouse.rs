@@ -73,8 +73,13 @@ impl ClickHouse {
         .unwrap();
         ch.run();
         // The shipped schema, statement by statement, as an operator would.
-        for stmt in sql_statements("conf/clickhouse/schema.sql") {
-            ch.query(&stmt);
+        for file in [
+            "conf/clickhouse/schema.sql",
+            "conf/clickhouse/conversions.sql",
+        ] {
+            for stmt in sql_statements(file) {
+                ch.query(&stmt);
+            }
         }
         ch
     }

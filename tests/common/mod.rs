@@ -511,51 +511,57 @@ pub fn receiver_answering(fail: usize, answer: &'static [u8]) -> (String, Receiv
     let addr = format!("http://{}/ingest?token=t", l.local_addr().unwrap());
     let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let g = got.clone();
+    // A thread a connection: the clicks' and the conversions' shippers
+    // each keep one open.
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     std::thread::spawn(move || {
-        let mut n = 0;
         for s in l.incoming() {
             let mut s = s.unwrap();
-            let mut r = BufReader::new(s.try_clone().unwrap());
-            loop {
-                let mut first = String::new();
-                if r.read_line(&mut first).unwrap_or(0) == 0 {
-                    break;
-                }
-                let mut headers = std::collections::HashMap::new();
+            let g = g.clone();
+            let count = count.clone();
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(s.try_clone().unwrap());
                 loop {
-                    let mut h = String::new();
-                    r.read_line(&mut h).unwrap();
-                    if h.trim().is_empty() {
+                    let mut first = String::new();
+                    if r.read_line(&mut first).unwrap_or(0) == 0 {
                         break;
                     }
-                    let (k, v) = h.split_once(':').unwrap();
-                    headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-                }
-                let len: usize = headers
-                    .get("content-length")
-                    .map_or(0, |v| v.parse().unwrap());
-                let mut body = vec![0; len];
-                r.read_exact(&mut body).unwrap();
-                n += 1;
-                if n <= fail {
-                    let _ = s.write_all(answer);
-                    continue;
-                }
-                if body.is_empty() {
+                    let mut headers = std::collections::HashMap::new();
+                    loop {
+                        let mut h = String::new();
+                        r.read_line(&mut h).unwrap();
+                        if h.trim().is_empty() {
+                            break;
+                        }
+                        let (k, v) = h.split_once(':').unwrap();
+                        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+                    }
+                    let len: usize = headers
+                        .get("content-length")
+                        .map_or(0, |v| v.parse().unwrap());
+                    let mut body = vec![0; len];
+                    r.read_exact(&mut body).unwrap();
+                    let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    if n <= fail {
+                        let _ = s.write_all(answer);
+                        continue;
+                    }
+                    if body.is_empty() {
+                        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+                        continue;
+                    }
+                    let mut text = String::new();
+                    flate2::read::GzDecoder::new(&body[..])
+                        .read_to_string(&mut text)
+                        .unwrap();
+                    let events = text
+                        .lines()
+                        .map(|l| serde_json::from_str(l).unwrap())
+                        .collect();
+                    g.lock().unwrap().push((headers, events));
                     let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
-                    continue;
                 }
-                let mut text = String::new();
-                flate2::read::GzDecoder::new(&body[..])
-                    .read_to_string(&mut text)
-                    .unwrap();
-                let events = text
-                    .lines()
-                    .map(|l| serde_json::from_str(l).unwrap())
-                    .collect();
-                g.lock().unwrap().push((headers, events));
-                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
-            }
+            });
         }
     });
     (addr, got)

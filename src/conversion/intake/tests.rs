@@ -6,9 +6,13 @@ const SECRET: &str = "shop-secret-0123456789";
 fn policy() -> ConversionPolicy {
     let mut c = ConversionsConfig::default();
     c.keys.insert("shop".into(), SECRET.into());
-    c.keys.insert("network".into(), "network-secret-0123456789".into());
+    c.keys
+        .insert("network".into(), "network-secret-0123456789".into());
     c.txn_hash_key = "txn-hash-key-0123456789".into();
-    for (n, cat) in [("purchase", Category::Purchase), ("signup", Category::Signup)] {
+    for (n, cat) in [
+        ("purchase", Category::Purchase),
+        ("signup", Category::Signup),
+    ] {
         c.actions.insert(
             n.into(),
             ActionConfig {
@@ -55,13 +59,22 @@ fn a_postback_url_records_one_conversion_with_its_source_and_hashed_txn() {
     let c = parse(&policy(), Body::Form(q.as_bytes()), &cx(None)).unwrap();
     assert_eq!(c.len(), 1);
     let c = &c[0];
-    assert_eq!((c.source.as_str(), c.event.as_str(), c.category.as_str()), ("shop", "purchase", "purchase"));
+    assert_eq!(
+        (c.source.as_str(), c.event.as_str(), c.category.as_str()),
+        ("shop", "purchase", "purchase")
+    );
     assert_eq!((c.value.as_str(), c.currency.as_str()), ("12.5", "EUR"));
     assert_eq!(c.consent, "granted");
     assert_eq!(c.txn_hash, policy().txn_hash("ORDER-1"));
     let line = String::from_utf8(c.to_line()).unwrap();
-    assert!(!line.contains("ORDER-1") && !line.contains(SECRET), "{line}");
-    assert_eq!(c.click_ts, crate::time::rfc3339_millis(now() - Duration::from_secs(3600)).to_string());
+    assert!(
+        !line.contains("ORDER-1") && !line.contains(SECRET),
+        "{line}"
+    );
+    assert_eq!(
+        c.click_ts,
+        crate::time::rfc3339_millis(now() - Duration::from_secs(3600)).to_string()
+    );
 }
 
 #[test]
@@ -71,7 +84,9 @@ fn json_objects_and_arrays_read_numbers_as_written() {
     let c = parse(&policy(), Body::Json(one.as_bytes()), &cx(Some(SECRET))).unwrap();
     assert_eq!(c[0].value, "0.1");
     assert_eq!(c[0].consent, "unspecified");
-    let many = format!(r#"[{{"click_id":"{id}","event":"signup"}},{{"click_id":"{id}","event":"purchase","txn":"A1"}}]"#);
+    let many = format!(
+        r#"[{{"click_id":"{id}","event":"signup"}},{{"click_id":"{id}","event":"purchase","txn":"A1"}}]"#
+    );
     let c = parse(&policy(), Body::Json(many.as_bytes()), &cx(Some(SECRET))).unwrap();
     assert_eq!(c.len(), 2);
     assert_ne!(c[0].conversion_id, c[1].conversion_id);
@@ -95,41 +110,153 @@ fn each_refusal_has_its_reason() {
     let id = click_id(now(), Duration::from_secs(60));
     let form = |q: &str| refusal(parse(&p, Body::Form(q.as_bytes()), &cx(None)));
     let k = format!("&key={SECRET}");
-    assert_eq!(form(&format!("click_id={id}&event=purchase")), Refusal::Unauthorized);
-    assert_eq!(form(&format!("click_id={id}&event=purchase&key=wrong-secret-0123456789")), Refusal::Unauthorized);
-    assert_eq!(form(&format!("click_id={id}&event=purchase&email=a@b.c{k}")), Refusal::UnknownField);
-    assert_eq!(form(&format!("click_id={id}&event=purchase&event=signup{k}")), Refusal::DuplicateField);
+    assert_eq!(
+        form(&format!("click_id={id}&event=purchase")),
+        Refusal::Unauthorized
+    );
+    assert_eq!(
+        form(&format!(
+            "click_id={id}&event=purchase&key=wrong-secret-0123456789"
+        )),
+        Refusal::Unauthorized
+    );
+    assert_eq!(
+        form(&format!("click_id={id}&event=purchase&email=a@b.c{k}")),
+        Refusal::UnknownField
+    );
+    assert_eq!(
+        form(&format!("click_id={id}&event=purchase&event=signup{k}")),
+        Refusal::DuplicateField
+    );
     assert_eq!(form(&format!("event=purchase{k}")), Refusal::MissingField);
-    assert_eq!(form(&format!("click_id=not-a-uuid&event=purchase{k}")), Refusal::BadClickId);
+    assert_eq!(
+        form(&format!("click_id=not-a-uuid&event=purchase{k}")),
+        Refusal::BadClickId
+    );
     let v4 = uuid::Uuid::new_v4();
-    assert_eq!(form(&format!("click_id={v4}&event=purchase{k}")), Refusal::BadClickId);
-    assert_eq!(form(&format!("click_id={id}&event=refund{k}")), Refusal::UnknownEvent);
-    assert_eq!(form(&format!("click_id={id}&event=someone%40example.com{k}")), Refusal::PersonalData);
-    assert_eq!(form(&format!("click_id={id}&event=purchase&txn=%2B44%2020%207946%200958{k}")), Refusal::PersonalData);
-    assert_eq!(form(&format!("click_id={id}&event=purchase&txn=jane.doe%40mail.example{k}")), Refusal::PersonalData);
-    assert_eq!(form(&format!("click_id={id}&event=purchase&time=yesterday{k}")), Refusal::BadTime);
-    assert_eq!(form(&format!("click_id={id}&event=purchase&time=2030-01-01T00:00:00Z{k}")), Refusal::BadTime);
-    assert_eq!(form(&format!("click_id={id}&event=purchase&value=1e3&currency=EUR{k}")), Refusal::BadValue);
-    assert_eq!(form(&format!("click_id={id}&event=purchase&value=-1&currency=EUR{k}")), Refusal::BadValue);
-    assert_eq!(form(&format!("click_id={id}&event=purchase&value=10{k}")), Refusal::BadCurrency);
-    assert_eq!(form(&format!("click_id={id}&event=purchase&currency=EUR{k}")), Refusal::BadCurrency);
-    assert_eq!(form(&format!("click_id={id}&event=purchase&value=1&currency=EURO{k}")), Refusal::BadCurrency);
-    assert_eq!(form(&format!("click_id={id}&event=purchase&txn={}{k}", "x".repeat(129))), Refusal::BadTxn);
-    assert_eq!(form(&format!("click_id={id}&event=purchase&consent=maybe{k}")), Refusal::BadConsent);
+    assert_eq!(
+        form(&format!("click_id={v4}&event=purchase{k}")),
+        Refusal::BadClickId
+    );
+    assert_eq!(
+        form(&format!("click_id={id}&event=refund{k}")),
+        Refusal::UnknownEvent
+    );
+    assert_eq!(
+        form(&format!("click_id={id}&event=someone%40example.com{k}")),
+        Refusal::PersonalData
+    );
+    assert_eq!(
+        form(&format!(
+            "click_id={id}&event=purchase&txn=%2B44%2020%207946%200958{k}"
+        )),
+        Refusal::PersonalData
+    );
+    assert_eq!(
+        form(&format!(
+            "click_id={id}&event=purchase&txn=jane.doe%40mail.example{k}"
+        )),
+        Refusal::PersonalData
+    );
+    assert_eq!(
+        form(&format!("click_id={id}&event=purchase&time=yesterday{k}")),
+        Refusal::BadTime
+    );
+    assert_eq!(
+        form(&format!(
+            "click_id={id}&event=purchase&time=2030-01-01T00:00:00Z{k}"
+        )),
+        Refusal::BadTime
+    );
+    assert_eq!(
+        form(&format!(
+            "click_id={id}&event=purchase&value=1e3&currency=EUR{k}"
+        )),
+        Refusal::BadValue
+    );
+    assert_eq!(
+        form(&format!(
+            "click_id={id}&event=purchase&value=-1&currency=EUR{k}"
+        )),
+        Refusal::BadValue
+    );
+    assert_eq!(
+        form(&format!("click_id={id}&event=purchase&value=10{k}")),
+        Refusal::BadCurrency
+    );
+    assert_eq!(
+        form(&format!("click_id={id}&event=purchase&currency=EUR{k}")),
+        Refusal::BadCurrency
+    );
+    assert_eq!(
+        form(&format!(
+            "click_id={id}&event=purchase&value=1&currency=EURO{k}"
+        )),
+        Refusal::BadCurrency
+    );
+    assert_eq!(
+        form(&format!(
+            "click_id={id}&event=purchase&txn={}{k}",
+            "x".repeat(129)
+        )),
+        Refusal::BadTxn
+    );
+    assert_eq!(
+        form(&format!("click_id={id}&event=purchase&consent=maybe{k}")),
+        Refusal::BadConsent
+    );
     let old = click_id(now(), Duration::from_secs(31 * 86_400));
-    assert_eq!(form(&format!("click_id={old}&event=purchase{k}")), Refusal::OutsideWindow);
+    assert_eq!(
+        form(&format!("click_id={old}&event=purchase{k}")),
+        Refusal::OutsideWindow
+    );
     let before = crate::time::rfc3339_millis(now() - Duration::from_secs(120)).to_string();
-    assert_eq!(form(&format!("click_id={id}&event=purchase&time={before}{k}")), Refusal::OutsideWindow);
+    assert_eq!(
+        form(&format!("click_id={id}&event=purchase&time={before}{k}")),
+        Refusal::OutsideWindow
+    );
     let json = |b: &str| refusal(parse(&p, Body::Json(b.as_bytes()), &cx(Some(SECRET))));
     assert_eq!(json("{not json"), Refusal::BadBody);
     assert_eq!(json("[]"), Refusal::BadBatch);
-    assert_eq!(json(&format!("[{}]", vec![format!(r#"{{"click_id":"{id}","event":"purchase"}}"#); 1001].join(","))), Refusal::BadBatch);
-    assert_eq!(json(&format!(r#"{{"click_id":"{id}","event":"purchase","value":true}}"#)), Refusal::BadBody);
+    assert_eq!(
+        json(&format!(
+            "[{}]",
+            vec![format!(r#"{{"click_id":"{id}","event":"purchase"}}"#); 1001].join(",")
+        )),
+        Refusal::BadBatch
+    );
+    assert_eq!(
+        json(&format!(
+            r#"{{"click_id":"{id}","event":"purchase","value":true}}"#
+        )),
+        Refusal::BadBody
+    );
     // One bad record refuses the array, and says which.
-    let r = parse(&p, Body::Json(format!(r#"[{{"click_id":"{id}","event":"purchase"}},{{"click_id":"{id}","event":"nope"}}]"#).as_bytes()), &cx(Some(SECRET)));
-    assert_eq!(r.unwrap_err(), Refused { why: Refusal::UnknownEvent, index: Some(1) });
+    let r = parse(
+        &p,
+        Body::Json(
+            format!(
+                r#"[{{"click_id":"{id}","event":"purchase"}},{{"click_id":"{id}","event":"nope"}}]"#
+            )
+            .as_bytes(),
+        ),
+        &cx(Some(SECRET)),
+    );
+    assert_eq!(
+        r.unwrap_err(),
+        Refused {
+            why: Refusal::UnknownEvent,
+            index: Some(1)
+        }
+    );
     // A header and a field that name different keys are not a key.
-    let r = parse(&p, Body::Form(format!("click_id={id}&event=purchase&key=network-secret-0123456789").as_bytes()), &cx(Some(SECRET)));
+    let r = parse(
+        &p,
+        Body::Form(
+            format!("click_id={id}&event=purchase&key=network-secret-0123456789").as_bytes(),
+        ),
+        &cx(Some(SECRET)),
+    );
     assert_eq!(refusal(r), Refusal::Unauthorized);
 }
 
@@ -146,7 +273,10 @@ fn bare_digits_are_an_order_number_not_a_phone() {
 #[test]
 fn the_section_is_checked_and_a_sensitive_action_refused() {
     let mut c = ConversionsConfig::default();
-    assert!(ConversionPolicy::from_config(&c).unwrap().is_none(), "no keys: intake off");
+    assert!(
+        ConversionPolicy::from_config(&c).unwrap().is_none(),
+        "no keys: intake off"
+    );
     c.keys.insert("shop".into(), "short".into());
     c.actions.insert(
         "hiv_test_booked".into(),
@@ -168,6 +298,9 @@ fn the_section_is_checked_and_a_sensitive_action_refused() {
     assert!(keys.contains(&"conversions.actions.signup"), "{p}");
     assert!(keys.contains(&"conversions.keys.shop"), "{p}");
     assert!(keys.contains(&"conversions.txn_hash_key"), "{p}");
-    let health = p.0.iter().find(|p| p.key.ends_with("hiv_test_booked")).unwrap();
+    let health =
+        p.0.iter()
+            .find(|p| p.key.ends_with("hiv_test_booked"))
+            .unwrap();
     assert!(health.message.contains("health"), "{}", health.message);
 }
