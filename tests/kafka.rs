@@ -78,6 +78,18 @@ impl Broker {
     /// Every message of the topic: (key, click_id), read from the start
     /// until `want` arrived and nothing more came for a second.
     fn read_all(&self, topic: &str, want: usize) -> Vec<(String, String)> {
+        self.read_messages(topic, want)
+            .into_iter()
+            .map(|(key, v)| {
+                assert_eq!(v["campaign"], key.as_str(), "keyed by campaign");
+                (key, v["click_id"].as_str().unwrap().to_string())
+            })
+            .collect()
+    }
+
+    /// Every message of the topic: (key, payload), read from the start
+    /// until `want` arrived and nothing more came for a second.
+    fn read_messages(&self, topic: &str, want: usize) -> Vec<(String, serde_json::Value)> {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", self.brokers())
             .set("group.id", format!("t-{}", uuid::Uuid::new_v4()))
@@ -102,8 +114,7 @@ impl Broker {
                     let v: serde_json::Value =
                         serde_json::from_slice(m.payload().unwrap()).unwrap();
                     let key = String::from_utf8(m.key().unwrap_or_default().to_vec()).unwrap();
-                    assert_eq!(v["campaign"], key.as_str(), "keyed by campaign");
-                    out.push((key, v["click_id"].as_str().unwrap().to_string()));
+                    out.push((key, v));
                     quiet_since = Instant::now();
                 }
                 Some(Err(e)) => panic!("consumer: {e}"),
@@ -197,4 +208,42 @@ fn an_edge_restart_loses_and_doubles_nothing() {
     assert_once(&msgs, 60);
     let by_key = msgs.iter().filter(|(k, _)| k == "c0").count();
     assert_eq!(by_key, 16, "c0 is every fourth click of each round");
+}
+
+#[test]
+fn conversions_go_to_their_own_topic_keyed_by_click_id() {
+    let broker = Broker::start();
+    broker.create_topic("clicks", 2);
+    broker.create_topic("clicks_conversions", 2);
+    let url = format!("kafka://{}/clicks", broker.brokers());
+    let conversions = "conversions:\n  keys: {shop: \"shop-secret-for-tests-0123\"}\n  txn_hash_key: \"txn-hash-key-for-tests-0123\"\n  actions: {purchase: {category: purchase}}\n";
+    let edge = Edge::start_with(&format!("{SINK}{conversions}"), &["--sink", &url]);
+    send(&edge, "a", 3);
+    let ids: Vec<String> = edge
+        .wait_events(3)
+        .iter()
+        .map(|e| e["click_id"].as_str().unwrap().to_string())
+        .collect();
+    for id in &ids {
+        let r = request(
+            edge.port,
+            "POST",
+            "/v1/conversions",
+            &[
+                ("Content-Type", "application/json"),
+                ("Authorization", "Bearer shop-secret-for-tests-0123"),
+            ],
+            format!(r#"{{"click_id":"{id}","event":"purchase","txn":"T-{id}"}}"#).as_bytes(),
+        );
+        assert_eq!(r.status, 202, "{}", r.text());
+    }
+    let msgs = broker.read_messages("clicks_conversions", 3);
+    assert_eq!(msgs.len(), 3, "each conversion once: {msgs:?}");
+    for (key, v) in &msgs {
+        assert_eq!(v["click_id"], key.as_str(), "keyed by click id");
+        assert!(ids.contains(key));
+        assert_eq!(v["event"], "purchase");
+        assert!(!v.to_string().contains("T-"), "txn only as its hash: {v}");
+    }
+    assert_once(&broker.read_all("clicks", 3), 3);
 }
