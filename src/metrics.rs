@@ -56,6 +56,7 @@ pub struct Metrics {
     pub events_dropped: IntCounter,
     pub events_spooled: IntCounter,
     pub spool_write_errors: IntCounter,
+    pub spool_syncs: IntCounter,
     pub spool_files: IntGauge,
     pub reloads_ok: IntCounter,
     pub reloads_failed: IntCounter,
@@ -88,6 +89,9 @@ pub struct StreamCounters {
     pub dropped: IntCounter,
     pub spooled: IntCounter,
     pub write_errors: IntCounter,
+    /// fsyncs of the stream's files: conversions per sync is how well
+    /// concurrent callers share them.
+    pub syncs: IntCounter,
     pub files: IntGauge,
     pub bytes: IntGauge,
     pub quota_hits: IntCounter,
@@ -403,6 +407,7 @@ impl Metrics {
             dropped: counter(&registry, "clickedge_conversions_spool_refused_total", "Conversions the spool could not write (quota or disk): answered 503, never acknowledged."),
             spooled: counter(&registry, "clickedge_conversions_spooled_total", "Conversion records written to <data_dir>/conversions/."),
             write_errors: counter(&registry, "clickedge_conversions_spool_write_errors_total", "Failed writes or syncs of conversion spool files."),
+            syncs: counter(&registry, "clickedge_conversions_spool_syncs_total", "fsyncs of conversion spool files: one serves every conversion waiting when it starts."),
             files: gauge("clickedge_conversions_spool_files", "Spool files under <data_dir>/conversions/ not yet shipped and deleted."),
             bytes: gauge("clickedge_conversions_spool_bytes", "Bytes of conversion spool files on disk."),
             quota_hits: counter(&registry, "clickedge_conversions_spool_quota_hits_total", "Conversion writes refused because the conversions spool reached its quota."),
@@ -470,6 +475,11 @@ impl Metrics {
                 "clickedge_spool_write_errors_total",
                 "Failed writes or syncs of spool files.",
             ),
+            spool_syncs: counter(
+                &registry,
+                "clickedge_spool_syncs_total",
+                "fsyncs of click spool files (at least every events.fsync_interval_ms while events are written).",
+            ),
             spool_files,
             registry,
         }
@@ -481,6 +491,7 @@ impl Metrics {
             dropped: self.events_dropped.clone(),
             spooled: self.events_spooled.clone(),
             write_errors: self.spool_write_errors.clone(),
+            syncs: self.spool_syncs.clone(),
             files: self.spool_files.clone(),
             bytes: self.spool_bytes.clone(),
             quota_hits: self.spool_quota_hits.clone(),

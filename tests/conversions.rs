@@ -487,3 +487,70 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// The order of the edge's own system calls, seen by strace: the record's
+/// write, then its fdatasync, then the `202` on the socket. (A SIGKILL
+/// keeps what the kernel holds; only this shows the sync came first.)
+#[test]
+fn the_202_is_sent_only_after_the_record_is_synced() {
+    let edge = edge();
+    let id = click(&edge);
+    let trace = edge.dir.path().join("trace.txt");
+    let mut strace = std::process::Command::new("strace")
+        .args([
+            "-f",
+            "-p",
+            &edge.pid().to_string(),
+            "-e",
+            "trace=fdatasync,fsync,write,writev,sendto,sendmsg",
+            "-s",
+            "48",
+            "-o",
+        ])
+        .arg(&trace)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect(
+            "strace is needed for this test (apt-get install -y strace; .ci/test-deps installs it)",
+        );
+    // Attached once it has written its first line.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::metadata(&trace).map_or(0, |m| m.len()) == 0 {
+        let _ = edge.get("/healthz", &[]);
+        assert!(Instant::now() < deadline, "strace did not attach");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let r = post_json(
+        &edge,
+        &format!(r#"{{"click_id":"{id}","event":"purchase"}}"#),
+    );
+    assert_eq!(r.status, 202);
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = strace.kill();
+    let _ = strace.wait();
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let at = |what: &dyn Fn(&str) -> bool| lines.iter().position(|l| what(l));
+    let written = at(&|l| l.contains("write(") && l.contains("conversion_id"))
+        .unwrap_or_else(|| panic!("no record write:\n{text}"));
+    let fd = lines[written]
+        .split("write(")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string();
+    let synced = lines[written..]
+        .iter()
+        .position(|l| l.contains(&format!("fdatasync({fd}")) || l.contains(&format!("fsync({fd}")))
+        .map(|i| i + written)
+        .unwrap_or_else(|| panic!("the record's file was never synced:\n{text}"));
+    let answered =
+        at(&|l| l.contains("HTTP/1.1 202")).unwrap_or_else(|| panic!("no 202 seen:\n{text}"));
+    assert!(
+        written < synced && synced < answered,
+        "write {written}, sync {synced}, 202 {answered}:\n{text}"
+    );
+}

@@ -393,10 +393,13 @@ impl Writer {
 
     fn sync(&mut self) {
         if let Some(seg) = &self.segment {
-            if let Err(e) = seg.file.sync_data() {
-                tracing::error!(error = %e, file = %seg.path.display(), "spool fsync failed");
-                self.counters.write_errors.inc();
-                self.io_failed = true;
+            match seg.file.sync_data() {
+                Ok(()) => self.counters.syncs.inc(),
+                Err(e) => {
+                    tracing::error!(error = %e, file = %seg.path.display(), "spool fsync failed");
+                    self.counters.write_errors.inc();
+                    self.io_failed = true;
+                }
             }
         }
         self.unsynced = false;
