@@ -172,13 +172,25 @@ pub(crate) fn probe(config: &Config) -> (Vec<Problem>, Option<String>) {
     // Unparsed: this runs whether or not the config built; a URL that
     // does not parse is `build`'s problem to name.
     if let Some(Ok(url)) = config.sink.url.as_deref().map(SinkUrl::parse) {
-        let sink = crate::ship::sinks::build(&url, &SinkOptions::from_config(&config.sink));
-        match sink.check() {
-            Ok(msg) => found = Some(msg),
-            Err(e) => problems.push(Problem::new(
-                format!("sink {}", sink.describe()),
-                e.to_string(),
-            )),
+        let opts = SinkOptions::from_config(&config.sink);
+        let mut sinks = vec![crate::ship::sinks::build(&url, &opts)];
+        // Conversions on: their table or topic must be there too.
+        if !config.conversions.keys.is_empty() {
+            sinks.push(crate::ship::sinks::build_conversions(&url, &opts));
+        }
+        for sink in sinks {
+            match sink.check() {
+                Ok(msg) => {
+                    found = Some(match found {
+                        Some(prev) => format!("{prev}; {msg}"),
+                        None => msg,
+                    })
+                }
+                Err(e) => problems.push(Problem::new(
+                    format!("sink {}", sink.describe()),
+                    e.to_string(),
+                )),
+            }
         }
     }
     (problems, found)

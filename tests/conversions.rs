@@ -554,3 +554,25 @@ fn the_202_is_sent_only_after_the_record_is_synced() {
         "write {written}, sync {synced}, 202 {answered}:\n{text}"
     );
 }
+
+#[test]
+fn check_with_a_sink_names_the_conversions_table_it_lacks() {
+    let ch = common::clickhouse::ClickHouse::start();
+    ch.query("DROP TABLE clickedge.clickedge_conversions");
+    let edge = edge();
+    let cfg = edge.dir.path().join("with-sink.yaml");
+    let text = std::fs::read_to_string(&edge.config).unwrap();
+    std::fs::write(&cfg, format!("{text}sink:\n  url: \"{}\"\n", ch.sink_url())).unwrap();
+    let (code, out) = check(&cfg);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(
+        out.contains("clickedge.clickedge_conversions")
+            && out.contains("conf/clickhouse/conversions.sql"),
+        "{out}"
+    );
+    for stmt in common::clickhouse::sql_statements("conf/clickhouse/conversions.sql") {
+        ch.query(&stmt);
+    }
+    let (code, out) = check(&cfg);
+    assert_eq!(code, Some(0), "{out}");
+}

@@ -40,6 +40,8 @@ pub enum CheckError {
     NoConversionsTable { table: String },
     #[error("table {table} lacks columns {}: see conf/clickhouse/schema.sql", .columns.join(", "))]
     MissingColumns { table: String, columns: Vec<String> },
+    #[error("table {table} lacks columns {}: see conf/clickhouse/conversions.sql", .columns.join(", "))]
+    MissingConversionColumns { table: String, columns: Vec<String> },
     #[error("{0}")]
     Url(url::ParseError),
     #[error("{sink}: {error}")]

@@ -119,7 +119,7 @@ impl Sink for ClickHouseConversions {
             .map(|c| c.to_string())
             .collect();
         if !columns.is_empty() {
-            return Err(CheckError::MissingColumns { table, columns });
+            return Err(CheckError::MissingConversionColumns { table, columns });
         }
         Ok(format!("{}: table ready", self.describe()))
     }
