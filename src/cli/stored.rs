@@ -45,14 +45,15 @@ impl ReportArgs {
             by,
             format,
         } = self;
+        let (cfg, store) = store.open("report")?;
         let q = report::Query {
             from: window.from,
             to: window.to,
             by,
+            window_days: cfg.conversions.window_days,
         };
-        let (_, store) = store.open("report")?;
-        let rows = store.report(&q, &store.amendments()?)?;
-        report::write(&mut std::io::stdout().lock(), &q.by, &rows, format)?;
+        let r = store.report(&q, &store.amendments()?)?;
+        report::write(&mut std::io::stdout().lock(), &q.by, &r, format)?;
         Ok(ExitCode::SUCCESS)
     }
 }

@@ -25,6 +25,10 @@ pub(crate) mod strikes;
 
 pub(crate) use store::{Adjustment, StateKind, Store, StoreError};
 
+/// The ClickHouse table of conversions, beside the click table
+/// (`conf/clickhouse/conversions.sql`).
+pub(crate) const CONVERSIONS_TABLE: &str = "clickedge_conversions";
+
 use crate::ivt::BackendReason;
 use crate::time::{self, TimeError};
 use activity::Rules;
@@ -154,8 +158,9 @@ pub(crate) fn freeze(
         from: Some(start),
         to: Some(end),
         by: GroupKey::ALL.to_vec(),
+        ..Query::default()
     };
-    let rows = store.report(&q, &amendments)?;
+    let rows = store.report(&q, &amendments)?.rows;
     let f = FrozenMonth {
         month: month.to_string(),
         frozen_at,

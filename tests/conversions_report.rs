@@ -1,0 +1,332 @@
+//! Conversions beside the clicks (docs/contract.md §9): attributed in
+//! `clickedge report` the same from the data dir and from ClickHouse,
+//! exported to the ad platforms only as allowed, and each once.
+//!
+//! The clicks and conversions are written as the edge writes them: sealed
+//! records in spool segments under the data dir, and the same rows
+//! inserted into ClickHouse, so both sources hold the same data.
+
+mod common;
+use common::clickhouse::{sql_statements, ClickHouse};
+use common::*;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn clickedge(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ok(args: &[&str]) -> String {
+    let (ok, out, err) = clickedge(args);
+    assert!(ok, "clickedge {args:?} failed: {err}{out}");
+    out
+}
+
+/// A click as the edge writes it.
+struct Click<'a> {
+    ts: &'a str,
+    id: &'a str,
+    campaign: &'a str,
+    ip: &'a str,
+    verdict: &'a str,
+    reason: &'a str,
+    /// (platform click-id parameter, its value)
+    platform: Option<(&'a str, &'a str)>,
+    /// None: written before the field existed.
+    data_use: Option<&'a str>,
+}
+
+impl<'a> Click<'a> {
+    fn valid(ts: &'a str, id: &'a str) -> Click<'a> {
+        Click {
+            ts,
+            id,
+            campaign: "shop",
+            ip: "192.0.2.0",
+            verdict: "valid",
+            reason: "",
+            platform: None,
+            data_use: Some("standard"),
+        }
+    }
+
+    fn json(&self) -> Value {
+        let mut v = json!({
+            "ts": self.ts, "click_id": self.id, "campaign": self.campaign,
+            "impression": self.id, "publisher": "p1", "landing_host": "a.example",
+            "verdict": self.verdict, "reason": self.reason, "action": "redirected",
+            "method": "GET", "ip": self.ip, "user_agent": "Mozilla/5.0",
+            "device": "desktop", "country": "", "referrer_host": "", "edge": "e1",
+        });
+        if let Some((param, id)) = self.platform {
+            v["platform_click_param"] = param.into();
+            v["platform_click_id"] = id.into();
+        }
+        if let Some(d) = self.data_use {
+            v["data_use"] = d.into();
+        }
+        v
+    }
+}
+
+/// A conversion record as the edge writes it; `key` names it (its
+/// `conversion_id`), `edge` and `ts` say which edge received it when.
+fn conversion(key: &str, click_id: &str, click_ts: &str, time: &str, value: &str) -> Value {
+    json!({
+        "ts": time, "conversion_id": format!("00000000-0000-8000-8000-{key:0>12}"),
+        "click_id": click_id, "click_ts": click_ts, "event": "purchase",
+        "category": "purchase", "time": time, "value": value,
+        "currency": if value.is_empty() { "" } else { "EUR" },
+        "txn_hash": format!("{key:0>32}"), "consent": "granted", "source": "shop", "edge": "e1",
+    })
+}
+
+/// Writes sealed records into `<data>/<stream>/<name>`.
+fn write_segment(data: &Path, stream: &str, name: &str, records: &[Value]) {
+    let dir = data.join(stream);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut out = Vec::new();
+    for r in records {
+        let mut line = serde_json::to_vec(r).unwrap();
+        clickedge::internals::spool::record::seal(&mut line);
+        out.extend(line);
+    }
+    std::fs::write(dir.join(name), out).unwrap();
+}
+
+/// Inserts rows into a table of the test's ClickHouse.
+fn insert(ch: &ClickHouse, table: &str, rows: &[Value]) {
+    let body: Vec<String> = rows.iter().map(Value::to_string).collect();
+    ch.query(&format!(
+        "INSERT INTO clickedge.{table} FORMAT JSONEachRow\n{}\n",
+        body.join("\n")
+    ));
+}
+
+/// A ClickHouse with the conversions table, a data dir, and a config
+/// naming both: the same data goes to each.
+struct Both {
+    ch: ClickHouse,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Both {
+    fn new() -> Both {
+        let ch = ClickHouse::start();
+        for s in sql_statements("conf/clickhouse/conversions.sql") {
+            ch.query(&s);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("clickedge.yaml");
+        let extra = "conversions:\n  window_days: 30\n  actions:\n    \
+                     purchase: {category: purchase, label: \"Online purchase, web\"}\n    \
+                     signup: {category: signup}\n";
+        std::fs::write(
+            &config,
+            config_text(free_port(), free_port(), &dir.path().join("data"), extra),
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.path().join("data/clicks")).unwrap();
+        Both { ch, dir, config }
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn data_arg(&self) -> String {
+        self.data().display().to_string()
+    }
+
+    fn clicks(&self, name: &str, clicks: &[Click<'_>]) {
+        let rows: Vec<Value> = clicks.iter().map(Click::json).collect();
+        write_segment(&self.data(), "clicks", name, &rows);
+        insert(&self.ch, "clicks", &rows);
+    }
+
+    /// Conversions written to a segment of the data dir and inserted.
+    fn conversions(&self, name: &str, rows: &[Value]) {
+        write_segment(&self.data(), "conversions", name, rows);
+        insert(&self.ch, "clickedge_conversions", rows);
+    }
+
+    /// The report in JSON from the data dir and from ClickHouse, which
+    /// must be equal.
+    fn report(&self, extra: &[&str]) -> Value {
+        let config = self.config.display().to_string();
+        let run = |src: &[&str]| -> Value {
+            let mut a = vec!["report", "--format", "json", "--config", &config];
+            a.extend_from_slice(src);
+            a.extend_from_slice(extra);
+            serde_json::from_str(&ok(&a)).unwrap()
+        };
+        let sink = self.ch.sink_url();
+        let local = run(&["--data-dir", &self.data_arg()]);
+        let central = run(&["--sink", &sink]);
+        assert_eq!(local, central, "the data dir and ClickHouse differ");
+        local
+    }
+}
+
+const T0: &str = "2026-11-02T10:00:00.000Z";
+
+#[test]
+fn conversions_are_attributed_the_same_from_both_sources() {
+    let b = Both::new();
+    let mut clicks = vec![
+        Click::valid(T0, "c1"),
+        Click::valid("2026-11-02T11:00:00.000Z", "c2"),
+        Click {
+            verdict: "invalid",
+            reason: "known_bot",
+            ..Click::valid("2026-11-02T12:00:00.000Z", "c3")
+        },
+        Click {
+            verdict: "test",
+            reason: "test_click",
+            ..Click::valid("2026-11-02T13:00:00.000Z", "c4")
+        },
+    ];
+    // A flood: 40 clicks from one address on one campaign in 40 seconds;
+    // rescore invalidates the ten past the limit (30).
+    let flood: Vec<(String, String)> = (0..40)
+        .map(|i| (format!("2026-11-03T10:00:{i:02}.000Z"), format!("f{i:02}")))
+        .collect();
+    for (ts, id) in &flood {
+        clicks.push(Click {
+            campaign: "flood",
+            ip: "198.51.100.0",
+            ..Click::valid(ts, id)
+        });
+    }
+    b.clicks("1000000000000-1-0001.ndjson", &clicks);
+    let (f0, f39) = (&flood[0], &flood[39]);
+    let first = vec![
+        conversion("1", "c1", T0, "2026-11-02T10:30:00.000Z", "0.1"),
+        conversion("2", "c1", T0, "2026-11-02T11:30:00.000Z", "0.2"),
+        // 31 days after its click: outside the window.
+        conversion(
+            "3",
+            "c2",
+            "2026-11-02T11:00:00.000Z",
+            "2026-12-03T12:00:00.000Z",
+            "5",
+        ),
+        conversion(
+            "4",
+            "c3",
+            "2026-11-02T12:00:00.000Z",
+            "2026-11-02T12:30:00.000Z",
+            "7",
+        ),
+        conversion(
+            "5",
+            "c4",
+            "2026-11-02T13:00:00.000Z",
+            "2026-11-02T13:30:00.000Z",
+            "9",
+        ),
+        conversion("6", &f0.1, &f0.0, "2026-11-03T11:00:00.000Z", ""),
+        conversion("7", &f39.1, &f39.0, "2026-11-03T11:00:00.000Z", "1"),
+        // Its click is not stored.
+        conversion(
+            "8",
+            "c9",
+            "2026-11-02T10:00:00.000Z",
+            "2026-11-02T10:30:00.000Z",
+            "1",
+        ),
+    ];
+    b.conversions("1000000000000-1-0001.ndjson", &first);
+    // The first conversion again, from another edge: counted once.
+    let mut again = first[0].clone();
+    again["edge"] = "e2".into();
+    again["ts"] = "2026-11-02T10:30:01.000Z".into();
+    b.conversions("1000000000001-2-0001.ndjson", &[again]);
+
+    let t = b.report(&[]);
+    let t = &t[0];
+    assert_eq!(t["conversions"], 4, "{t}");
+    assert_eq!(t["conversion_value"], json!({"EUR": "1.3"}), "{t}");
+    assert_eq!(t["conversions_on_invalid_clicks"], 1, "{t}");
+    assert_eq!(t["conversions_on_test_clicks"], 1, "{t}");
+    assert_eq!(t["unattributed_conversions"], 2, "{t}");
+    assert_eq!(t["valid_clicks"], 42, "{t}");
+    let rate = t["conversion_rate"].as_f64().unwrap();
+    assert!((rate - 4.0 / 42.0).abs() < 1e-12, "{t}");
+
+    // Rescore invalidates the flood's last ten: the conversion on f39
+    // moves to the invalid clicks', the one on f00 stays attributed.
+    let config = b.config.display().to_string();
+    let sink = b.ch.sink_url();
+    let data = b.data_arg();
+    for src in [["--data-dir", &data], ["--sink", &sink]] {
+        let out = ok(&[
+            &["rescore", "--config", &config][..],
+            &src,
+            &["--from", "2026-11-01", "--to", "2026-11-05"],
+        ]
+        .concat());
+        assert!(out.contains("10 new adjustments"), "{out}");
+    }
+    let t = b.report(&[]);
+    let t = &t[0];
+    assert_eq!(t["conversions"], 3, "{t}");
+    assert_eq!(
+        t["conversion_value"],
+        json!({"EUR": "0.3"}),
+        "0.1 + 0.2 exactly: {t}"
+    );
+    assert_eq!(t["conversions_on_invalid_clicks"], 2, "{t}");
+    assert_eq!(t["unattributed_conversions"], 2, "{t}");
+
+    // By campaign: the groups are the click's.
+    let by = b.report(&["--by", "campaign"]);
+    assert_eq!(by[0]["campaign"], "flood");
+    assert_eq!(by[0]["conversions"], 1);
+    assert_eq!(by[0]["conversions_on_invalid_clicks"], 1);
+    assert_eq!(by[0]["conversion_value"], json!({}));
+    assert_eq!(by[1]["campaign"], "shop");
+    assert_eq!(by[1]["conversions"], 2);
+    assert_eq!(by[1]["conversion_value"], json!({"EUR": "0.3"}));
+    assert_eq!(by[1]["unattributed_conversions"], 0);
+    // The unattributed ones have no click and so no group: a row of
+    // their own.
+    assert_eq!(by[2]["campaign"], Value::Null);
+    assert_eq!(by[2]["unattributed_conversions"], 2);
+    assert_eq!(by.as_array().unwrap().len(), 3);
+
+    // By reason: what each reason's clicks converted at, beside the
+    // valid clicks' rate.
+    let r = b.report(&["--by", "reason"]);
+    let row = |reason: &str| {
+        r.as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["reason"] == reason)
+            .unwrap_or_else(|| panic!("no {reason} row: {r}"))
+            .clone()
+    };
+    let valid = row("");
+    assert_eq!(valid["valid_clicks"], 32);
+    assert_eq!(valid["conversions"], 3);
+    let bot = row("known_bot");
+    assert_eq!(bot["conversions_on_invalid_clicks"], 1);
+    assert_eq!(bot["invalid_conversion_rate"], 1.0);
+    let flood = row("click_flood");
+    assert_eq!(flood["invalid_clicks"], 10);
+    assert_eq!(flood["conversions_on_invalid_clicks"], 1);
+    assert_eq!(flood["invalid_conversion_rate"], 0.1);
+
+    // A range that holds the clicks of one day only.
+    let day = b.report(&["--from", "2026-11-03", "--to", "2026-11-04"]);
+    assert_eq!(day[0]["conversions"], 1, "{day}");
+    assert_eq!(day[0]["unattributed_conversions"], 0, "{day}");
+}
