@@ -330,3 +330,193 @@ fn conversions_are_attributed_the_same_from_both_sources() {
     assert_eq!(day[0]["conversions"], 1, "{day}");
     assert_eq!(day[0]["unattributed_conversions"], 0, "{day}");
 }
+
+/// `conversions export` from one source into `out`; (succeeded, stdout,
+/// stderr).
+fn export(b: &Both, src: &[&str], platform: &str, out: &Path) -> (bool, String, String) {
+    let config = b.config.display().to_string();
+    let out = out.display().to_string();
+    let mut a = vec![
+        "conversions",
+        "export",
+        "--platform",
+        platform,
+        "--config",
+        &config,
+        "--out",
+        &out,
+    ];
+    a.extend_from_slice(src);
+    clickedge(&a)
+}
+
+#[test]
+fn export_holds_only_what_may_go_to_each_platform_and_each_once() {
+    let b = Both::new();
+    let click = |ts, id, platform, data_use| Click {
+        platform,
+        data_use,
+        ..Click::valid(ts, id)
+    };
+    let std = Some("standard");
+    let clicks = [
+        click(T0, "g1", Some(("gclid", "G1")), std),
+        click(T0, "g2", Some(("gclid", "G2")), std),
+        click(T0, "g3", Some(("gclid", "G3")), Some("opted_out")),
+        click(T0, "g4", Some(("gclid", "G4")), Some("child_directed")),
+        // Written before data_use existed: nothing is assumed.
+        click(T0, "g5", Some(("gclid", "G5")), None),
+        click(T0, "g6", Some(("gclid", "G6")), std),
+        click(T0, "m1", Some(("msclkid", "M1")), std),
+        click(T0, "n1", None, std),
+        Click {
+            verdict: "invalid",
+            reason: "known_bot",
+            ..click(T0, "b1", Some(("gclid", "B1")), std)
+        },
+    ];
+    b.clicks("1000000000000-1-0001.ndjson", &clicks);
+    let at = |m: u32| format!("2026-11-02T10:{m:02}:00.000Z");
+    let mut convs = vec![
+        conversion("1", "g1", T0, &at(30), "0.1"),
+        conversion("2", "g2", T0, &at(31), "12.5"),
+        conversion("3", "g3", T0, &at(32), "1"),
+        conversion("4", "g4", T0, &at(33), "1"),
+        conversion("5", "g5", T0, &at(34), "1"),
+        conversion("6", "g6", T0, &at(35), "1"),
+        conversion("7", "m1", T0, &at(36), "3"),
+        conversion("8", "n1", T0, &at(37), "1"),
+        conversion("9", "b1", T0, &at(38), "1"),
+        conversion("10", "zz", T0, &at(39), "1"),
+    ];
+    convs[1]["event"] = "signup".into();
+    convs[1]["consent"] = "unspecified".into();
+    convs[5]["consent"] = "denied".into();
+    b.conversions("1000000000000-1-0001.ndjson", &convs);
+    // g1's conversion again, from another edge.
+    let mut again = convs[0].clone();
+    again["edge"] = "e2".into();
+    b.conversions("1000000000001-2-0001.ndjson", &[again]);
+
+    let out_dir = tempfile::tempdir().unwrap();
+    let data = b.data_arg();
+    let sink = b.ch.sink_url();
+    let sources: [(&str, [&str; 2]); 2] =
+        [("local", ["--data-dir", &data]), ("ch", ["--sink", &sink])];
+    let want = "Parameters:TimeZone=+0000\n\
+                Google Click ID,Conversion Name,Conversion Time,Conversion Value,Conversion Currency\n\
+                G1,\"Online purchase, web\",2026-11-02 10:30:00,0.1,EUR\n\
+                G2,signup,2026-11-02 10:31:00,12.5,EUR\n";
+    for (name, src) in &sources {
+        let out = out_dir.path().join(format!("{name}-google-1.csv"));
+        let (ok, stdout, stderr) = export(&b, src, "google", &out);
+        assert!(ok, "{name}: {stderr}");
+        assert!(
+            stdout.contains(
+                "2 conversions written for google; withheld: 2 not attributed, \
+                 2 without a gclid, 3 by data_use, 1 by consent, 0 already exported"
+            ),
+            "{name}: {stdout}"
+        );
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), want, "{name}");
+        // The same file is never replaced: it may not be uploaded yet.
+        let (ok, _, stderr) = export(&b, src, "google", &out);
+        assert!(!ok && stderr.contains("exists"), "{name}: {stderr}");
+        let ms = out_dir.path().join(format!("{name}-microsoft-1.csv"));
+        let (ok, stdout, stderr) = export(&b, src, "microsoft", &ms);
+        assert!(ok, "{name}: {stderr}");
+        assert!(
+            stdout.contains("1 conversions written for microsoft"),
+            "{stdout}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&ms).unwrap(),
+            "Parameters:TimeZone=+0000\n\
+             Microsoft Click ID,Conversion Name,Conversion Time,Conversion Value,Conversion Currency\n\
+             M1,\"Online purchase, web\",2026-11-02 10:36:00,3,EUR\n",
+            "{name}"
+        );
+    }
+
+    // A new conversion: the next export holds it alone.
+    let new = conversion("11", "g1", T0, "2026-11-02T12:00:00.000Z", "");
+    b.conversions("1000000000002-1-0001.ndjson", &[new]);
+    for (name, src) in &sources {
+        let out = out_dir.path().join(format!("{name}-google-2.csv"));
+        let (ok, stdout, stderr) = export(&b, src, "google", &out);
+        assert!(ok, "{name}: {stderr}");
+        assert!(
+            stdout.contains("1 conversions written") && stdout.contains("2 already exported"),
+            "{name}: {stdout}"
+        );
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(
+            text.lines().skip(2).collect::<Vec<_>>(),
+            ["G1,\"Online purchase, web\",2026-11-02 12:00:00,,"],
+            "{name}"
+        );
+        // And a third, nothing: every conversion went once.
+        let out = out_dir.path().join(format!("{name}-google-3.csv"));
+        let (ok, stdout, _) = export(&b, src, "google", &out);
+        assert!(ok && stdout.contains(": 0 conversions written"), "{stdout}");
+        assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 2);
+    }
+    // The ledgers: one per platform in the data dir, a table in ClickHouse.
+    let ledger = std::fs::read_to_string(b.data().join("exported-google.ndjson")).unwrap();
+    assert_eq!(ledger.lines().count(), 3);
+    assert_eq!(
+        b.ch.query(
+            "SELECT platform, count() FROM clickedge.clickedge_exported \
+             GROUP BY platform ORDER BY platform FORMAT TSV"
+        ),
+        "google\t3\nmicrosoft\t1\n"
+    );
+}
+
+#[test]
+fn a_time_range_exports_the_conversions_of_that_range_only() {
+    let b = Both::new();
+    b.clicks(
+        "1000000000000-1-0001.ndjson",
+        &[Click {
+            platform: Some(("gclid", "G1")),
+            ..Click::valid(T0, "g1")
+        }],
+    );
+    b.conversions(
+        "1000000000000-1-0001.ndjson",
+        &[
+            conversion("1", "g1", T0, "2026-11-02T10:30:00.000Z", "1"),
+            conversion("2", "g1", T0, "2026-11-04T10:30:00.000Z", "2"),
+        ],
+    );
+    let out_dir = tempfile::tempdir().unwrap();
+    let data = b.data_arg();
+    let sink = b.ch.sink_url();
+    for (name, src) in [("local", ["--data-dir", &data]), ("ch", ["--sink", &sink])] {
+        let out = out_dir.path().join(format!("{name}.csv"));
+        let config = b.config.display().to_string();
+        let o = out.display().to_string();
+        let a = [
+            &[
+                "conversions",
+                "export",
+                "--platform",
+                "google",
+                "--config",
+                &config,
+            ][..],
+            &src,
+            &["--from", "2026-11-03", "--out", &o],
+        ]
+        .concat();
+        let stdout = ok(&a);
+        assert!(stdout.contains("1 conversions written"), "{stdout}");
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(
+            text.ends_with("G1,\"Online purchase, web\",2026-11-04 10:30:00,2,EUR\n"),
+            "{text}"
+        );
+        assert!(!text.contains("2026-11-02"), "{text}");
+    }
+}

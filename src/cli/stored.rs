@@ -263,7 +263,7 @@ pub(super) enum StrikesAction {
 
 impl StoreArgs {
     /// The config (its back-end section) and the store named by the flags.
-    fn open(self, what: &str) -> anyhow::Result<(Config, crate::stored::Store)> {
+    pub(super) fn open(self, what: &str) -> anyhow::Result<(Config, crate::stored::Store)> {
         use crate::stored::Store;
         let local = self.data_dir.is_some();
         let cfg = stored_clicks_config(&self.config, self.data_dir, self.sink)?;

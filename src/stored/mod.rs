@@ -10,7 +10,9 @@
 //!   report of that month reads it, and later adjustments are credits.
 //! - [`strikes`]: the publisher ladder.
 //! - [`report`]: the numbers, with the adjustments and frozen months
-//!   applied; [`retention`]: personal detail removed once old enough.
+//!   applied, and the conversions beside them; [`export`]: conversions to
+//!   the ad platforms' import files, each once; [`retention`]: personal
+//!   detail removed once old enough.
 //!
 //! Both stores ([`Store`]) hold the same things: the local data dir (files
 //! under `adjustments/` and `state/`) and ClickHouse (the tables of
@@ -18,6 +20,7 @@
 
 pub(crate) mod activity;
 mod clickhouse;
+pub(crate) mod export;
 pub(crate) mod report;
 pub(crate) mod retention;
 mod store;

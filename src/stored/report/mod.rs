@@ -33,8 +33,8 @@ mod sql;
 pub(crate) use amendments::{Adjusted, Amendments};
 pub(crate) use counts::{Counts, FrozenError, FrozenMonth};
 pub(crate) use local::{each_local_click, local};
-pub(crate) use render::{write, Format};
-pub(crate) use sql::{clickhouse, ADJUSTMENTS_TABLE};
+pub(crate) use render::{csv_field, write, Format};
+pub(crate) use sql::{clickhouse, conversions_once, ADJUSTMENTS_TABLE};
 
 use crate::closed_set::closed_set;
 use crate::event::Field;

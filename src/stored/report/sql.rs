@@ -163,7 +163,7 @@ fn select(sink: &ClickHouse, q: &Query, amendments: &Amendments) -> String {
 /// Milliseconds since the epoch of a column holding RFC 3339 UTC with
 /// milliseconds (the edge's `ts` and `time`), as
 /// [`super::conversions::time_ms`] reads it.
-pub(crate) fn millis_sql(col: &str) -> String {
+fn millis_sql(col: &str) -> String {
     format!(
         "(toInt64(toDateTime(replaceOne(substring({col}, 1, 19), 'T', ' '), 'UTC')) * 1000 \
          + toInt64(substring({col}, 21, 3)))"
