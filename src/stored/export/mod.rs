@@ -459,4 +459,34 @@ mod tests {
             Err(Withheld::Consent)
         );
     }
+
+    #[test]
+    fn an_existing_file_is_never_replaced_and_nothing_is_marked_exported() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("clicks")).unwrap();
+        let out = dir.path().join("google.csv");
+        std::fs::write(&out, "an earlier export").unwrap();
+        let actions = BTreeMap::new();
+        let q = ExportQuery {
+            platform: Platform::Google,
+            from: None,
+            to: None,
+            window_days: 30,
+            actions: &actions,
+            out: &out,
+        };
+        let store = Store::Local(dir.path().to_path_buf());
+        let e = export(&store, &q, SystemTime::now()).unwrap_err();
+        assert!(matches!(e, ExportError::OutExists { .. }), "{e}");
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "an earlier export");
+        assert!(!dir.path().join("exported-google.ndjson").exists());
+        // Elsewhere, an empty store gives the header alone.
+        let fresh = dir.path().join("google-2.csv");
+        let q = ExportQuery { out: &fresh, ..q };
+        assert_eq!(
+            export(&store, &q, SystemTime::now()).unwrap(),
+            Exported::default()
+        );
+        assert_eq!(std::fs::read_to_string(&fresh).unwrap().lines().count(), 2);
+    }
 }
