@@ -10,7 +10,12 @@
 //!   counted apart and are in neither;
 //! - every click once: ClickHouse is read `FINAL` (replayed batches
 //!   collapse on `click_id`); the local spool holds each click once;
-//! - the range is half-open, `from <= ts < to`, in UTC; `day` is the UTC date.
+//! - the range is half-open, `from <= ts < to`, in UTC; `day` is the UTC date;
+//! - conversions ([`conversions`]) go with their click: attributed to a
+//!   valid click within the window (`conversions`, `conversion_value`,
+//!   summed exactly per currency), or counted on an invalid or a test
+//!   click, or unattributed (no group: the totals row, or a last row of
+//!   their own with `--by`); each `conversion_id` once.
 //!
 //! The local source reads the spool as a stream, a line at a time, and keeps
 //! one row of counters per group: memory grows with the number of groups,
