@@ -108,10 +108,14 @@ fn a_known_mix_is_counted_the_same_from_both_sources() {
     let want = json!([
         {"campaign": "a", "gross_clicks": 10, "valid_clicks": 5, "invalid_clicks": 5, "test_clicks": 0,
          "backend_invalid_clicks": 0, "credit_clicks": 0, "decision_rate": 1.0,
-         "invalid_by_reason": reasons(0, 2, 1, 0, 2)},
+         "invalid_by_reason": reasons(0, 2, 1, 0, 2), "conversions": 0, "conversion_value": {},
+         "conversion_rate": 0.0, "conversions_on_invalid_clicks": 0, "invalid_conversion_rate": 0.0,
+         "conversions_on_test_clicks": 0, "unattributed_conversions": 0},
         {"campaign": "b", "gross_clicks": 4, "valid_clicks": 0, "invalid_clicks": 4, "test_clicks": 2,
          "backend_invalid_clicks": 0, "credit_clicks": 0, "decision_rate": 1.0,
-         "invalid_by_reason": reasons(1, 0, 0, 3, 0)},
+         "invalid_by_reason": reasons(1, 0, 0, 3, 0), "conversions": 0, "conversion_value": {},
+         "conversion_rate": null, "conversions_on_invalid_clicks": 0, "invalid_conversion_rate": 0.0,
+         "conversions_on_test_clicks": 0, "unattributed_conversions": 0},
     ]);
     assert_eq!(local, want, "local");
     assert_eq!(central, want, "ClickHouse");
@@ -180,8 +184,9 @@ fn bad_arguments_say_what_to_fix() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("invalid value 'ip' for '--by")
-            && stderr
-                .contains("possible values: campaign, publisher, day, device, country, platform"),
+            && stderr.contains(
+                "possible values: campaign, publisher, day, device, country, platform, reason"
+            ),
         "{stderr}"
     );
 }

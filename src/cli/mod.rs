@@ -7,13 +7,15 @@
 //! - the commands over stored clicks (`report`, `retention`, `rescore`,
 //!   `freeze`, `strikes`) in `cli/stored.rs`;
 //! - `rules keygen|build|verify` in `cli/bundle.rs`;
-//! - `sign` (click URLs and tracking templates) in `cli/sign.rs`.
+//! - `sign` (click URLs and tracking templates) in `cli/sign.rs`;
+//! - `conversions export` in `cli/conversions.rs`.
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod bundle;
+mod conversions;
 mod serve;
 mod sign;
 mod stored;
@@ -75,6 +77,12 @@ enum Command {
     /// Print signed click URLs (path and query), one a line; or, with
     /// --template, a tracking template to paste into an ad platform.
     Sign(sign::SignArgs),
+    /// Conversions: export the attributed ones to an ad platform's
+    /// offline-conversion import file.
+    Conversions {
+        #[command(subcommand)]
+        action: conversions::ConversionsAction,
+    },
 }
 
 impl Command {
@@ -89,6 +97,7 @@ impl Command {
             Command::Strikes { action } => action.run(),
             Command::Rules { action } => action.run(),
             Command::Sign(a) => a.run(),
+            Command::Conversions { action } => action.run(),
         }
     }
 }

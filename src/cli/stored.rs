@@ -45,14 +45,15 @@ impl ReportArgs {
             by,
             format,
         } = self;
+        let (cfg, store) = store.open("report")?;
         let q = report::Query {
             from: window.from,
             to: window.to,
             by,
+            window_days: cfg.conversions.window_days,
         };
-        let (_, store) = store.open("report")?;
-        let rows = store.report(&q, &store.amendments()?)?;
-        report::write(&mut std::io::stdout().lock(), &q.by, &rows, format)?;
+        let r = store.report(&q, &store.amendments()?)?;
+        report::write(&mut std::io::stdout().lock(), &q.by, &r, format)?;
         Ok(ExitCode::SUCCESS)
     }
 }
@@ -262,7 +263,7 @@ pub(super) enum StrikesAction {
 
 impl StoreArgs {
     /// The config (its back-end section) and the store named by the flags.
-    fn open(self, what: &str) -> anyhow::Result<(Config, crate::stored::Store)> {
+    pub(super) fn open(self, what: &str) -> anyhow::Result<(Config, crate::stored::Store)> {
         use crate::stored::Store;
         let local = self.data_dir.is_some();
         let cfg = stored_clicks_config(&self.config, self.data_dir, self.sink)?;

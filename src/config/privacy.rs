@@ -58,4 +58,10 @@ pub struct RetentionConfig {
     /// `ip_full` (fraud analysis only) is emptied after this many days.
     #[default = 30]
     pub ip_full_days: u32,
+    /// A conversion's `txn_hash` (the keyed hash of the order id) is
+    /// emptied this many days after it was received: repeats are removed
+    /// by `conversion_id`, so nothing needs it after the conversion window
+    /// (`conversions.window_days`); the rest is time to reconcile orders.
+    #[default = 90]
+    pub txn_hash_days: u32,
 }

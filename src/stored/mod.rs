@@ -10,7 +10,9 @@
 //!   report of that month reads it, and later adjustments are credits.
 //! - [`strikes`]: the publisher ladder.
 //! - [`report`]: the numbers, with the adjustments and frozen months
-//!   applied; [`retention`]: personal detail removed once old enough.
+//!   applied, and the conversions beside them; [`export`]: conversions to
+//!   the ad platforms' import files, each once; [`retention`]: personal
+//!   detail removed once old enough.
 //!
 //! Both stores ([`Store`]) hold the same things: the local data dir (files
 //! under `adjustments/` and `state/`) and ClickHouse (the tables of
@@ -18,12 +20,17 @@
 
 pub(crate) mod activity;
 mod clickhouse;
+pub(crate) mod export;
 pub(crate) mod report;
 pub(crate) mod retention;
 mod store;
 pub(crate) mod strikes;
 
 pub(crate) use store::{Adjustment, StateKind, Store, StoreError};
+
+/// The ClickHouse table of conversions, beside the click table
+/// (`conf/clickhouse/conversions.sql`).
+pub(crate) const CONVERSIONS_TABLE: &str = "clickedge_conversions";
 
 use crate::ivt::BackendReason;
 use crate::time::{self, TimeError};
@@ -154,8 +161,9 @@ pub(crate) fn freeze(
         from: Some(start),
         to: Some(end),
         by: GroupKey::ALL.to_vec(),
+        ..Query::default()
     };
-    let rows = store.report(&q, &amendments)?;
+    let rows = store.report(&q, &amendments)?.rows;
     let f = FrozenMonth {
         month: month.to_string(),
         frozen_at,

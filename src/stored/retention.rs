@@ -11,6 +11,23 @@
 //! - `ip_full` (fraud analysis only, `ip_mode: full`) is emptied after
 //!   `ip_full_days` (default 30).
 //!
+//! And one of each conversion record (docs/contract.md §9), under
+//! `<data-dir>/conversions/` and in the table `clickedge_conversions`:
+//!
+//! - `txn_hash` is emptied after `txn_hash_days` (default 90) from the
+//!   record's `ts`. It is a keyed hash of the advertiser's order id: not
+//!   a name, but a way back to an order for whoever holds the key. Nothing
+//!   after the fact needs it: repeats are removed by `conversion_id`,
+//!   derived at intake and kept, and the edge's own repeat check is in
+//!   memory, within the conversion window. The days left beyond the
+//!   window are for reconciling with the advertiser's orders.
+//!
+//! The rest of a conversion record holds nothing more of a person: the
+//! click id is pseudonymous (it names a click, which retention treats on
+//! its own), the values and the event are the advertiser's, and `consent`
+//! is what the exports must keep obeying; they stay, so reports and
+//! exports never change.
+//!
 //! The click itself, its verdict and everything reports group by stay:
 //! counts never change, only the personal detail goes. So does what a
 //! report reads to tell whether a click could be decided (an empty `ip` or
@@ -32,6 +49,7 @@
 //!   longer than any record is one of them, copied a piece at a time.
 
 use crate::config::RetentionConfig;
+use crate::conversion::record::Conversion;
 use crate::event::{Field, Record};
 use crate::files::FileError;
 use crate::ship::sinks::ClickHouse;
@@ -57,6 +75,8 @@ pub(crate) struct Cutoffs {
     pub ip: String,
     pub user_agent: String,
     pub ip_full: String,
+    /// A conversion's `txn_hash` (by the record's `ts`).
+    pub txn_hash: String,
 }
 
 impl Cutoffs {
@@ -71,6 +91,7 @@ impl Cutoffs {
             ip: before(cfg.ip_days),
             user_agent: before(cfg.user_agent_days),
             ip_full: before(cfg.ip_full_days),
+            txn_hash: before(cfg.txn_hash_days),
         }
     }
 }
@@ -156,16 +177,40 @@ pub(crate) fn local(data_dir: &Path, cut: &Cutoffs) -> Result<LocalOutcome, Rete
             out.skipped_segments += 1;
             continue;
         }
-        rewrite_segment(&dir, &name, cut, &mut out)?;
+        rewrite_segment(&dir, &name, cut, apply, &mut out)?;
+    }
+    // The conversions, the same way: each sealed segment not part-shipped.
+    let dir = data_dir.join(crate::stored::report::conversions::DIR);
+    if dir.exists() {
+        let part_shipped: Vec<String> = CONVERSIONS_POSITIONS
+            .iter()
+            .map(|p| reader::Position::load(&data_dir.join(p)).segment)
+            .collect();
+        for name in reader::segments(&dir).map_err(io_at(&dir))? {
+            if !reader::is_sealed(&dir, &name, &nobody) || part_shipped.contains(&name) {
+                out.skipped_segments += 1;
+                continue;
+            }
+            rewrite_segment(&dir, &name, cut, apply_conversion, &mut out)?;
+        }
     }
     drop(lock);
     Ok(out)
 }
 
+/// Where the conversions' shipper keeps its position (the segment it is
+/// part-way through): both places a shipper of that stream may keep it
+/// are read, and the segment each names is left alone.
+const CONVERSIONS_POSITIONS: [&str; 2] = ["conversions/ship.pos", "conversions.pos"];
+
+/// What a record's body becomes: `None` when nothing is due.
+type Apply = fn(&[u8], &Cutoffs) -> Option<Vec<u8>>;
+
 fn rewrite_segment(
     dir: &Path,
     name: &str,
     cut: &Cutoffs,
+    apply: Apply,
     out: &mut LocalOutcome,
 ) -> Result<(), RetentionError> {
     let path = dir.join(name);
@@ -275,6 +320,29 @@ fn apply(body: &[u8], cut: &Cutoffs) -> Option<Vec<u8>> {
     changed.then(|| ev.to_body())
 }
 
+/// A conversion record's body with `txn_hash` emptied once due, written
+/// again in the record's order, or `None` if nothing is due (or the body
+/// is not a conversion: it is then copied as it is).
+fn apply_conversion(body: &[u8], cut: &Cutoffs) -> Option<Vec<u8>> {
+    let mut json = body.to_vec();
+    json.push(b'}');
+    let mut c = Conversion::parse(&json).ok()?;
+    if c.txn_hash.is_empty() || c.ts.as_str() >= cut.txn_hash.as_str() {
+        return None;
+    }
+    c.txn_hash.clear();
+    serde_json::to_vec(&c).ok()
+}
+
+/// The ClickHouse statement that empties conversions' `txn_hash` before
+/// the cut-off (from this machine's clock: `ts` is text).
+pub(crate) fn conversions_statement(table: &str, cut: &Cutoffs) -> String {
+    format!(
+        "ALTER TABLE {table} UPDATE txn_hash = '' WHERE ts < '{}' AND txn_hash != ''",
+        cut.txn_hash
+    )
+}
+
 /// The ClickHouse statements for the cut-offs (ages in whole days, from the
 /// server's clock).
 pub(crate) fn clickhouse_statements(table: &str, cfg: &RetentionConfig) -> Vec<String> {
@@ -305,14 +373,21 @@ pub(crate) fn clickhouse(
     wait: Duration,
 ) -> Result<Vec<String>, RetentionError> {
     let table = sink.table_name();
-    let statements = clickhouse_statements(&table, cfg);
+    let mut statements = clickhouse_statements(&table, cfg);
+    let conversions = sink.sibling(crate::stored::CONVERSIONS_TABLE);
+    // Before the first conversion is shipped there may be no such table.
+    if ch::query(sink, &format!("EXISTS TABLE {conversions}"))?.trim() == "1" {
+        let cut = Cutoffs::new(cfg, SystemTime::now());
+        statements.push(conversions_statement(&conversions, &cut));
+    }
     for s in &statements {
         ch::query(sink, s)?;
     }
     let (db, name) = table.split_once('.').unwrap_or(("default", &table));
     let pending = format!(
         "SELECT count() FROM system.mutations \
-         WHERE database = '{db}' AND table = '{name}' AND is_done = 0"
+         WHERE database = '{db}' AND table IN ('{name}', '{}') AND is_done = 0",
+        crate::stored::CONVERSIONS_TABLE
     );
     let deadline = std::time::Instant::now() + wait;
     loop {
@@ -339,6 +414,7 @@ mod tests {
             ip: "2026-01-01T00:00:00.000Z".into(),
             user_agent: "2025-01-01T00:00:00.000Z".into(),
             ip_full: "2026-06-01T00:00:00.000Z".into(),
+            txn_hash: "2026-09-01T00:00:00.000Z".into(),
         }
     }
 
@@ -390,6 +466,33 @@ mod tests {
         assert_eq!(
             String::from_utf8(body).unwrap(),
             r#"{"ts":"2024-06-01T00:00:00.000Z","ip":"[scrubbed]","user_agent":"desktop","device":"desktop""#
+        );
+    }
+
+    #[test]
+    fn a_conversion_loses_its_txn_hash_at_its_age_and_keeps_the_rest() {
+        let c = |ts: &str, txn: &str| -> Vec<u8> {
+            let mut j = format!(
+                r#"{{"ts":"{ts}","conversion_id":"k","click_id":"c","click_ts":"{ts}","event":"purchase","category":"purchase","time":"{ts}","value":"1","currency":"EUR","txn_hash":"{txn}","consent":"granted","source":"s","edge":"e1"}}"#
+            )
+            .into_bytes();
+            j.pop();
+            j
+        };
+        assert!(apply_conversion(&c("2026-10-01T00:00:00.000Z", "ab"), &cut()).is_none());
+        assert!(apply_conversion(&c("2026-08-01T00:00:00.000Z", ""), &cut()).is_none());
+        let old = apply_conversion(&c("2026-08-01T00:00:00.000Z", "ab"), &cut()).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&old).unwrap();
+        assert_eq!(v["txn_hash"], "");
+        assert_eq!(v["conversion_id"], "k");
+        assert_eq!(v["value"], "1");
+        // A click's record is no conversion: left as it is.
+        assert!(apply_conversion(&event("2024-06-01T00:00:00.000Z"), &cut()).is_none());
+        let s = conversions_statement("db.clickedge_conversions", &cut());
+        assert_eq!(
+            s,
+            "ALTER TABLE db.clickedge_conversions UPDATE txn_hash = '' \
+             WHERE ts < '2026-09-01T00:00:00.000Z' AND txn_hash != ''"
         );
     }
 

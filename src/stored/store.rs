@@ -5,7 +5,7 @@
 
 use super::activity::StoredClick;
 use super::clickhouse::{self as ch, escape_tsv, unescape_tsv, ClickHouseError};
-use super::report::{self, Adjusted, Amendments, FrozenError, FrozenMonth, Query, Rows};
+use super::report::{self, Adjusted, Amendments, FrozenError, FrozenMonth, Query, Report};
 use crate::closed_set::closed_set;
 use crate::event::Field;
 use crate::files::FileError;
@@ -19,6 +19,10 @@ use std::time::SystemTime;
 
 /// The back end's ClickHouse tables, created when missing.
 pub(crate) const CLICKHOUSE_SQL: &str = include_str!("../../conf/clickhouse/backend.sql");
+
+/// The conversions table, created when missing so a report or an export
+/// reads an empty one before the first conversion is shipped.
+const CONVERSIONS_SQL: &str = include_str!("../../conf/clickhouse/conversions.sql");
 
 /// The ClickHouse table of the back end's state documents (frozen months,
 /// the strike ladder).
@@ -201,13 +205,18 @@ impl Store {
     /// do locally.
     pub(crate) fn prepare(&self) -> Result<(), StoreError> {
         if let Store::ClickHouse(c) = self {
-            let sql: Vec<&str> = CLICKHOUSE_SQL
-                .lines()
-                .filter(|l| !l.trim_start().starts_with("--"))
-                .collect();
-            for stmt in sql.join("\n").split(';').filter(|s| !s.trim().is_empty()) {
-                let stmt = stmt.replace("clickedge.", &format!("{}.", c.database()));
-                ch::query(c, &stmt)?;
+            for file in [CLICKHOUSE_SQL, CONVERSIONS_SQL] {
+                let sql: Vec<&str> = file
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("--"))
+                    .collect();
+                for stmt in sql.join("\n").split(';').filter(|s| !s.trim().is_empty()) {
+                    if stmt.trim_start().starts_with("CREATE DATABASE") {
+                        continue; // the click table's database is there
+                    }
+                    let stmt = stmt.replace("clickedge.", &format!("{}.", c.database()));
+                    ch::query(c, &stmt)?;
+                }
             }
         }
         Ok(())
@@ -405,7 +414,7 @@ impl Store {
     }
 
     /// The report, with adjustments and frozen months.
-    pub(crate) fn report(&self, q: &Query, amendments: &Amendments) -> Result<Rows, StoreError> {
+    pub(crate) fn report(&self, q: &Query, amendments: &Amendments) -> Result<Report, StoreError> {
         match self {
             Store::Local(dir) => {
                 let local =
@@ -416,7 +425,7 @@ impl Store {
                 if local.damaged > 0 {
                     eprintln!("clickedge: skipped {} damaged records", local.damaged);
                 }
-                Ok(local.rows)
+                Ok(local.report)
             }
             Store::ClickHouse(c) => {
                 report::clickhouse(c, q, amendments).map_err(StoreError::Report)

@@ -389,8 +389,9 @@ pub(crate) fn evaluate_day(
         from: Some(from),
         to: Some(from + time::DAY),
         by: vec![GroupKey::Publisher],
+        ..Query::default()
     };
-    let rows = store.report(&q, &store.amendments()?)?;
+    let rows = store.report(&q, &store.amendments()?)?.rows;
     let by_publisher = rows
         .into_iter()
         .map(|(k, c)| (k.into_iter().next().unwrap_or_default(), c))

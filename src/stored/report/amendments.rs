@@ -30,7 +30,7 @@ pub(crate) struct Amendments {
 }
 
 impl Amendments {
-    fn adjustment(&self, click_id: &str) -> Option<Adjusted> {
+    pub(super) fn adjustment(&self, click_id: &str) -> Option<Adjusted> {
         self.adjustments
             .get(click_id)
             .copied()

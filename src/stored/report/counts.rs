@@ -2,7 +2,9 @@
 //! `clickedge freeze` keeps it ([`FrozenMonth`]), with their stored form.
 
 use super::{GroupKey, Rows};
+use crate::conversion::record::Amount;
 use crate::ivt::{BackendReason, Reason};
+use std::collections::BTreeMap;
 use strum::EnumCount;
 
 /// A frozen month's document that cannot be read back.
@@ -37,6 +39,15 @@ pub(crate) struct Counts {
     /// Clicks of a frozen month counted valid in its frozen totals and
     /// invalidated by an adjustment made after the freeze: owed back.
     pub credits: u64,
+    /// Conversions attributed to the group's valid clicks (within the
+    /// window after the click), each conversion once.
+    pub conversions: u64,
+    /// Their values, per currency, exactly.
+    pub conversion_value: BTreeMap<String, Amount>,
+    /// Conversions whose click was invalid, inline or by an adjustment.
+    pub conversions_on_invalid: u64,
+    /// Conversions whose click was a test click: in no other column.
+    pub conversions_on_test: u64,
 }
 
 impl Counts {
@@ -55,7 +66,32 @@ impl Counts {
         (gross > 0).then(|| (gross - self.undecided) as f64 / gross as f64)
     }
 
+    /// Attributed conversions per valid click; `None` without valid clicks.
+    pub(crate) fn conversion_rate(&self) -> Option<f64> {
+        (self.valid > 0).then(|| self.conversions as f64 / self.valid as f64)
+    }
+
+    /// Conversions per invalid click (what the flagged clicks converted
+    /// at, to set beside [`Counts::conversion_rate`]); `None` without
+    /// invalid clicks.
+    pub(crate) fn invalid_conversion_rate(&self) -> Option<f64> {
+        (self.invalid > 0).then(|| self.conversions_on_invalid as f64 / self.invalid as f64)
+    }
+
+    /// Whether the row counts anything at all.
+    pub(super) fn is_empty(&self) -> bool {
+        self.valid + self.invalid + self.test + self.credits == 0
+            && self.conversions + self.conversions_on_invalid + self.conversions_on_test == 0
+    }
+
     pub(super) fn add(&mut self, o: &Counts) {
+        self.conversions += o.conversions;
+        self.conversions_on_invalid += o.conversions_on_invalid;
+        self.conversions_on_test += o.conversions_on_test;
+        for (cur, v) in &o.conversion_value {
+            let sum = self.conversion_value.entry(cur.clone()).or_default();
+            *sum = sum.add(*v);
+        }
         self.valid += o.valid;
         self.invalid += o.invalid;
         self.test += o.test;

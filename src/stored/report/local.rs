@@ -1,7 +1,7 @@
 //! The report from the local spool: every click record under
 //! `<data_dir>/clicks/` streamed once, a line at a time.
 
-use super::{Amendments, Query, Rows};
+use super::{conversions, Amendments, GroupKey, Query, Report};
 use crate::event::{Field, Record};
 use crate::ivt::{Reason, Verdict};
 use crate::spool::{reader, record};
@@ -18,8 +18,9 @@ fn platform_of(param: &str) -> String {
 /// Result of reading the local spool.
 #[derive(Debug, Default)]
 pub(crate) struct Local {
-    pub rows: Rows,
+    pub report: Report,
     pub events: u64,
+    /// Damaged click and conversion records, skipped.
     pub damaged: u64,
 }
 
@@ -92,47 +93,83 @@ pub(crate) fn each_local_click(
 }
 
 /// The report from the local spool, with the back end's adjustments and
-/// frozen months applied.
+/// frozen months applied, and the conversions under `conversions/`.
 pub(crate) fn local(data_dir: &Path, q: &Query, amendments: &Amendments) -> std::io::Result<Local> {
     let mut out = Local::default();
+    let mut convs = conversions::read_local(data_dir)?;
+    let rows = &mut out.report.rows;
+    let mut unattributed = 0;
     let (events, damaged) = each_local_click(data_dir, q.from, q.to, |f| {
-        let ts = f.text(Field::Ts);
-        let key: Vec<String> =
-            q.by.iter()
-                .map(|k| match k.field() {
-                    Field::Ts => ts.get(..10).unwrap_or("").to_string(),
-                    Field::PlatformClickParam => platform_of(f.text(Field::PlatformClickParam)),
-                    other => f.text(other).to_string(),
-                })
-                .collect();
-        // Stored without an address or a user agent: retention never
-        // empties either (an address becomes `[scrubbed]`), so this stays
-        // what it was when the click was stored. The SQL (`sql.rs`) reads the same.
-        let undecided = f.text(Field::Ip).is_empty() || f.text(Field::UserAgent).is_empty();
         // `each_local_click` passes only records with a verdict the edge writes.
         let Ok(verdict) = f.text(Field::Verdict).parse::<Verdict>() else {
             return;
         };
+        let ts = f.text(Field::Ts);
+        let click_id = f.text(Field::ClickId);
+        let adjusted = amendments.adjustment(click_id);
+        let key: Vec<String> = q
+            .by
+            .iter()
+            .map(|k| match (k, k.field()) {
+                (_, Field::Ts) => ts.get(..10).unwrap_or("").to_string(),
+                (_, Field::PlatformClickParam) => platform_of(f.text(Field::PlatformClickParam)),
+                (GroupKey::Reason, _) => match adjusted {
+                    Some(a) if verdict == Verdict::Valid => a.reason.as_str().to_string(),
+                    _ => f.text(Field::Reason).to_string(),
+                },
+                (_, other) => f.text(other).to_string(),
+            })
+            .collect();
+        // Stored without an address or a user agent: retention never
+        // empties either (an address becomes `[scrubbed]`), so this stays
+        // what it was when the click was stored. The SQL (`sql.rs`) reads the same.
+        let undecided = f.text(Field::Ip).is_empty() || f.text(Field::UserAgent).is_empty();
+        if let Some(mine) = convs.by_click.remove(click_id) {
+            let click_ms = crate::time::rfc3339_ms(ts).unwrap_or(0);
+            let row = rows.entry(key.clone()).or_default();
+            for c in &mine {
+                let conv_ms = conversions::time_ms(&c.time).unwrap_or(0);
+                let class = conversions::classify(
+                    verdict,
+                    adjusted.is_some(),
+                    click_ms,
+                    conv_ms,
+                    q.window_days,
+                );
+                unattributed += u64::from(class == conversions::Class::Unattributed);
+                row.count_conversion(class, conversions::value_of(c));
+            }
+        }
         amendments.count(
-            &mut out.rows,
+            rows,
             key,
             ts,
-            f.text(Field::ClickId),
+            click_id,
             verdict,
             f.text(Field::Reason).parse::<Reason>().ok(),
             undecided,
         );
     })?;
+    // The rest: conversions of clicks in range that are not stored.
+    let from = q.from.map(|t| crate::time::rfc3339_millis(t).to_string());
+    let to = q.to.map(|t| crate::time::rfc3339_millis(t).to_string());
+    unattributed += convs
+        .all()
+        .filter(|c| {
+            let t = c.click_ts.as_str();
+            from.as_deref().is_none_or(|f| t >= f) && to.as_deref().is_none_or(|to| t < to)
+        })
+        .count() as u64;
+    out.report.unattributed = unattributed;
     out.events = events;
-    out.damaged = damaged;
-    amendments.add_frozen(&mut out.rows, q);
+    out.damaged = damaged + convs.damaged;
+    amendments.add_frozen(&mut out.report.rows, q);
     Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stored::report::GroupKey;
 
     fn rec(ts: &str, campaign: &str, verdict: &str, reason: &str) -> Vec<u8> {
         let mut r = format!(
@@ -161,8 +198,9 @@ mod tests {
         // A directory named like a segment is no segment.
         std::fs::create_dir_all(dir.path().join("clicks/0-0-0000.ndjson")).unwrap();
         let all = local(dir.path(), &Query::default(), &Amendments::default()).unwrap();
+        let all_rows = &all.report.rows;
         assert_eq!(all.damaged, 2, "the nonsense time and the unknown verdict");
-        let t = &all.rows[&Vec::<String>::new()];
+        let t = &all_rows[&Vec::<String>::new()];
         assert_eq!((t.gross(), t.valid, t.invalid, t.test), (4, 2, 2, 1));
         assert_eq!(t.by_reason[Reason::KnownBot as usize], 1);
         assert_eq!(t.by_reason[Reason::Duplicate as usize], 1);
@@ -171,8 +209,12 @@ mod tests {
             from: Some(crate::time::parse_time("2026-11-01").unwrap()),
             to: Some(crate::time::parse_time("2026-11-03").unwrap()),
             by: vec![GroupKey::Campaign, GroupKey::Day],
+            ..Query::default()
         };
-        let r = local(dir.path(), &q, &Amendments::default()).unwrap().rows;
+        let r = local(dir.path(), &q, &Amendments::default())
+            .unwrap()
+            .report
+            .rows;
         assert_eq!(r.len(), 2);
         let a = &r[&vec!["a".to_string(), "2026-11-01".to_string()]];
         assert_eq!((a.gross(), a.valid, a.invalid), (2, 1, 1));

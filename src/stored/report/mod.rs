@@ -10,7 +10,12 @@
 //!   counted apart and are in neither;
 //! - every click once: ClickHouse is read `FINAL` (replayed batches
 //!   collapse on `click_id`); the local spool holds each click once;
-//! - the range is half-open, `from <= ts < to`, in UTC; `day` is the UTC date.
+//! - the range is half-open, `from <= ts < to`, in UTC; `day` is the UTC date;
+//! - conversions ([`conversions`]) go with their click: attributed to a
+//!   valid click within the window (`conversions`, `conversion_value`,
+//!   summed exactly per currency), or counted on an invalid or a test
+//!   click, or unattributed (no group: the totals row, or a last row of
+//!   their own with `--by`); each `conversion_id` once.
 //!
 //! The local source reads the spool as a stream, a line at a time, and keeps
 //! one row of counters per group: memory grows with the number of groups,
@@ -24,6 +29,7 @@
 //! ([`write`]).
 
 mod amendments;
+pub(crate) mod conversions;
 mod counts;
 mod local;
 mod render;
@@ -32,8 +38,8 @@ mod sql;
 pub(crate) use amendments::{Adjusted, Amendments};
 pub(crate) use counts::{Counts, FrozenError, FrozenMonth};
 pub(crate) use local::{each_local_click, local};
-pub(crate) use render::{write, Format};
-pub(crate) use sql::{clickhouse, ADJUSTMENTS_TABLE};
+pub(crate) use render::{csv_field, write, Format};
+pub(crate) use sql::{clickhouse, conversions_once, ADJUSTMENTS_TABLE};
 
 use crate::closed_set::closed_set;
 use crate::event::Field;
@@ -52,6 +58,11 @@ closed_set! {
         /// The ad platform of a template click (`google`, `microsoft`, the
         /// click-id parameter for another), empty for a classic click.
         Platform,
+        /// Why the click was invalid: its inline reason, or the back-end
+        /// reason of the adjustment that invalidated it; empty for a valid
+        /// click. Beside `conversion_rate`, the rate at which each reason's
+        /// clicks converted (docs/methodology.md).
+        Reason,
     }
 }
 
@@ -90,20 +101,44 @@ impl GroupKey {
             GroupKey::Device => Field::Device,
             GroupKey::Country => Field::Country,
             GroupKey::Platform => Field::PlatformClickParam,
+            GroupKey::Reason => Field::Reason,
         }
     }
 }
 
 /// What to report.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Query {
     pub from: Option<SystemTime>,
     pub to: Option<SystemTime>,
     pub by: Vec<GroupKey>,
+    /// `conversions.window_days`: a conversion is attributed to a valid
+    /// click only this many days after it, at most.
+    pub window_days: u32,
+}
+
+impl Default for Query {
+    fn default() -> Query {
+        Query {
+            from: None,
+            to: None,
+            by: Vec::new(),
+            window_days: crate::config::ConversionsConfig::default().window_days,
+        }
+    }
 }
 
 /// Group values (in `by` order) to counts, sorted by group.
 pub(crate) type Rows = BTreeMap<Vec<String>, Counts>;
+
+/// A report: its rows, and the conversions no stored click in range can
+/// take (no such click, or a valid click more than the window before the
+/// conversion), which belong to no group.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Report {
+    pub rows: Rows,
+    pub unattributed: u64,
+}
 
 #[cfg(test)]
 mod tests {
@@ -117,7 +152,7 @@ mod tests {
         assert_eq!(e, ParseError::GroupKey { given: "ip".into() });
         assert_eq!(
             e.to_string(),
-            "--by \"ip\": group by campaign, publisher, day, device, country, platform"
+            "--by \"ip\": group by campaign, publisher, day, device, country, platform, reason"
         );
     }
 

@@ -3,7 +3,9 @@
 //! same rules as [`super::Amendments::count`] written in SQL; only the
 //! rows come back.
 
-use super::{Amendments, Counts, GroupKey, Query, Rows};
+use super::conversions::{Class, TIME_SHAPE_SQL, VALUE_SHAPE_SQL};
+use super::{Amendments, Counts, GroupKey, Query, Report, Rows};
+use crate::conversion::record::Amount;
 use crate::ivt::{BackendReason, Reason};
 use crate::ship::sinks::ClickHouse;
 use crate::stored::clickhouse::{self as ch, ClickHouseError};
@@ -25,6 +27,9 @@ impl GroupKey {
             GroupKey::Day => "substring(ts, 1, 10)".into(),
             // From the platforms' table, as `platform_of` reads it.
             GroupKey::Platform => crate::click::platform_sql("platform_click_param").into(),
+            // The adjustment's reason on a click it invalidated, as
+            // `local` reads it.
+            GroupKey::Reason => "if(verdict = 'valid' AND adj != '', adj, reason)".into(),
             other => other.name().into(),
         }
     }
@@ -36,11 +41,15 @@ pub(crate) fn clickhouse(
     sink: &ClickHouse,
     q: &Query,
     amendments: &Amendments,
-) -> Result<Rows, ClickHouseError> {
+) -> Result<Report, ClickHouseError> {
     let text = ch::query(sink, &select(sink, q, amendments))?;
     let mut rows = read_rows(&text, q.by.len())?;
+    let text = ch::query(sink, &select_conversions(sink, q, amendments))?;
+    let mut unattributed = read_conversions(&text, q.by.len(), &mut rows)?;
+    let text = ch::query(sink, &select_unattributed(sink, q))?;
+    unattributed += ch::number(text.trim())?;
     amendments.add_frozen(&mut rows, q);
-    Ok(rows)
+    Ok(Report { rows, unattributed })
 }
 
 /// `fz` (the click is in a frozen month) and `frozen_at` (that month's
@@ -90,12 +99,8 @@ fn count_columns() -> Vec<String> {
     cols
 }
 
-/// The report's query.
-fn select(sink: &ClickHouse, q: &Query, amendments: &Amendments) -> String {
-    let keys: Vec<String> = q.by.iter().map(|k| k.sql().into_owned()).collect();
-    let (frozen, frozen_at) = frozen_columns(amendments);
-    let mut cols: Vec<String> = keys.clone();
-    cols.extend(count_columns());
+/// The range's condition on the click table (`WHERE ...`, or nothing).
+fn click_range(q: &Query) -> String {
     let mut wher = Vec::new();
     // `time` has whole seconds; `ts` keeps the milliseconds for exact bounds.
     if let Some(f) = q.from {
@@ -112,30 +117,158 @@ fn select(sink: &ClickHouse, q: &Query, amendments: &Amendments) -> String {
             time::rfc3339_millis(t)
         ));
     }
+    if wher.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", wher.join(" AND "))
+    }
+}
+
+/// The clicks in range, read `FINAL`, each with its adjustment's reason
+/// (`adj`, empty without one) and time (`adj_time`).
+fn clicks_with_adjustments(sink: &ClickHouse, q: &Query, amendments: &Amendments) -> String {
     let adjusted_before = amendments
         .adjusted_before
         .map(|t| format!(" WHERE time < {t}"))
         .unwrap_or_default();
-    let mut sql = format!(
-        "SELECT {cols} FROM (SELECT *, {frozen} AS fz, {frozen_at} AS frozen_at FROM \
-         (SELECT click_id, ts, campaign, publisher, device, country, platform_click_param, \
+    format!(
+        "(SELECT click_id, ts, campaign, publisher, device, country, platform_click_param, \
          verdict, reason, ip, user_agent FROM {table} FINAL{wher}) \
          ANY LEFT JOIN (SELECT click_id, argMin(reason, time) AS adj, min(time) AS adj_time \
-         FROM {adjustments}{adjusted_before} GROUP BY click_id) USING click_id)",
-        cols = cols.join(", "),
+         FROM {adjustments}{adjusted_before} GROUP BY click_id) USING click_id",
         table = sink.table_name(),
-        wher = if wher.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", wher.join(" AND "))
-        },
+        wher = click_range(q),
         adjustments = sink.sibling(ADJUSTMENTS_TABLE),
+    )
+}
+
+/// The report's query.
+fn select(sink: &ClickHouse, q: &Query, amendments: &Amendments) -> String {
+    let keys: Vec<String> = q.by.iter().map(|k| k.sql().into_owned()).collect();
+    let (frozen, frozen_at) = frozen_columns(amendments);
+    let mut cols: Vec<String> = keys.clone();
+    cols.extend(count_columns());
+    let mut sql = format!(
+        "SELECT {cols} FROM (SELECT *, {frozen} AS fz, {frozen_at} AS frozen_at FROM {clicks})",
+        cols = cols.join(", "),
+        clicks = clicks_with_adjustments(sink, q, amendments),
     );
     if !keys.is_empty() {
         sql.push_str(&format!(" GROUP BY {}", keys.join(", ")));
     }
     sql.push_str(" FORMAT TSV");
     sql
+}
+
+/// Milliseconds since the epoch of a column holding RFC 3339 UTC with
+/// milliseconds (the edge's `ts` and `time`), as
+/// [`super::conversions::time_ms`] reads it.
+fn millis_sql(col: &str) -> String {
+    format!(
+        "(toInt64(toDateTime(replaceOne(substring({col}, 1, 19), 'T', ' '), 'UTC')) * 1000 \
+         + toInt64(substring({col}, 21, 3)))"
+    )
+}
+
+/// The conversions table with each `conversion_id` once: the record
+/// received first (least `ts || edge`), records with a `time` not as the
+/// edge writes it left out first. Columns: `click_id` and `c_*`.
+pub(crate) fn conversions_once(sink: &ClickHouse) -> String {
+    let first = |col: &str| format!("argMin({col}, concat(ts, edge)) AS c_{col}");
+    format!(
+        "(SELECT conversion_id AS c_conversion_id, any(click_id) AS click_id, {}, {}, {}, {}, {}, {} \
+         FROM {} WHERE match(time, '{TIME_SHAPE_SQL}') GROUP BY conversion_id)",
+        first("time"),
+        first("value"),
+        first("currency"),
+        first("click_ts"),
+        first("event"),
+        first("consent"),
+        sink.sibling(crate::stored::CONVERSIONS_TABLE),
+    )
+}
+
+/// The conversions of the range's clicks, per group, class and currency:
+/// the group keys, the class letter, the currency (empty: no value that
+/// counts), how many and their values' sum (Decimal, exact).
+fn select_conversions(sink: &ClickHouse, q: &Query, amendments: &Amendments) -> String {
+    let keys: Vec<String> = q.by.iter().map(|k| k.sql().into_owned()).collect();
+    let window_ms = i64::from(q.window_days) * 86_400_000;
+    let mut group = keys.clone();
+    group.extend(["cls".to_string(), "cur".to_string()]);
+    let mut cols = group.clone();
+    cols.extend(["count()".to_string(), "sum(toDecimal128(v, 6))".to_string()]);
+    format!(
+        "SELECT {cols} FROM (SELECT *, \
+         multiIf(verdict = 'test', 't', verdict = 'invalid' OR adj != '', 'i', \
+         c_ms >= click_ms AND c_ms <= click_ms + {window_ms}, 'a', 'u') AS cls, \
+         if(c_value != '' AND c_currency != '' AND match(c_value, '{VALUE_SHAPE_SQL}'), \
+         c_currency, '') AS cur, if(cur = '', '0', c_value) AS v \
+         FROM (SELECT *, {click_ms} AS click_ms FROM {clicks}) \
+         ALL INNER JOIN (SELECT *, {c_ms} AS c_ms FROM {convs}) USING click_id) \
+         GROUP BY {group} FORMAT TSV",
+        cols = cols.join(", "),
+        click_ms = millis_sql("ts"),
+        clicks = clicks_with_adjustments(sink, q, amendments),
+        c_ms = millis_sql("c_time"),
+        convs = conversions_once(sink),
+        group = group.join(", "),
+    )
+}
+
+/// How many conversions of clicks in range (by `click_ts`) have no click
+/// among the range's clicks.
+fn select_unattributed(sink: &ClickHouse, q: &Query) -> String {
+    let mut wher = vec![format!(
+        "click_id NOT IN (SELECT click_id FROM {} FINAL{})",
+        sink.table_name(),
+        click_range(q)
+    )];
+    if let Some(f) = q.from {
+        wher.push(format!("c_click_ts >= '{}'", time::rfc3339_millis(f)));
+    }
+    if let Some(t) = q.to {
+        wher.push(format!("c_click_ts < '{}'", time::rfc3339_millis(t)));
+    }
+    format!(
+        "SELECT count() FROM {} WHERE {} FORMAT TSV",
+        conversions_once(sink),
+        wher.join(" AND ")
+    )
+}
+
+/// Adds the conversions' answer to `rows`; the unattributed count.
+fn read_conversions(text: &str, n: usize, rows: &mut Rows) -> Result<u64, ClickHouseError> {
+    let mut unattributed = 0;
+    for line in text.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() != n + 4 {
+            return Err(ch::unexpected(line));
+        }
+        let class = Class::from_sql(f[n]).ok_or_else(|| ch::unexpected(line))?;
+        let count = ch::number(f[n + 2])?;
+        if class == Class::Unattributed {
+            unattributed += count;
+            continue;
+        }
+        let key: Vec<String> = f[..n].iter().map(|s| ch::unescape_tsv(s)).collect();
+        let row = rows.entry(key).or_default();
+        let currency = ch::unescape_tsv(f[n + 1]);
+        match class {
+            Class::Attributed => {
+                row.conversions += count;
+                if !currency.is_empty() {
+                    let sum = Amount::parse(f[n + 3]).map_err(|_| ch::unexpected(line))?;
+                    let total = row.conversion_value.entry(currency).or_default();
+                    *total = total.add(sum);
+                }
+            }
+            Class::OnInvalid => row.conversions_on_invalid += count,
+            Class::OnTest => row.conversions_on_test += count,
+            Class::Unattributed => {}
+        }
+    }
+    Ok(unattributed)
 }
 
 /// The answer's rows: `n` group keys, then the counts.
@@ -161,7 +294,7 @@ fn read_rows(text: &str, n: usize) -> Result<Rows, ClickHouseError> {
         for (i, count) in c.backend.iter_mut().enumerate() {
             *count = num(5 + Reason::COUNT + i)?;
         }
-        if c.valid + c.invalid + c.test + c.credits == 0 {
+        if c.is_empty() {
             continue; // an empty table still answers one row without GROUP BY
         }
         let key = f[..n].iter().map(|s| ch::unescape_tsv(s)).collect();
