@@ -439,7 +439,11 @@ fn a_table_made_before_template_clicks_is_migrated_and_takes_them_grouped_by_pla
         .unwrap()
         .replace("clickedge.clicks", "clickedge.old")
         .lines()
-        .filter(|l| !l.contains("platform_click") && !l.trim_start().starts_with("rule "))
+        .filter(|l| {
+            !l.contains("platform_click")
+                && !l.trim_start().starts_with("rule ")
+                && !l.trim_start().starts_with("data_use ")
+        })
         .collect::<Vec<_>>()
         .join("\n");
     ch.query(&create);

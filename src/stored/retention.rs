@@ -180,14 +180,19 @@ pub(crate) fn local(data_dir: &Path, cut: &Cutoffs) -> Result<LocalOutcome, Rete
         rewrite_segment(&dir, &name, cut, apply, &mut out)?;
     }
     // The conversions, the same way: each sealed segment not part-shipped.
+    // Their shipper keeps its lock and position in their own directory.
     let dir = data_dir.join(crate::stored::report::conversions::DIR);
     if dir.exists() {
-        let part_shipped: Vec<String> = CONVERSIONS_POSITIONS
-            .iter()
-            .map(|p| reader::Position::load(&data_dir.join(p)).segment)
-            .collect();
+        let lock_path = dir.join("ship.lock");
+        let conv_lock = crate::files::open_append(&lock_path).map_err(io_at(&lock_path))?;
+        if conv_lock.try_lock().is_err() {
+            return Err(RetentionError::ShipperRunning {
+                data_dir: data_dir.to_path_buf(),
+            });
+        }
+        let part_shipped = reader::Position::load(&dir.join("ship.pos")).segment;
         for name in reader::segments(&dir).map_err(io_at(&dir))? {
-            if !reader::is_sealed(&dir, &name, &nobody) || part_shipped.contains(&name) {
+            if !reader::is_sealed(&dir, &name, &nobody) || name == part_shipped {
                 out.skipped_segments += 1;
                 continue;
             }
@@ -197,11 +202,6 @@ pub(crate) fn local(data_dir: &Path, cut: &Cutoffs) -> Result<LocalOutcome, Rete
     drop(lock);
     Ok(out)
 }
-
-/// Where the conversions' shipper keeps its position (the segment it is
-/// part-way through): both places a shipper of that stream may keep it
-/// are read, and the segment each names is left alone.
-const CONVERSIONS_POSITIONS: [&str; 2] = ["conversions/ship.pos", "conversions.pos"];
 
 /// What a record's body becomes: `None` when nothing is due.
 type Apply = fn(&[u8], &Cutoffs) -> Option<Vec<u8>>;
