@@ -57,7 +57,9 @@ closed_set! {
         /// and line, network, signal), so a dispute can be answered.
         Rule,
         /// What may be done with the click's conversions ([`DataUse`]).
-        /// Optional when read: events written before it were `standard`.
+        /// Optional when read: events written before it lack it, and their
+        /// conversions are never exported (an opted-out and a
+        /// child-directed click looked alike then).
         DataUse,
     }
 }

@@ -575,3 +575,56 @@ fn retention_empties_an_old_conversions_txn_hash_and_the_numbers_stay() {
     // numbers are the same.
     assert_eq!(b.report(&[]), before);
 }
+
+/// Under parallel tracking the landing page sees only the platform's click
+/// id: a conversion keyed by it is its click's, attributed and exported
+/// like one keyed by the edge's id, from both sources.
+#[test]
+fn a_conversion_keyed_by_the_platforms_click_id_is_its_clicks() {
+    let b = Both::new();
+    let gclid = "EAIaIQobChMIparallel-tracking_1";
+    b.clicks(
+        "1000000000000-1-0001.ndjson",
+        &[Click {
+            platform: Some(("gclid", gclid)),
+            ..Click::valid(T0, "t1")
+        }],
+    );
+    b.conversions(
+        "1000000000000-1-0001.ndjson",
+        &[
+            conversion("1", gclid, "", "2026-11-02T11:00:00.000Z", "4.5"),
+            // A platform id no stored click carried.
+            conversion(
+                "2",
+                "EAIaIQobChMIno-such-click_22",
+                "",
+                "2026-11-02T11:00:00.000Z",
+                "1",
+            ),
+        ],
+    );
+    let r = b.report(&[]);
+    let totals = &r[0];
+    assert_eq!(totals["conversions"], 1, "{r}");
+    assert_eq!(totals["conversion_value"]["EUR"], "4.5", "{r}");
+    assert_eq!(totals["unattributed_conversions"], 1, "{r}");
+    let out_dir = tempfile::tempdir().unwrap();
+    let data = b.data_arg();
+    let sink = b.ch.sink_url();
+    for (name, src) in [
+        ("local", ["--data-dir", data.as_str()]),
+        ("ch", ["--sink", sink.as_str()]),
+    ] {
+        let out = out_dir.path().join(format!("{name}.csv"));
+        let (ok, _, stderr) = export(&b, &src, "google", &out);
+        assert!(ok, "{name}: {stderr}");
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(
+            text.ends_with(&format!(
+                "{gclid},\"Online purchase, web\",2026-11-02 11:00:00,4.5,EUR\n"
+            )),
+            "{name}: {text}"
+        );
+    }
+}

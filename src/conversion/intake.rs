@@ -43,7 +43,8 @@ closed_set! {
         DuplicateField,
         /// `click_id` or `event` missing.
         MissingField,
-        /// `click_id` is not a click id this edge issues (a UUIDv7).
+        /// `click_id` is neither a click id this edge issues (a UUIDv7) nor
+        /// an ad platform's (`gclid`, `msclkid`).
         BadClickId,
         /// `event` is not an action in `conversions.actions`.
         UnknownEvent,
@@ -101,7 +102,9 @@ impl Refusal {
             }
             Refusal::DuplicateField => "a field is given twice",
             Refusal::MissingField => "click_id and event are required",
-            Refusal::BadClickId => "click_id is the clickid the landing page received",
+            Refusal::BadClickId => {
+                "click_id is the clickid (or the gclid or msclkid) the landing page received"
+            }
             Refusal::UnknownEvent => "event is not an action of conversions.actions",
             Refusal::PersonalData => {
                 "event and txn may not hold an e-mail address or a phone number"
@@ -173,17 +176,35 @@ pub(crate) fn parse(
     body: Body<'_>,
     cx: &Context<'_>,
 ) -> Result<Vec<Conversion>, Refused> {
-    let records = match body {
-        Body::Form(b) => vec![form(b)?],
-        Body::Json(b) => json(b)?,
-    };
-    if records.is_empty() || records.len() > MAX_RECORDS {
-        return Err(Refusal::BadBatch.into());
+    // The key first: nothing about the records is told to a stranger. A
+    // wrong header is refused before the body is read; without one, the
+    // key is a field, and a body that cannot be read shows none.
+    if cx.bearer.is_some_and(|b| policy.source(b).is_none()) {
+        return Err(Refusal::Unauthorized.into());
     }
-    // The key first: nothing about the records is told to a stranger.
+    let unread = |e: Refused| {
+        if cx.bearer.is_some() {
+            e
+        } else {
+            Refusal::Unauthorized.into()
+        }
+    };
+    let records = match body {
+        Body::Form(b) => vec![form(b)],
+        Body::Json(b) => json(b).map_err(unread)?,
+    };
+    if records.is_empty() {
+        // A valid header was checked above; without one, no key was shown.
+        let why = if cx.bearer.is_some() {
+            Refusal::BadBatch
+        } else {
+            Refusal::Unauthorized
+        };
+        return Err(why.into());
+    }
     let mut source = None;
     for r in &records {
-        let s = authenticate(policy, cx.bearer, r.get("key").map(String::as_bytes))
+        let s = authenticate(policy, cx.bearer, r.fields.get("key").map(String::as_bytes))
             .ok_or(Refusal::Unauthorized)?;
         if source.is_some_and(|prev| prev != s) {
             return Err(Refusal::Unauthorized.into());
@@ -191,6 +212,19 @@ pub(crate) fn parse(
         source = Some(s);
     }
     let source = source.ok_or(Refusal::Unauthorized)?;
+    if records.is_empty() || records.len() > MAX_RECORDS {
+        return Err(Refusal::BadBatch.into());
+    }
+    let is_array = matches!(body, Body::Json(b) if b.trim_ascii_start().starts_with(b"["));
+    for (i, r) in records.iter().enumerate() {
+        if let Some(why) = r.refused {
+            return Err(Refused {
+                why,
+                index: is_array.then_some(i),
+            });
+        }
+    }
+    let records: Vec<Fields> = records.into_iter().map(|r| r.fields).collect();
     let ts = crate::time::rfc3339_millis(cx.now).to_string();
     records
         .into_iter()
@@ -226,20 +260,29 @@ const FIELDS: [&str; 8] = [
     "click_id", "event", "time", "value", "currency", "txn", "consent", "key",
 ];
 
-fn form(b: &[u8]) -> Result<Fields, Refused> {
-    let mut f = Fields::new();
-    for (k, v) in url::form_urlencoded::parse(b) {
-        if !FIELDS.contains(&k.as_ref()) {
-            return Err(Refusal::UnknownField.into());
-        }
-        if f.insert(k.into_owned(), v.into_owned()).is_some() {
-            return Err(Refusal::DuplicateField.into());
-        }
-    }
-    Ok(f)
+/// One record as sent, and what is wrong with its fields (told only once
+/// the key is known).
+struct Sent {
+    fields: Fields,
+    refused: Option<Refusal>,
 }
 
-fn json(b: &[u8]) -> Result<Vec<Fields>, Refused> {
+fn form(b: &[u8]) -> Sent {
+    let mut f = Fields::new();
+    let mut refused = None;
+    for (k, v) in url::form_urlencoded::parse(b) {
+        if !FIELDS.contains(&k.as_ref()) {
+            refused.get_or_insert(Refusal::UnknownField);
+            continue;
+        }
+        if f.insert(k.into_owned(), v.into_owned()).is_some() {
+            refused.get_or_insert(Refusal::DuplicateField);
+        }
+    }
+    Sent { fields: f, refused }
+}
+
+fn json(b: &[u8]) -> Result<Vec<Sent>, Refused> {
     let objects: Vec<BTreeMap<String, &RawValue>> = if b.trim_ascii_start().starts_with(b"[") {
         serde_json::from_slice(b).map_err(|_| Refusal::BadBody)?
     } else {
@@ -248,23 +291,25 @@ fn json(b: &[u8]) -> Result<Vec<Fields>, Refused> {
     if objects.len() > MAX_RECORDS {
         return Err(Refusal::BadBatch.into());
     }
-    let is_array = b.trim_ascii_start().starts_with(b"[");
     objects
         .into_iter()
-        .enumerate()
-        .map(|(i, o)| {
-            let at = |why: Refusal| Refused {
-                why,
-                index: is_array.then_some(i),
-            };
+        .map(|o| {
             let mut f = Fields::new();
+            let mut refused = None;
             for (k, raw) in o {
                 if !FIELDS.contains(&k.as_str()) {
-                    return Err(at(Refusal::UnknownField));
+                    refused.get_or_insert(Refusal::UnknownField);
+                    continue;
                 }
                 let text = raw.get();
                 let v = if text.starts_with('"') {
-                    serde_json::from_str::<String>(text).map_err(|_| at(Refusal::BadBody))?
+                    match serde_json::from_str::<String>(text) {
+                        Ok(v) => v,
+                        Err(_) => {
+                            refused.get_or_insert(Refusal::BadBody);
+                            continue;
+                        }
+                    }
                 } else if k == "value"
                     && text
                         .bytes()
@@ -276,11 +321,12 @@ fn json(b: &[u8]) -> Result<Vec<Fields>, Refused> {
                 } else if text == "null" {
                     continue;
                 } else {
-                    return Err(at(Refusal::BadBody));
+                    refused.get_or_insert(Refusal::BadBody);
+                    continue;
                 };
                 f.insert(k, v);
             }
-            Ok(f)
+            Ok(Sent { fields: f, refused })
         })
         .collect()
 }
@@ -294,7 +340,15 @@ fn record(
 ) -> Result<Conversion, Refusal> {
     let click_id = f.remove("click_id").ok_or(Refusal::MissingField)?;
     let event = f.remove("event").ok_or(Refusal::MissingField)?;
-    let click_time = click_time(&click_id).ok_or(Refusal::BadClickId)?;
+    // The edge's own click id, or (for a template click under parallel
+    // tracking, whose landing page only ever sees the platform's) the
+    // platform's click id: its click's time is then known only when
+    // reading, where the window is applied.
+    let click_time = match click_time(&click_id) {
+        Some(t) => Some(t),
+        None if platform_click_id(&click_id) => None,
+        None => return Err(Refusal::BadClickId),
+    };
     if personal(&event) {
         return Err(Refusal::PersonalData);
     }
@@ -318,7 +372,13 @@ fn record(
             t
         }
     };
-    if time < click_time || time > click_time + policy.window {
+    if let Some(click_time) = click_time {
+        if time < click_time || time > click_time + policy.window {
+            return Err(Refusal::OutsideWindow);
+        }
+    } else if time + policy.window < cx.now {
+        // No click time to measure from: a conversion older than the
+        // window is outside it whatever its click.
         return Err(Refusal::OutsideWindow);
     }
     let value = f.remove("value").unwrap_or_default();
@@ -349,7 +409,9 @@ fn record(
     Ok(Conversion {
         ts: ts.to_string(),
         conversion_id: record::conversion_id(key),
-        click_ts: crate::time::rfc3339_millis(click_time).to_string(),
+        click_ts: click_time.map_or(String::new(), |t| {
+            crate::time::rfc3339_millis(t).to_string()
+        }),
         click_id,
         category: category.as_str().to_string(),
         event,
@@ -365,12 +427,27 @@ fn record(
 
 /// The time a click id was issued: its UUIDv7 timestamp.
 pub(crate) fn click_time(click_id: &str) -> Option<SystemTime> {
+    // The edge writes its ids hyphenated; 32 bare hex digits are an
+    // msclkid's shape, whatever its version nibble says.
+    if click_id.len() != 36 {
+        return None;
+    }
     let id = uuid::Uuid::try_parse(click_id).ok()?;
     if id.get_version_num() != 7 {
         return None;
     }
     let (secs, nanos) = id.get_timestamp()?.to_unix();
     Some(SystemTime::UNIX_EPOCH + Duration::new(secs, nanos))
+}
+
+/// Shaped like an ad platform's click id (`gclid`, `msclkid`: 32 hex
+/// digits...): 16 to 256 letters, digits, `-` and `_`, and not a
+/// hyphenated UUID (one that is not a v7 is no click id of any kind).
+pub(crate) fn platform_click_id(s: &str) -> bool {
+    (16..=256).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && !(s.len() == 36 && uuid::Uuid::try_parse(s).is_ok())
 }
 
 /// Shaped like an e-mail address (`a@b.c`) or a phone number (7 to 15

@@ -58,7 +58,7 @@ pub(crate) fn spool_config(
         flush_interval: std::time::Duration::from_secs(1),
         fsync_interval: std::time::Duration::from_secs(1),
         segment_max_bytes: 16 << 20,
-        max_spool_bytes: clicks.max_spool_bytes.min(1 << 30).max(32 << 20),
+        max_spool_bytes: clicks.max_spool_bytes.clamp(32 << 20, 1 << 30),
     }
 }
 

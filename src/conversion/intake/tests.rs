@@ -304,3 +304,73 @@ fn the_section_is_checked_and_a_sensitive_action_refused() {
             .unwrap();
     assert!(health.message.contains("health"), "{}", health.message);
 }
+
+#[test]
+fn a_platform_click_id_is_taken_and_its_window_left_to_the_reading() {
+    let p = policy();
+    let gclid = "EAIaIQobChMI9Zr3x8-W_QIVkJBoCR0";
+    let q = format!("click_id={gclid}&event=purchase&key={SECRET}");
+    let c = parse(&p, Body::Form(q.as_bytes()), &cx(None)).unwrap();
+    assert_eq!(
+        (c[0].click_id.as_str(), c[0].click_ts.as_str()),
+        (gclid, "")
+    );
+    let old = crate::time::rfc3339_millis(now() - Duration::from_secs(31 * 86_400)).to_string();
+    let q = format!("click_id={gclid}&event=purchase&time={old}&key={SECRET}");
+    assert_eq!(
+        refusal(parse(&p, Body::Form(q.as_bytes()), &cx(None))),
+        Refusal::OutsideWindow
+    );
+    let msclkid = "7f9e4b2c1d0a4e8f9b3c2d1e0f4a5b6c";
+    let q = format!("click_id={msclkid}&event=purchase&key={SECRET}");
+    assert!(parse(&p, Body::Form(q.as_bytes()), &cx(None)).is_ok());
+    for bad in [
+        "short-id",
+        "has spaces in it here",
+        &uuid::Uuid::new_v4().to_string(),
+    ] {
+        let q = format!("click_id={bad}&event=purchase&key={SECRET}");
+        assert_eq!(
+            refusal(parse(&p, Body::Form(q.as_bytes()), &cx(None))),
+            Refusal::BadClickId,
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn a_stranger_learns_nothing_about_the_body() {
+    let p = policy();
+    let id = click_id(now(), Duration::from_secs(60));
+    // Without a key, a body with unknown fields, a bad value or no JSON
+    // at all is only unauthorized.
+    for body in [
+        format!(r#"{{"click_id":"{id}","event":"purchase","email":"a@b.c"}}"#),
+        format!(r#"{{"click_id":"{id}","event":"purchase","value":true}}"#),
+        "{not json".to_string(),
+        "[]".to_string(),
+    ] {
+        assert_eq!(
+            refusal(parse(&p, Body::Json(body.as_bytes()), &cx(None))),
+            Refusal::Unauthorized,
+            "{body}"
+        );
+        let wrong = Some("wrong-secret-0123456789");
+        assert_eq!(
+            refusal(parse(&p, Body::Json(body.as_bytes()), &cx(wrong))),
+            Refusal::Unauthorized,
+            "{body}"
+        );
+    }
+    let form = format!("click_id={id}&event=purchase&email=a%40b.c");
+    assert_eq!(
+        refusal(parse(&p, Body::Form(form.as_bytes()), &cx(None))),
+        Refusal::Unauthorized
+    );
+    // With the key in the body, the body's own fault is told.
+    let body = format!(r#"{{"click_id":"{id}","event":"purchase","value":true,"key":"{SECRET}"}}"#);
+    assert_eq!(
+        refusal(parse(&p, Body::Json(body.as_bytes()), &cx(None))),
+        Refusal::BadBody
+    );
+}

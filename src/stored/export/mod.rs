@@ -284,7 +284,14 @@ fn read_local(
     let mut clicks = HashMap::new();
     report::each_local_click(dir, None, None, |f| {
         let id = f.text(Field::ClickId);
-        if !wanted.contains(id) {
+        let platform_id = f.text(Field::PlatformClickId);
+        // Keyed by the edge's click id, or by the platform's (parallel
+        // tracking): the click's facts under each key a conversion used.
+        let keys: Vec<&str> = [id, platform_id]
+            .into_iter()
+            .filter(|k| !k.is_empty() && wanted.contains(k))
+            .collect();
+        if keys.is_empty() {
             return;
         }
         let (Ok(verdict), Some(ms)) = (
@@ -293,17 +300,17 @@ fn read_local(
         ) else {
             return;
         };
-        clicks.insert(
-            id.to_string(),
-            ClickFacts {
-                verdict,
-                adjusted: adjustments.contains_key(id),
-                ms,
-                param: f.text(Field::PlatformClickParam).to_string(),
-                platform_click_id: f.text(Field::PlatformClickId).to_string(),
-                data_use: f.text(Field::DataUse).to_string(),
-            },
-        );
+        let facts = ClickFacts {
+            verdict,
+            adjusted: adjustments.contains_key(id),
+            ms,
+            param: f.text(Field::PlatformClickParam).to_string(),
+            platform_click_id: platform_id.to_string(),
+            data_use: f.text(Field::DataUse).to_string(),
+        };
+        for k in keys {
+            clicks.insert(k.to_string(), facts.clone());
+        }
     })
     .map_err(spool_err)?;
     Ok((conversions, clicks))

@@ -124,7 +124,15 @@ pub(crate) fn local(data_dir: &Path, q: &Query, amendments: &Amendments) -> std:
         // empties either (an address becomes `[scrubbed]`), so this stays
         // what it was when the click was stored. The SQL (`sql.rs`) reads the same.
         let undecided = f.text(Field::Ip).is_empty() || f.text(Field::UserAgent).is_empty();
-        if let Some(mine) = convs.by_click.remove(click_id) {
+        // A conversion is keyed by the click's id, or by the platform's
+        // click id it carried (parallel tracking: the landing page never
+        // saw the edge's).
+        let mut mine = convs.by_click.remove(click_id).unwrap_or_default();
+        let platform_id = f.text(Field::PlatformClickId);
+        if !platform_id.is_empty() {
+            mine.extend(convs.by_click.remove(platform_id).unwrap_or_default());
+        }
+        if !mine.is_empty() {
             let click_ms = crate::time::rfc3339_ms(ts).unwrap_or(0);
             let row = rows.entry(key.clone()).or_default();
             for c in &mine {
