@@ -30,18 +30,13 @@ use std::collections::BTreeMap;
 /// unshipped ones), so that a repeat after a restart is answered as one.
 pub(crate) fn stored_keys(dir: &std::path::Path) -> Vec<u128> {
     let mut keys = Vec::new();
-    for name in crate::spool::reader::segments(dir).unwrap_or_default() {
-        let Ok(b) =
-            crate::spool::reader::read_batch(&dir.join(&name), 0, usize::MAX, 256 << 20, true)
-        else {
-            continue;
-        };
-        for line in b.ndjson.split(|&c| c == b'\n').filter(|l| !l.is_empty()) {
-            if let Ok(c) = record::Conversion::parse(line) {
-                keys.push(c.key_id());
-            }
+    let _ = crate::spool::reader::each_record(dir, |json| match record::Conversion::parse(json) {
+        Ok(c) => {
+            keys.push(c.key_id());
+            true
         }
-    }
+        Err(_) => false,
+    });
     keys
 }
 
@@ -60,6 +55,15 @@ pub(crate) fn spool_config(
         segment_max_bytes: 16 << 20,
         max_spool_bytes: clicks.max_spool_bytes.clamp(32 << 20, 1 << 30),
     }
+}
+
+/// An action's or a key's name: 1 to 64 letters, digits, `_`, `-` or `.`
+/// (a key's is recorded as `source`, an action's is a label's default).
+fn is_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
 }
 
 /// The least length of a secret in `conversions.keys` and of
@@ -101,12 +105,7 @@ impl ConversionPolicy {
             }
         }
         for name in c.actions.keys() {
-            if name.is_empty()
-                || name.len() > 64
-                || !name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
-            {
+            if !is_name(name) {
                 p.push(
                     "conversions.actions",
                     format!(
@@ -125,12 +124,7 @@ impl ConversionPolicy {
             return p.or(None);
         }
         for (name, secret) in &c.keys {
-            if name.is_empty()
-                || name.len() > 64
-                || !name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
-            {
+            if !is_name(name) {
                 p.push(
                     "conversions.keys",
                     "a key's name is 1 to 64 letters, digits, '_', '-' or '.' (it is recorded as the conversion's source)",

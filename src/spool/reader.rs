@@ -162,6 +162,49 @@ pub fn scan(buf: &[u8], offset: u64, max_events: usize, read_to_eof: bool, seale
     batch
 }
 
+/// Every record of the segments under `dir`, oldest first, a line at a
+/// time, never holding more than one line of [`record::MAX_LINE`]: `each`
+/// gets a whole record whose checksum holds, as its JSON object, and says
+/// whether it could read it. Returns how many were damaged (too long, a
+/// checksum that fails, or refused by `each`). A segment shipped and
+/// deleted meanwhile is skipped; a last line still being written is left.
+pub(crate) fn each_record(dir: &Path, mut each: impl FnMut(&[u8]) -> bool) -> io::Result<u64> {
+    let mut damaged = 0;
+    let mut line = Vec::with_capacity(1024);
+    let mut json = Vec::with_capacity(1024);
+    for name in segments(dir)? {
+        let file = match File::open(dir.join(&name)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let mut r = io::BufReader::with_capacity(256 * 1024, file);
+        loop {
+            match read_line(&mut r, &mut line, record::MAX_LINE, &mut |_| Ok(()))? {
+                Line::Whole => {}
+                // A record still being written, or a torn tail.
+                Line::Unended | Line::Eof => break,
+                // No record is that long, not even one being written.
+                Line::TooLong { .. } => {
+                    damaged += 1;
+                    continue;
+                }
+            }
+            let Some(body) = record::open(&line) else {
+                damaged += 1;
+                continue;
+            };
+            json.clear();
+            json.extend_from_slice(body);
+            json.push(b'}');
+            if !each(&json) {
+                damaged += 1;
+            }
+        }
+    }
+    Ok(damaged)
+}
+
 /// What [`read_line`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Line {

@@ -26,9 +26,8 @@
 use super::Counts;
 use crate::conversion::record::{Amount, Conversion};
 use crate::ivt::Verdict;
-use crate::spool::{reader, record};
+use crate::spool::reader;
 use std::collections::HashMap;
-use std::io::BufReader;
 use std::path::Path;
 
 /// The directory of the conversion records under a data dir.
@@ -157,44 +156,19 @@ pub(crate) fn read_local(data_dir: &Path) -> std::io::Result<LocalConversions> {
         return Ok(out);
     }
     let mut kept: HashMap<String, Conversion> = HashMap::new();
-    let mut line = Vec::with_capacity(1024);
-    for name in reader::segments(&dir)? {
-        let file = match std::fs::File::open(dir.join(&name)) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue, // shipped meanwhile
-            Err(e) => return Err(e),
+    out.damaged += reader::each_record(&dir, |json| {
+        let c = match Conversion::parse(json) {
+            Ok(c) if time_ms(&c.time).is_some() => c,
+            _ => return false,
         };
-        let mut r = BufReader::with_capacity(64 * 1024, file);
-        loop {
-            match reader::read_line(&mut r, &mut line, record::MAX_LINE, &mut |_| Ok(()))? {
-                reader::Line::Whole => {}
-                reader::Line::Unended | reader::Line::Eof => break,
-                reader::Line::TooLong { .. } => {
-                    out.damaged += 1;
-                    continue;
-                }
-            }
-            let Some(body) = record::open(&line) else {
-                out.damaged += 1;
-                continue;
-            };
-            let mut json = body.to_vec();
-            json.push(b'}');
-            let c = match Conversion::parse(&json) {
-                Ok(c) if time_ms(&c.time).is_some() => c,
-                _ => {
-                    out.damaged += 1;
-                    continue;
-                }
-            };
-            match kept.get(&c.conversion_id) {
-                Some(k) if format!("{}{}", k.ts, k.edge) <= format!("{}{}", c.ts, c.edge) => {}
-                _ => {
-                    kept.insert(c.conversion_id.clone(), c);
-                }
+        match kept.get(&c.conversion_id) {
+            Some(k) if format!("{}{}", k.ts, k.edge) <= format!("{}{}", c.ts, c.edge) => {}
+            _ => {
+                kept.insert(c.conversion_id.clone(), c);
             }
         }
-    }
+        true
+    })?;
     for (_, c) in kept {
         out.by_click.entry(c.click_id.clone()).or_default().push(c);
     }

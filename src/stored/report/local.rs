@@ -4,8 +4,7 @@
 use super::{conversions, Amendments, GroupKey, Query, Report};
 use crate::event::{Field, Record};
 use crate::ivt::{Reason, Verdict};
-use crate::spool::{reader, record};
-use std::io::BufReader;
+use crate::spool::reader;
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -40,55 +39,27 @@ pub(crate) fn each_local_click(
     }
     let from = from.map(|t| crate::time::rfc3339_millis(t).to_string());
     let to = to.map(|t| crate::time::rfc3339_millis(t).to_string());
-    let mut line = Vec::with_capacity(1024);
-    for name in reader::segments(&dir)? {
-        let file = match std::fs::File::open(dir.join(&name)) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue, // shipped meanwhile
-            Err(e) => return Err(e),
+    damaged += reader::each_record(&dir, |json| {
+        let Ok(f) = Record::parse(json) else {
+            return false;
         };
-        let mut r = BufReader::with_capacity(256 * 1024, file);
-        loop {
-            match reader::read_line(&mut r, &mut line, record::MAX_LINE, &mut |_| Ok(()))? {
-                reader::Line::Whole => {}
-                // A record still being written, or a torn tail.
-                reader::Line::Unended | reader::Line::Eof => break,
-                // No record is that long, not even one being written.
-                reader::Line::TooLong { .. } => {
-                    damaged += 1;
-                    continue;
-                }
-            }
-            let Some(body) = record::open(&line) else {
-                damaged += 1;
-                continue;
-            };
-            let mut json = body.to_vec();
-            json.push(b'}');
-            let Ok(f) = Record::parse(&json) else {
-                damaged += 1;
-                continue;
-            };
-            // A record whose checksum holds but whose time or verdict is
-            // not one the edge writes is counted damaged, never guessed at.
-            let (Some(ts), Some(verdict)) = (f.get(Field::Ts), f.get(Field::Verdict)) else {
-                damaged += 1;
-                continue;
-            };
-            if crate::time::parse_rfc3339(ts).is_none() || verdict.parse::<Verdict>().is_err() {
-                damaged += 1;
-                continue;
-            }
-            // RFC 3339 UTC with milliseconds sorts as text.
-            if from.as_deref().is_some_and(|from| ts < from)
-                || to.as_deref().is_some_and(|to| ts >= to)
-            {
-                continue;
-            }
-            each(&f);
-            events += 1;
+        // A record whose checksum holds but whose time or verdict is
+        // not one the edge writes is counted damaged, never guessed at.
+        let (Some(ts), Some(verdict)) = (f.get(Field::Ts), f.get(Field::Verdict)) else {
+            return false;
+        };
+        if crate::time::parse_rfc3339(ts).is_none() || verdict.parse::<Verdict>().is_err() {
+            return false;
         }
-    }
+        // RFC 3339 UTC with milliseconds sorts as text.
+        if from.as_deref().is_some_and(|from| ts < from) || to.as_deref().is_some_and(|to| ts >= to)
+        {
+            return true;
+        }
+        each(&f);
+        events += 1;
+        true
+    })?;
     Ok((events, damaged))
 }
 
@@ -184,7 +155,7 @@ mod tests {
             "{{\"ts\":\"{ts}\",\"click_id\":\"x\",\"campaign\":\"{campaign}\",\"publisher\":\"p\",\"verdict\":\"{verdict}\",\"reason\":\"{reason}\",\"device\":\"mobile\",\"country\":\"\"}}"
         )
         .into_bytes();
-        record::seal(&mut r);
+        crate::spool::record::seal(&mut r);
         r
     }
 
