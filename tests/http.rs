@@ -64,6 +64,7 @@ fn a_signed_click_is_redirected_with_the_exact_headers_and_logged() {
         "country",
         "referrer_host",
         "edge",
+        "data_use",
         "crc", // the spool record's checksum, last
     ];
     let mut got = fields.clone();
@@ -88,6 +89,7 @@ fn a_signed_click_is_redirected_with_the_exact_headers_and_logged() {
         "referrer reduced to its host"
     );
     assert_eq!(e["edge"], "test-edge");
+    assert_eq!(e["data_use"], "standard", "no opt-out header, no cd=1");
     let ts = e["ts"].as_str().unwrap();
     assert!(
         humantime::parse_rfc3339(ts).is_ok() && ts.ends_with('Z') && ts.len() == 24,
