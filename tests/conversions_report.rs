@@ -585,10 +585,20 @@ fn a_conversion_keyed_by_the_platforms_click_id_is_its_clicks() {
     let gclid = "EAIaIQobChMIparallel-tracking_1";
     b.clicks(
         "1000000000000-1-0001.ndjson",
-        &[Click {
-            platform: Some(("gclid", gclid)),
-            ..Click::valid(T0, "t1")
-        }],
+        &[
+            Click {
+                platform: Some(("gclid", gclid)),
+                ..Click::valid(T0, "t1")
+            },
+            // The same gclid again a minute later: a duplicate click. The
+            // conversion is the first click's, in every source.
+            Click {
+                platform: Some(("gclid", gclid)),
+                verdict: "invalid",
+                reason: "duplicate",
+                ..Click::valid("2026-11-02T10:01:00.000Z", "t2")
+            },
+        ],
     );
     b.conversions(
         "1000000000000-1-0001.ndjson",

@@ -58,9 +58,13 @@ impl Conversion {
         serde_json::from_slice(json)
     }
 
-    /// The key repeats share, as the id they all get.
+    /// The key repeats share: its `conversion_id` as a number. Read from
+    /// the id, never recomputed from the fields: retention empties
+    /// `txn_hash`, and the record must keep the key it was stored under.
     pub(crate) fn key_id(&self) -> u128 {
-        key_id(&self.click_id, &self.event, &self.txn_hash)
+        uuid::Uuid::try_parse(&self.conversion_id)
+            .map(|u| u.as_u128())
+            .unwrap_or_else(|_| key_id(&self.click_id, &self.event, &self.txn_hash))
     }
 }
 
@@ -234,7 +238,15 @@ mod tests {
         let mut json = body.to_vec();
         json.push(b'}');
         assert_eq!(Conversion::parse(&json).unwrap(), c);
-        assert_eq!(c.key_id(), key_id("c1", "purchase", "h"));
+        // The key is the id's, whatever retention later does to txn_hash.
+        let mut scrubbed = c.clone();
+        scrubbed.txn_hash.clear();
+        assert_eq!(scrubbed.key_id(), c.key_id());
+        assert_ne!(c.key_id(), {
+            let mut other = c.clone();
+            other.conversion_id = conversion_id(key_id("c1", "purchase", ""));
+            other.key_id()
+        });
         assert_ne!(key_id("c1", "purchase", ""), key_id("c1", "purchase", "h"));
         assert_ne!(txn_hash(b"k1", "order-1"), txn_hash(b"k2", "order-1"));
         assert_eq!(txn_hash(b"k1", "order-1").len(), 32);

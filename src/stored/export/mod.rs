@@ -309,7 +309,13 @@ fn read_local(
             data_use: f.text(Field::DataUse).to_string(),
         };
         for k in keys {
-            clicks.insert(k.to_string(), facts.clone());
+            if k == id {
+                clicks.insert(k.to_string(), facts.clone());
+            } else {
+                // The first click that carried the platform's id, as the
+                // report takes it (a repeat is a later, duplicate click).
+                clicks.entry(k.to_string()).or_insert_with(|| facts.clone());
+            }
         }
     })
     .map_err(spool_err)?;

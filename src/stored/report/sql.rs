@@ -176,13 +176,14 @@ fn millis_sql(col: &str) -> String {
 pub(crate) fn conversions_once(sink: &ClickHouse) -> String {
     let first = |col: &str| format!("argMin({col}, concat(ts, edge)) AS c_{col}");
     // A conversion keyed by a platform's click id (parallel tracking) is
-    // the conversion of the click that carried it.
+    // the conversion of the first click that carried it (a repeat of the
+    // same id is a later, duplicate click), as the data dir reads it.
     format!(
         "(SELECT c_conversion_id, if(real_id != '', real_id, sent_id) AS click_id, \
          c_time, c_value, c_currency, c_click_ts, c_event, c_consent FROM \
          (SELECT conversion_id AS c_conversion_id, any(click_id) AS sent_id, {}, {}, {}, {}, {}, {} \
          FROM {} WHERE match(time, '{TIME_SHAPE_SQL}') GROUP BY conversion_id) \
-         ANY LEFT JOIN (SELECT platform_click_id AS sent_id, any(click_id) AS real_id FROM {} \
+         ANY LEFT JOIN (SELECT platform_click_id AS sent_id, argMin(click_id, ts) AS real_id FROM {} \
          WHERE platform_click_id != '' GROUP BY platform_click_id) USING sent_id)",
         first("time"),
         first("value"),
