@@ -24,15 +24,10 @@ impl ConversionsAction {
     }
 }
 
-fn parse_platform(s: &str) -> Result<Platform, String> {
-    s.parse::<Platform>()
-        .map_err(|_| format!("{s:?}: use google or microsoft"))
-}
-
 #[derive(clap::Args)]
 pub(super) struct ExportArgs {
     /// google or microsoft.
-    #[arg(long, value_parser = parse_platform)]
+    #[arg(long, value_enum)]
     platform: Platform,
     #[command(flatten)]
     store: StoreArgs,

@@ -10,7 +10,9 @@ use crate::closed_set::closed_set;
 
 closed_set! {
     /// The ad platforms `clickedge sign --template` writes tracking
-    /// templates for.
+    /// templates for, and `clickedge conversions export --platform`
+    /// writes import files for.
+    #[derive(clap::ValueEnum)]
     pub enum Platform {
         /// Google Ads (`gclid`, `gbraid`, `wbraid`).
         Google,
